@@ -1,0 +1,48 @@
+package config
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/sethvargo/go-envconfig"
+)
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{}))
+	if err != nil {
+		t.Fatalf("defaults should load: %v", err)
+	}
+	if cfg.Sync.Days != 28 || cfg.Sync.Schedule != "0 2 * * *" || cfg.Sync.TimeZone != "Europe/London" {
+		t.Errorf("unexpected sync defaults: %+v", cfg.Sync)
+	}
+}
+
+func TestLoadNamesBadVariable(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"bad asid":      {map[string]string{"GPFED_CONSUMER_ASID": "12ab"}, "GPFED_CONSUMER_ASID"},
+		"bad ods":       {map[string]string{"GPFED_CONSUMER_ODS": "a!"}, "GPFED_CONSUMER_ODS"},
+		"empty person":  {map[string]string{"GPFED_PRACTITIONER_FAMILY_NAME": " "}, "GPFED_PRACTITIONER_FAMILY_NAME"},
+		"cert no key":   {map[string]string{"GPFED_TLS_CERT_FILE": "/x.pem"}, "GPFED_TLS_KEY_FILE"},
+		"bad days":      {map[string]string{"GPFED_SYNC_DAYS": "0"}, "GPFED_SYNC_DAYS"},
+		"malformed int": {map[string]string{"GPFED_SYNC_DAYS": "many"}, "GPFED_SYNC_DAYS"},
+		"bad redis":     {map[string]string{"REDIS_URL": "http://x"}, "REDIS_URL"},
+		"ssp no slash":  {map[string]string{"GPFED_SSP_URL": "https://ssp.example"}, "GPFED_SSP_URL"},
+		"bad tz":        {map[string]string{"GPFED_SYNC_TIMEZONE": "Mars/Olympus"}, "GPFED_SYNC_TIMEZONE"},
+		"bad log level": {map[string]string{"GPFED_LOG_LEVEL": "loud"}, "GPFED_LOG_LEVEL"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Load(context.Background(), envconfig.MapLookuper(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want error naming %s, got %v", tc.want, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,45 @@
+// Package metrics declares gpfed's Prometheus series in one registry so
+// that every component records into the same names and /metrics exposes
+// them. Labels carry codes and states, never patient data.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Registry is the process-wide registry served at /metrics.
+var Registry = prometheus.NewRegistry()
+
+var (
+	// SyncRunDuration observes whole sync runs, from creation to last outcome.
+	SyncRunDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "gpfed_sync_run_duration_seconds",
+		Help:    "Duration of capacity sync runs from start to the last practice outcome.",
+		Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600},
+	})
+	// SyncPractices counts per-practice outcomes by result and Spine code.
+	SyncPractices = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gpfed_sync_practices_total",
+		Help: "Practice fetch outcomes in capacity sync runs, by outcome (ok|failed) and Spine code.",
+	}, []string{"outcome", "spine_code"})
+	// SlotsFetched counts free slots stored by successful fetches.
+	SlotsFetched = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gpfed_sync_slots_fetched_total",
+		Help: "Free slots fetched and stored by successful practice fetches.",
+	})
+	// GPConnectCalls observes every HTTP attempt to a GP Connect provider.
+	GPConnectCalls = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gpfed_gpconnect_request_duration_seconds",
+		Help:    "GP Connect HTTP call latency by interaction and HTTP status (0 = no response).",
+		Buckets: []float64{.05, .1, .2, .3, .5, 1, 2, 3, 5, 10, 30},
+	}, []string{"interaction", "status"})
+)
+
+func init() {
+	Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		SyncRunDuration, SyncPractices, SlotsFetched, GPConnectCalls,
+	)
+}

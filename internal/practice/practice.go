@@ -1,0 +1,227 @@
+// Package practice holds the federation's member-practice registry model
+// and its CSV import rules: every row is validated, every bad line is
+// reported by number, and a file with any error imports nothing.
+package practice
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Practice is one member of the federation.
+type Practice struct {
+	ODSCode                     string
+	Name                        string
+	ASID                        string
+	Endpoint                    string // FHIR service root, no trailing slash
+	Active                      bool
+	WebhookURL                  string
+	WebhookSecret               string
+	LowCapacityThresholdMinutes *int
+	UpdatedAt                   time.Time
+}
+
+// Required CSV columns, in any order; extra columns are allowed.
+var Required = []string{"ods_code", "name", "asid", "endpoint"}
+
+var (
+	odsRe  = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
+	asidRe = regexp.MustCompile(`^[0-9]{12}$`)
+)
+
+// LineError is one problem on one line of the CSV (1-based, header = 1).
+type LineError struct {
+	Line   int
+	Column string
+	Reason string
+}
+
+func (e LineError) Error() string {
+	if e.Column == "" {
+		return fmt.Sprintf("line %d: %s", e.Line, e.Reason)
+	}
+	return fmt.Sprintf("line %d: %s: %s", e.Line, e.Column, e.Reason)
+}
+
+// ImportError carries every problem found in a file.
+type ImportError struct{ Lines []LineError }
+
+func (e *ImportError) Error() string {
+	parts := make([]string, len(e.Lines))
+	for i, l := range e.Lines {
+		parts[i] = l.Error()
+	}
+	return fmt.Sprintf("%d problem(s) in practices CSV, nothing imported:\n  %s", len(e.Lines), strings.Join(parts, "\n  "))
+}
+
+// ParseCSV reads and validates a practices file. On any problem it returns
+// an *ImportError listing every bad line, and no practices.
+func ParseCSV(r io.Reader) ([]Practice, error) {
+	cr := csv.NewReader(r)
+	cr.TrimLeadingSpace = true
+	cr.FieldsPerRecord = -1
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, &ImportError{Lines: []LineError{{Line: 1, Reason: "empty file: a header row is required"}}}
+	}
+	if err != nil {
+		return nil, &ImportError{Lines: []LineError{{Line: 1, Reason: err.Error()}}}
+	}
+	cols, lerrs := columns(header)
+	if len(lerrs) > 0 {
+		return nil, &ImportError{Lines: lerrs}
+	}
+	var out []Practice
+	seen := map[string]int{}
+	line := 1
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		line++
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line = pe.Line
+			}
+			lerrs = append(lerrs, LineError{Line: line, Reason: "unreadable CSV: " + err.Error()})
+			continue
+		}
+		if isBlank(rec) {
+			continue
+		}
+		p, errs := parseRow(rec, cols, line)
+		if first, dup := seen[p.ODSCode]; dup && p.ODSCode != "" {
+			errs = append(errs, LineError{Line: line, Column: "ods_code", Reason: fmt.Sprintf("duplicate of line %d (%s)", first, p.ODSCode)})
+		} else if p.ODSCode != "" {
+			seen[p.ODSCode] = line
+		}
+		lerrs = append(lerrs, errs...)
+		out = append(out, p)
+	}
+	if len(lerrs) > 0 {
+		return nil, &ImportError{Lines: lerrs}
+	}
+	if len(out) == 0 {
+		return nil, &ImportError{Lines: []LineError{{Line: 2, Reason: "no practices: the file has a header but no rows"}}}
+	}
+	return out, nil
+}
+
+func columns(header []string) (map[string]int, []LineError) {
+	cols := map[string]int{}
+	var errs []LineError
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		if _, dup := cols[h]; dup && h != "" {
+			errs = append(errs, LineError{Line: 1, Column: h, Reason: "column appears twice"})
+		}
+		cols[h] = i
+	}
+	for _, r := range Required {
+		if _, ok := cols[r]; !ok {
+			errs = append(errs, LineError{Line: 1, Column: r, Reason: "required column missing (need " + strings.Join(Required, ",") + ")"})
+		}
+	}
+	return cols, errs
+}
+
+func parseRow(rec []string, cols map[string]int, line int) (Practice, []LineError) {
+	get := func(name string) string {
+		i, ok := cols[name]
+		if !ok || i >= len(rec) {
+			return ""
+		}
+		return strings.TrimSpace(rec[i])
+	}
+	var errs []LineError
+	bad := func(col, reason string) { errs = append(errs, LineError{Line: line, Column: col, Reason: reason}) }
+	p := Practice{
+		ODSCode:       strings.ToUpper(get("ods_code")),
+		Name:          get("name"),
+		ASID:          get("asid"),
+		Endpoint:      get("endpoint"),
+		Active:        true,
+		WebhookURL:    get("webhook_url"),
+		WebhookSecret: get("webhook_secret"),
+	}
+	if !odsRe.MatchString(p.ODSCode) {
+		bad("ods_code", fmt.Sprintf("%q is not an ODS code (3-10 letters and digits, e.g. A20047)", p.ODSCode))
+	}
+	if p.Name == "" {
+		bad("name", "must not be empty")
+	}
+	if !asidRe.MatchString(p.ASID) {
+		bad("asid", fmt.Sprintf("%q is not an ASID (12 digits)", p.ASID))
+	}
+	if reason := CheckEndpoint(p.Endpoint); reason != "" {
+		bad("endpoint", reason)
+	}
+	if p.WebhookURL != "" {
+		if reason := checkURL(p.WebhookURL); reason != "" {
+			bad("webhook_url", reason)
+		}
+		if len(p.WebhookSecret) < 16 {
+			bad("webhook_secret", "at least 16 characters are required when webhook_url is set")
+		}
+	} else if p.WebhookSecret != "" {
+		bad("webhook_secret", "set without webhook_url")
+	}
+	if v := get("low_capacity_threshold_minutes"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			bad("low_capacity_threshold_minutes", fmt.Sprintf("%q is not a whole number of minutes >= 0", v))
+		} else {
+			p.LowCapacityThresholdMinutes = &n
+		}
+	}
+	return p, errs
+}
+
+// CheckEndpoint explains what is wrong with a FHIR service root, or "".
+func CheckEndpoint(s string) string {
+	if reason := checkURL(s); reason != "" {
+		return reason
+	}
+	if strings.HasSuffix(s, "/") {
+		return "must not end with a slash (GP Connect service roots are byte-exact)"
+	}
+	return ""
+}
+
+func checkURL(s string) string {
+	if s == "" {
+		return "must not be empty"
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Sprintf("%q is not a URL: %v", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Sprintf("%q must be an absolute http(s) URL", s)
+	}
+	if u.Host == "" {
+		return fmt.Sprintf("%q has no host", s)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, " \t") {
+		return fmt.Sprintf("%q must not have a query, fragment or spaces", s)
+	}
+	return ""
+}
+
+func isBlank(rec []string) bool {
+	for _, f := range rec {
+		if strings.TrimSpace(f) != "" {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,77 @@
+package practice
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseCSVValid(t *testing.T) {
+	t.Parallel()
+	in := "ods_code,name,asid,endpoint,extra,webhook_url,webhook_secret\n" +
+		"a20047,Dr Legg's Surgery,918999198993,https://p.example/A20047/STU3/1/gpconnect,x,https://hooks.example/a,0123456789abcdef\n" +
+		"\n" +
+		"B81016,\"Hub, Central\",918999198994,http://127.0.0.1:9000/B81016/STU3/1/gpconnect,,,\n"
+	got, err := ParseCSV(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"A20047", "B81016"}
+	var codes []string
+	for _, p := range got {
+		codes = append(codes, p.ODSCode)
+	}
+	if diff := cmp.Diff(want, codes); diff != "" {
+		t.Fatalf("codes (-want +got):\n%s", diff)
+	}
+	if got[1].Name != "Hub, Central" || got[0].WebhookURL == "" {
+		t.Errorf("fields not parsed: %+v", got)
+	}
+}
+
+func TestParseCSVReportsEveryBadLine(t *testing.T) {
+	t.Parallel()
+	in := "ods_code,name,asid,endpoint\n" +
+		"A20047,Ok,918999198993,https://p.example/A20047/STU3/1/gpconnect\n" +
+		"bad code!,X,918999198993,https://p.example/x\n" +
+		"B81016,,12ab,ftp://p.example/x\n" +
+		"C11111,Y,918999198995,https://p.example/C/\n" +
+		"A20047,Dup,918999198996,https://p.example/A\n" +
+		"D22222,Z,918999198997,/relative/path\n"
+	_, err := ParseCSV(strings.NewReader(in))
+	var ie *ImportError
+	if !errors.As(err, &ie) {
+		t.Fatalf("want ImportError, got %v", err)
+	}
+	type key struct {
+		Line   int
+		Column string
+	}
+	var got []key
+	for _, l := range ie.Lines {
+		got = append(got, key{l.Line, l.Column})
+	}
+	want := []key{{3, "ods_code"}, {4, "name"}, {4, "asid"}, {4, "endpoint"}, {5, "endpoint"}, {6, "ods_code"}, {7, "endpoint"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("line errors (-want +got):\n%s\n%v", diff, err)
+	}
+}
+
+func TestParseCSVHeaderProblems(t *testing.T) {
+	t.Parallel()
+	for name, in := range map[string]string{
+		"empty":          "",
+		"missing column": "ods_code,name,endpoint\nA20047,x,https://a.example/x\n",
+		"no rows":        "ods_code,name,asid,endpoint\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseCSV(strings.NewReader(in))
+			var ie *ImportError
+			if !errors.As(err, &ie) || len(ie.Lines) == 0 {
+				t.Fatalf("want ImportError, got %v", err)
+			}
+		})
+	}
+}
