@@ -113,3 +113,5 @@ func isConnErr(err error) bool {
 // Translate is exported for packages that run their own queries through a
 // pgx.Tx handed out by InTx (none outside store should need it).
 func Translate(err error) error { return translate(err) }
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

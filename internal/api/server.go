@@ -1,0 +1,49 @@
+// Package api is gpfed's HTTP surface: the task and notification API for
+// practices, the capacity/sync API and dashboard for federation admins,
+// health endpoints and Prometheus metrics.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/gpfed/gpfed/internal/store"
+)
+
+// Server holds what the handlers need.
+type Server struct {
+	DB         *store.DB
+	Log        *slog.Logger
+	Enqueuer   *asynq.Client    // may be nil: the outbox relay then moves accepted work
+	Inspector  *asynq.Inspector // may be nil: readiness then skips Redis
+	TaskMaxAge time.Duration
+	Now        func() time.Time
+	// Kick, when set, wakes the outbox relay after a commit (lower latency).
+	Kick func()
+}
+
+// Handler builds the router. Each route group lives in its own file.
+func (s *Server) Handler() http.Handler {
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	mux := http.NewServeMux()
+	s.routesTasks(mux)
+	s.routesOps(mux)
+	return s.withRecover(mux)
+}
+
+func (s *Server) withRecover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				s.Log.ErrorContext(r.Context(), "handler panic", "path", r.URL.Path, "panic", v)
+				writeProblem(w, http.StatusInternalServerError, "Internal Server Error", "the request failed", nil)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
