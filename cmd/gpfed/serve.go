@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/gpfed/gpfed/internal/api"
+	"github.com/gpfed/gpfed/queue"
+)
+
+func init() {
+	register("serve", "run the HTTP API, dashboard, /metrics and health endpoints", runServe)
+}
+
+func runServe(ctx context.Context, app *App, args []string) error {
+	if len(args) > 0 {
+		return usagef("serve takes no arguments (address: GPFED_HTTP_ADDR)")
+	}
+	db, err := openDB(ctx, app)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	redis, err := queue.RedisOpt(app.Cfg.Redis.URL)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	client := asynq.NewClient(redis)
+	defer client.Close()
+	inspector := asynq.NewInspector(redis)
+	defer inspector.Close()
+
+	log := app.Log.With("component", "api")
+	srv := &api.Server{DB: db, Log: log, Enqueuer: client, Inspector: inspector, TaskMaxAge: app.Cfg.Tasks.MaxAge}
+	stopRelay := startRelay(ctx, app, db, client)
+	defer stopRelay()
+
+	hs := &http.Server{Addr: app.Cfg.Server.Addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ListenAndServe() }()
+	log.Info("listening", "addr", app.Cfg.Server.Addr)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), app.Cfg.Worker.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
