@@ -1,0 +1,209 @@
+package gpconnect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// maxErrorBody bounds how much of a non-2xx body is read for its OperationOutcome.
+const maxErrorBody = 64 << 10
+
+// callResult is the outcome of one logical call, possibly after several attempts.
+type callResult struct {
+	body     []byte
+	traceID  string // of the successful attempt
+	traceIDs []string
+}
+
+// get performs GET SSPPrefix+ServiceRoot+pathAndQuery with retries per GPCONNECT.md section 4.
+// The returned error, if any, is an *Error.
+func (c *Client) get(ctx context.Context, p Provider, interaction, pathAndQuery string) (callResult, error) {
+	var res callResult
+	for attempt := 1; ; attempt++ {
+		traceID := uuid.NewString()
+		res.traceIDs = append(res.traceIDs, traceID)
+		body, retryAfter, err := c.attempt(ctx, p, interaction, pathAndQuery, traceID, attempt)
+		if err == nil {
+			res.body, res.traceID = body, traceID
+			return res, nil
+		}
+		err.Attempts = attempt
+		if !err.Retryable || attempt >= c.cfg.MaxAttempts {
+			return res, err
+		}
+		if serr := sleep(ctx, c.backoff(attempt, retryAfter)); serr != nil {
+			err.Err = fmt.Errorf("%w (gave up retrying: %w)", err.Err, serr)
+			return res, err
+		}
+	}
+}
+
+// attempt makes one HTTP request under the concurrency limits and the per-attempt timeout.
+func (c *Client) attempt(ctx context.Context, p Provider, interaction, pathAndQuery, traceID string, n int) ([]byte, time.Duration, *Error) {
+	fail := func(status int, code string, retryable bool, err error) *Error {
+		return &Error{Status: status, SpineCode: code, TraceID: traceID, Interaction: interaction, Retryable: retryable, Err: err}
+	}
+	release, err := c.limits.acquire(ctx, p.ODS)
+	if err != nil {
+		return nil, 0, fail(0, CodeCancelled, false, err)
+	}
+	defer release()
+
+	actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	start := time.Now()
+	resp, body, err := c.roundTrip(actx, p, interaction, pathAndQuery, traceID)
+	var aerr *Error
+	var retryAfter time.Duration
+	switch {
+	case err != nil:
+		aerr = c.transportError(ctx, actx, err, fail)
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		if int64(len(body)) > c.cfg.MaxResponseBytes {
+			aerr = fail(resp.StatusCode, CodeResponseTooLarge, false,
+				fmt.Errorf("response body exceeds %d bytes", c.cfg.MaxResponseBytes))
+		}
+	default:
+		aerr = fail(resp.StatusCode, "", retryableStatus(resp.StatusCode), nil)
+		if code, diag, ok := ParseOperationOutcome(body); ok {
+			aerr.SpineCode, aerr.Diagnostics = code, diag
+		}
+		retryAfter = c.parseRetryAfter(resp.Header.Get("Retry-After"))
+	}
+	c.report(p, interaction, traceID, n, resp, time.Since(start), aerr)
+	if aerr != nil {
+		return nil, retryAfter, aerr
+	}
+	return body, 0, nil
+}
+
+// roundTrip sends the request and reads at most MaxResponseBytes+1 bytes of a 2xx body (so an
+// oversize body is detected rather than silently truncated) or maxErrorBody of any other.
+func (c *Client) roundTrip(ctx context.Context, p Provider, interaction, pathAndQuery, traceID string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.SSPPrefix+p.ServiceRoot+pathAndQuery, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	jwt, err := buildJWT(c.cfg.Consumer, p.ServiceRoot, jwtScopeOrganisationRead, c.cfg.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Ssp-TraceID", traceID)
+	req.Header.Set("Ssp-From", c.cfg.Consumer.ASID)
+	req.Header.Set("Ssp-To", p.ASID)
+	req.Header.Set("Ssp-InteractionID", interaction)
+	req.Header.Set("Authorization", "Bearer "+jwt)
+	req.Header.Set("Accept", fhirJSON)
+
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	limit := int64(maxErrorBody)
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		limit = c.cfg.MaxResponseBytes + 1
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read response body: %w", err)
+	}
+	return resp, body, nil
+}
+
+// transportError classifies a failure that produced no usable response. A cancelled parent
+// context is final; the per-attempt deadline and network faults are worth another attempt.
+func (c *Client) transportError(parent, attemptCtx context.Context, err error, fail func(int, string, bool, error) *Error) *Error {
+	if perr := parent.Err(); perr != nil {
+		// The caller's own deadline is still a timeout (a later sync may succeed); the retry loop
+		// will not wait past it. An explicit cancel is final.
+		if errors.Is(perr, context.DeadlineExceeded) {
+			return fail(0, CodeTimeout, true, fmt.Errorf("%w: %w", perr, err))
+		}
+		return fail(0, CodeCancelled, false, fmt.Errorf("%w: %w", perr, err))
+	}
+	var nerr net.Error
+	if errors.Is(attemptCtx.Err(), context.DeadlineExceeded) || (errors.As(err, &nerr) && nerr.Timeout()) {
+		return fail(0, CodeTimeout, true, fmt.Errorf("no response within %s: %w", c.cfg.RequestTimeout, err))
+	}
+	return fail(0, CodeNetwork, true, err)
+}
+
+// report feeds the Observer and the debug log. The JWT is never logged.
+func (c *Client) report(p Provider, interaction, traceID string, n int, resp *http.Response, d time.Duration, aerr *Error) {
+	info := CallInfo{ODS: p.ODS, Interaction: interaction, TraceID: traceID, Duration: d, Attempt: n}
+	if resp != nil {
+		info.Status = resp.StatusCode
+	}
+	if aerr != nil {
+		info.Err = aerr
+	}
+	if c.cfg.Observer != nil {
+		c.cfg.Observer(info)
+	}
+	attrs := []any{
+		"ssp_trace_id", traceID, "ods_code", p.ODS, "interaction", shortInteraction(interaction),
+		"status", info.Status, "duration_ms", d.Milliseconds(), "attempt", n,
+	}
+	if aerr != nil {
+		attrs = append(attrs, "spine_code", aerr.SpineCode, "retryable", aerr.Retryable)
+	}
+	c.log.Debug("gp connect call", attrs...)
+}
+
+// backoff returns the wait before attempt+1: exponential with full jitter, unless the provider
+// or SSP asked for a specific delay, which is honoured up to 3*BackoffMax.
+func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return min(retryAfter, 3*c.cfg.BackoffMax)
+	}
+	ceiling := c.cfg.BackoffMax
+	if attempt < 32 {
+		ceiling = min(c.cfg.BackoffBase<<(attempt-1), c.cfg.BackoffMax)
+	}
+	if ceiling <= 0 {
+		return 0
+	}
+	return rand.N(ceiling + 1)
+}
+
+// parseRetryAfter accepts delta-seconds or an HTTP date; anything else means "not given".
+func (c *Client) parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(min(secs, 24*3600)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(c.cfg.Now()), 0)
+	}
+	return 0
+}
+
+// sleep waits d or until ctx ends; it gives up at once if ctx's deadline falls before d elapses.
+func sleep(ctx context.Context, d time.Duration) error {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
+		return context.DeadlineExceeded
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
