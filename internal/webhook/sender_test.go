@@ -1,0 +1,143 @@
+package webhook_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gpfed/gpfed/internal/webhook"
+)
+
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		status int
+		want   webhook.Outcome
+	}{
+		{200, webhook.Delivered}, {202, webhook.Delivered}, {204, webhook.Delivered},
+		{408, webhook.Retry}, {429, webhook.Retry}, {500, webhook.Retry}, {503, webhook.Retry}, {302, webhook.Retry},
+		{400, webhook.Permanent}, {401, webhook.Permanent}, {404, webhook.Permanent}, {410, webhook.Permanent}, {422, webhook.Permanent},
+	}
+	for _, tc := range tests {
+		if got := webhook.Classify(tc.status); got != tc.want {
+			t.Errorf("Classify(%d) = %v, want %v", tc.status, got, tc.want)
+		}
+	}
+}
+
+// receiver is a real HTTP receiver that verifies every request the way the
+// contract tells practices to.
+type receiver struct {
+	status int
+	header http.Header
+	got    chan map[string]string
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	verr := webhook.Verify("s3cret", r.Header.Get(webhook.HeaderSignature), body)
+	verified := "yes"
+	if verr != nil {
+		verified = verr.Error()
+	}
+	rc.got <- map[string]string{
+		"method": r.Method, "content_type": r.Header.Get("Content-Type"), "event": r.Header.Get(webhook.HeaderEvent),
+		"key": r.Header.Get(webhook.HeaderIdempotencyKey), "body": string(body), "verified": verified,
+	}
+	for k, v := range rc.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rc.status)
+}
+
+func TestSenderSend(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		status     int
+		header     http.Header
+		wantOut    webhook.Outcome
+		wantRetry  time.Duration
+		wantErrMsg string
+	}{
+		{name: "2xx delivered", status: 204, wantOut: webhook.Delivered},
+		{name: "503 retry with Retry-After", status: 503, header: http.Header{"Retry-After": {"7"}}, wantOut: webhook.Retry, wantRetry: 7 * time.Second, wantErrMsg: "webhook answered 503"},
+		{name: "410 permanent", status: 410, wantOut: webhook.Permanent, wantErrMsg: "webhook answered 410"},
+		{name: "redirect not followed", status: 307, header: http.Header{"Location": {"/elsewhere"}}, wantOut: webhook.Retry, wantErrMsg: "webhook answered 307"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rc := &receiver{status: tc.status, header: tc.header, got: make(chan map[string]string, 2)}
+			srv := httptest.NewServer(rc)
+			defer srv.Close()
+			s := &webhook.Sender{Client: webhook.NewClient(2 * time.Second)}
+			res := s.Send(context.Background(), srv.URL+"/hook", "s3cret", webhook.EventTask, "key-1", []byte(`{"a":1}`))
+			got := <-rc.got
+			want := map[string]string{"method": "POST", "content_type": "application/json", "event": "task",
+				"key": "key-1", "body": `{"a":1}`, "verified": "yes"}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("request (-want +got):\n%s", diff)
+			}
+			errMsg := ""
+			if res.Err != nil {
+				errMsg = res.Err.Error()
+			}
+			type sum struct {
+				Out    webhook.Outcome
+				Status int
+				Retry  time.Duration
+				Err    string
+			}
+			if diff := cmp.Diff(sum{tc.wantOut, tc.status, tc.wantRetry, tc.wantErrMsg}, sum{res.Outcome, res.Status, res.RetryAfter, errMsg}); diff != "" {
+				t.Errorf("result (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSenderTimeoutAndUnreachable(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); slow.Close() })
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+
+	tests := []struct {
+		name, url, wantErr string
+		want               webhook.Outcome
+	}{
+		{"timeout", slow.URL + "/?token=secret-in-url", "webhook timed out", webhook.Retry},
+		{"refused", deadURL + "/?token=secret-in-url", "", webhook.Retry},
+		{"not http", "ftp://example.org/x", "webhook URL is not an absolute http(s) URL", webhook.Permanent},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := &webhook.Sender{Client: webhook.NewClient(300 * time.Millisecond)}
+			res := s.Send(context.Background(), tc.url, "k", webhook.EventTask, "id", []byte("{}"))
+			if res.Outcome != tc.want || res.Err == nil {
+				t.Fatalf("Send = %+v, want outcome %v with an error", res, tc.want)
+			}
+			if tc.wantErr != "" && res.Err.Error() != tc.wantErr {
+				t.Errorf("error %q, want %q", res.Err, tc.wantErr)
+			}
+			if msg := res.Err.Error(); strings.Contains(msg, "secret-in-url") {
+				t.Errorf("error leaks the URL: %q", msg)
+			}
+		})
+	}
+}
