@@ -12,7 +12,7 @@ const (
 	maxWindow = 14 * 24 * time.Hour
 	// maxWindowDays is the calendar form of the same rule, which providers may check on dates.
 	maxWindowDays = 14
-	// windowOverlap lets a slot that crosses a seam fall fully inside the next window.
+	// windowOverlap lets a slot that crosses a mid-day seam fall fully inside the next window.
 	windowOverlap = time.Hour
 )
 
@@ -30,7 +30,8 @@ func localMidnight(t time.Time) time.Time {
 }
 
 // splitWindows covers [from, to) with windows that are each at most 14 calendar days and at most
-// 336 hours long; each window after the first starts windowOverlap before the previous one ended.
+// 336 hours long. Windows meet exactly at local midnight; a window that had to be clipped mid-day
+// is followed by one starting windowOverlap earlier, so a slot across that seam is still seen.
 func splitWindows(from, to time.Time) []window {
 	from, to = from.In(london), to.In(london)
 	var out []window
@@ -46,7 +47,12 @@ func splitWindows(from, to time.Time) []window {
 		if !end.Before(to) {
 			break
 		}
-		start = end.Add(-windowOverlap)
+		start = end
+		if !end.Equal(localMidnight(end)) {
+			// A seam inside a day (the October clip) could split a slot: overlap and rely on dedup.
+			// Seams at local midnight are left exact, so 28 days cost two calls, not three.
+			start = end.Add(-windowOverlap)
+		}
 	}
 	return out
 }
