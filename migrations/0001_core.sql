@@ -97,7 +97,7 @@ CREATE TABLE slot_changes (
     run_id            bigint,
     ods_code          text NOT NULL REFERENCES practices (ods_code),
     slot_id           text NOT NULL,
-    change            text NOT NULL CHECK (change IN ('added', 'removed')),
+    change            text NOT NULL CHECK (change IN ('added', 'removed', 'expired')),
     start_at          timestamptz NOT NULL,
     local_date        date NOT NULL,
     duration_minutes  integer NOT NULL,

@@ -37,10 +37,13 @@ func NewMux(d Deps) *asynq.ServeMux {
 }
 
 // NewServer builds the asynq server; the caller runs it with Start/Shutdown.
-func NewServer(redis asynq.RedisConnOpt, concurrency int, shutdown time.Duration, log *slog.Logger) *asynq.Server {
+func NewServer(redis asynq.RedisConnOpt, concurrency int, shutdown time.Duration, log *slog.Logger, queues map[string]int) *asynq.Server {
+	if queues == nil {
+		queues = queue.Queues
+	}
 	return asynq.NewServer(redis, asynq.Config{
 		Concurrency:     concurrency,
-		Queues:          queue.Queues,
+		Queues:          queues,
 		ShutdownTimeout: shutdown,
 		Logger:          asynqLogger{log.With("component", "asynq")},
 		LogLevel:        asynq.WarnLevel,

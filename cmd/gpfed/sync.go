@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"golang.org/x/term"
+
+	"github.com/gpfed/gpfed/internal/store"
+	"github.com/gpfed/gpfed/jobs"
+	"github.com/gpfed/gpfed/queue"
+)
+
+func init() {
+	register("sync", "run one capacity sync now and wait for it: sync --once [--days N] [--practice ODS]...", runSync)
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error {
+	*m = append(*m, strings.ToUpper(strings.TrimSpace(v)))
+	return nil
+}
+
+func runSync(ctx context.Context, app *App, args []string) error {
+	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
+	fs.SetOutput(app.Stderr)
+	once := fs.Bool("once", false, "run a single sync now and wait for it to finish")
+	days := fs.Int("days", app.Cfg.Sync.Days, "days ahead to sync, from today")
+	var practices multiFlag
+	fs.Var(&practices, "practice", "ODS code to sync (repeatable; default every active practice)")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if !*once || fs.NArg() > 0 {
+		return usagef("usage: gpfed sync --once [--days N] [--practice ODS]... (periodic syncs: gpfed scheduler)")
+	}
+	if *days < 1 || *days > 366 {
+		return usagef("--days must be between 1 and 366")
+	}
+	db, err := openDB(ctx, app)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	redis, err := queue.RedisOpt(app.Cfg.Redis.URL)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	client := asynq.NewClient(redis)
+	defer client.Close()
+	syncer := newSyncer(app, db, client, nil)
+	run, err := syncer.Start(ctx, "manual", practices, *days)
+	if errors.Is(err, store.ErrNotFound) {
+		return usagef("%v", err)
+	}
+	if err != nil && run.ID == 0 {
+		return err
+	}
+	return processRun(ctx, app, db, redis, run)
+}
+
+func newSyncer(app *App, db *store.DB, client *asynq.Client, insp *asynq.Inspector) *jobs.Sync {
+	loc, _ := time.LoadLocation(app.Cfg.Sync.TimeZone)
+	return &jobs.Sync{DB: db, Client: client, Inspector: insp, Log: app.Log.With("component", "sync"),
+		Days: app.Cfg.Sync.Days, Location: loc, TaskTimeout: app.Cfg.Sync.TaskTimeout, RunDeadline: 6 * time.Hour}
+}
+
+// processRun works the run's tasks in-process (the same asynq handler path a
+// worker uses), shows progress, and prints the summary.
+func processRun(ctx context.Context, app *App, db *store.DB, redis asynq.RedisConnOpt, run store.SyncRun) error {
+	mux, err := workerMux(app, db)
+	if err != nil {
+		return err
+	}
+	wctx, stopWorker := context.WithCancel(ctx)
+	werr := make(chan error, 1)
+	go func() {
+		werr <- serveQueue(wctx, app, redis, mux, map[string]int{queue.QueueCapacity: 1}, app.Cfg.Worker.Concurrency)
+	}()
+	final, err := waitForRun(ctx, db, run.ID, app.Stdout)
+	stopWorker()
+	<-werr
+	if err != nil {
+		return err
+	}
+	return printSummary(ctx, app.Stdout, db, final)
+}
+
+func waitForRun(ctx context.Context, db *store.DB, id int64, out io.Writer) (store.SyncRun, error) {
+	tty := isTerminal(out)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	lastDone, lastPrint := -1, time.Time{}
+	for {
+		r, err := db.GetSyncRun(ctx, id)
+		if err != nil {
+			return r, err
+		}
+		switch {
+		case tty:
+			fmt.Fprintf(out, "\rsync run %d: %d/%d practices (%d ok, %d failed), %d slots, %s   ",
+				r.ID, r.PracticesDone, r.PracticesTotal, r.PracticesOK, r.PracticesFailed, r.SlotsTotal,
+				time.Since(r.StartedAt).Round(time.Second))
+		case r.PracticesDone != lastDone && (time.Since(lastPrint) > 2*time.Second || r.Status == "completed"):
+			fmt.Fprintf(out, "progress run=%d done=%d total=%d ok=%d failed=%d slots=%d\n",
+				r.ID, r.PracticesDone, r.PracticesTotal, r.PracticesOK, r.PracticesFailed, r.SlotsTotal)
+			lastDone, lastPrint = r.PracticesDone, time.Now()
+		}
+		if r.Status == "completed" {
+			if tty {
+				fmt.Fprintln(out)
+			}
+			return r, nil
+		}
+		select {
+		case <-ctx.Done():
+			return r, fmt.Errorf("interrupted; run %d continues on other workers or the next reconciliation: %w", id, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func printSummary(ctx context.Context, out io.Writer, db *store.DB, r store.SyncRun) error {
+	dur := time.Duration(0)
+	if r.FinishedAt != nil {
+		dur = r.FinishedAt.Sub(r.StartedAt)
+	}
+	fmt.Fprintf(out, "sync run %d %s..%s: %d practices, %d ok, %d failed, %d free slots, %s\n",
+		r.ID, r.FromDate, r.ToDate, r.PracticesTotal, r.PracticesOK, r.PracticesFailed, r.SlotsTotal, dur.Round(time.Millisecond))
+	if r.PracticesFailed == 0 {
+		return nil
+	}
+	ps, err := db.RunPractices(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FAILED\tHTTP\tSPINE CODE\tDIAGNOSTICS")
+	for _, p := range ps {
+		if p.Status != "failed" {
+			continue
+		}
+		status := "-"
+		if p.HTTPStatus != nil {
+			status = fmt.Sprint(*p.HTTPStatus)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.ODSCode, status, p.SpineCode, oneLine(p.Diagnostics, 120))
+	}
+	_ = tw.Flush()
+	return ExitError{Code: 1, Msg: fmt.Sprintf("%d of %d practices failed", r.PracticesFailed, r.PracticesTotal)}
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

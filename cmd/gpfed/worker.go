@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/gpfed/gpfed/internal/store"
+	"github.com/gpfed/gpfed/queue"
+	"github.com/gpfed/gpfed/worker"
+)
+
+func init() {
+	register("worker", "run a queue worker (capacity fetches, task and notification delivery)", runWorker)
+}
+
+func runWorker(ctx context.Context, app *App, args []string) error {
+	if len(args) > 0 {
+		return usagef("worker takes no arguments (concurrency: GPFED_WORKER_CONCURRENCY)")
+	}
+	db, err := openDB(ctx, app)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	redis, err := queue.RedisOpt(app.Cfg.Redis.URL)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	client := asynq.NewClient(redis)
+	defer client.Close()
+	mux, err := workerMux(app, db)
+	if err != nil {
+		return err
+	}
+	stopRelay := startRelay(ctx, app, db, client)
+	defer stopRelay()
+	return serveQueue(ctx, app, redis, mux, queue.Queues, app.Cfg.Worker.Concurrency)
+}
+
+// workerMux builds the handler mux with every handler group wired.
+func workerMux(app *App, db *store.DB) (*asynq.ServeMux, error) {
+	gpc, err := newGPConnectClient(app)
+	if err != nil {
+		return nil, err
+	}
+	return worker.NewMux(worker.Deps{
+		DB:       db,
+		Log:      app.Log,
+		Capacity: worker.CapacityDeps{GPC: gpc},
+		Delivery: deliveryDeps(app, db),
+	}), nil
+}
+
+// serveQueue runs an asynq server until ctx ends, then shuts it down in
+// order: stop taking tasks, let in-flight ones finish (or hand them back
+// after the shutdown timeout), close.
+func serveQueue(ctx context.Context, app *App, redis asynq.RedisConnOpt, mux *asynq.ServeMux, queues map[string]int, concurrency int) error {
+	srv := worker.NewServer(redis, concurrency, app.Cfg.Worker.ShutdownTimeout, app.Log, queues)
+	if err := srv.Start(mux); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	app.Log.Info("worker started", "component", "worker", "concurrency", concurrency)
+	<-ctx.Done()
+	srv.Stop()
+	done := make(chan struct{})
+	go func() { srv.Shutdown(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(app.Cfg.Worker.ShutdownTimeout + 5*time.Second):
+		app.Log.Warn("worker shutdown timed out", "component", "worker")
+	}
+	app.Log.Info("worker stopped", "component", "worker")
+	return nil
+}
