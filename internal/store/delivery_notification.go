@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// DeliveryNotification is a notification with its recipient's webhook channel.
+type DeliveryNotification struct {
+	Notification
+	WebhookURL, WebhookSecret string
+}
+
+// DeliverNotification locks the notification row, calls try while holding
+// the lock (which serialises duplicate asynq deliveries), and applies the
+// verdict in the same transaction. A notification that is no longer pending
+// is returned with the zero Attempt and try is not called.
+func (db *DB) DeliverNotification(ctx context.Context, id uuid.UUID, opt DeliveryOptions, try func(ctx context.Context, n DeliveryNotification) Attempt) (DeliveryNotification, Attempt, error) {
+	var n DeliveryNotification
+	var a Attempt
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT n.id, n.recipient_ods, n.kind, n.task_id, COALESCE(n.subject_ods, ''), n.data,
+				COALESCE(n.coalesce_key, ''), n.state, n.attempts, n.created_at, n.expires_at,
+				COALESCE(p.webhook_url, ''), COALESCE(p.webhook_secret, '')
+			FROM notifications n JOIN practices p ON p.ods_code = n.recipient_ods
+			WHERE n.id = $1 FOR UPDATE OF n`, id).Scan(
+			&n.ID, &n.RecipientODS, &n.Kind, &n.TaskID, &n.SubjectODS, &n.Data, &n.CoalesceKey, &n.State,
+			&n.Attempts, &n.CreatedAt, &n.ExpiresAt, &n.WebhookURL, &n.WebhookSecret)
+		if err != nil {
+			return fmt.Errorf("lock notification: %w", err)
+		}
+		if n.State != NotificationPending {
+			return nil
+		}
+		a = try(ctx, n)
+		return applyNotificationAttempt(ctx, tx, &n, a, opt)
+	})
+	if err != nil {
+		return n, a, fmt.Errorf("deliver notification %s: %w", id, err)
+	}
+	return n, a, nil
+}
+
+func applyNotificationAttempt(ctx context.Context, tx pgx.Tx, n *DeliveryNotification, a Attempt, opt DeliveryOptions) error {
+	tried := 0
+	if a.Tried {
+		tried = 1
+	}
+	var q string
+	var args []any
+	switch a.Result {
+	case AttemptDelivered:
+		q = `UPDATE notifications SET state = 'delivered', channel = $4, attempts = attempts + $2,
+			last_error = NULL, delivered_at = $3, finished_at = $3 WHERE id = $1 AND state = 'pending'`
+		args = []any{n.ID, tried, opt.now(), a.Channel}
+		n.State = NotificationDelivered
+	case AttemptRetry:
+		q = `UPDATE notifications SET attempts = attempts + $2, last_error = $3 WHERE id = $1 AND state = 'pending'`
+		args = []any{n.ID, tried, a.Error}
+	case AttemptFailed:
+		q = `UPDATE notifications SET state = 'failed', attempts = attempts + $2, last_error = $4, finished_at = $3
+			WHERE id = $1 AND state = 'pending'`
+		args = []any{n.ID, tried, opt.now(), a.Error}
+		n.State = NotificationFailed
+	default:
+		return fmt.Errorf("unknown attempt result %d", a.Result)
+	}
+	if _, err := tx.Exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("record notification attempt: %w", err)
+	}
+	n.Attempts += tried
+	return nil
+}

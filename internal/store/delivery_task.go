@@ -1,0 +1,148 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// ActorSystem is the audit actor for changes gpfed makes on its own.
+const ActorSystem = "system"
+
+// DeliveryTask is a task with what its delivery needs: the clinical content
+// (for the recipient only) and the recipient's webhook channel.
+type DeliveryTask struct {
+	ID                        uuid.UUID
+	SenderODS, RecipientODS   string
+	PatientNHSNumber          string
+	Type, Priority            string
+	Subject, Body             string
+	DueDate                   string // YYYY-MM-DD or ""
+	State                     string
+	Attempts                  int
+	CreatedAt, ExpiresAt      time.Time
+	WebhookURL, WebhookSecret string
+}
+
+// DeliverTask locks the task row (SELECT ... FOR UPDATE), calls try while
+// holding the lock, and applies its verdict in the same transaction.
+//
+// Holding the lock across the (bounded) webhook POST is what makes delivery
+// and cancellation exclusive: the API's cancel also locks the row and only
+// cancels an 'accepted' task, so either the cancel commits first (and try is
+// never called: the task is no longer accepted) or the delivery commits
+// first (and the cancel then sees 'delivered' and refuses). A cancelled task
+// is never posted, and a delivered task is never cancelled. The same lock
+// serialises duplicate asynq deliveries of one task.
+//
+// If the task is not 'accepted', try is not called and the zero Attempt is
+// returned with the task's current state.
+func (db *DB) DeliverTask(ctx context.Context, id uuid.UUID, opt DeliveryOptions, try func(ctx context.Context, t DeliveryTask) Attempt) (DeliveryTask, Attempt, error) {
+	var t DeliveryTask
+	var a Attempt
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if t, err = lockDeliveryTask(ctx, tx, id); err != nil {
+			return err
+		}
+		if t.State != TaskAccepted {
+			return nil
+		}
+		a = try(ctx, t)
+		return applyTaskAttempt(ctx, tx, &t, a, opt)
+	})
+	if err != nil {
+		return t, a, fmt.Errorf("deliver task %s: %w", id, err)
+	}
+	return t, a, nil
+}
+
+func lockDeliveryTask(ctx context.Context, tx pgx.Tx, id uuid.UUID) (DeliveryTask, error) {
+	var t DeliveryTask
+	var due *time.Time
+	err := tx.QueryRow(ctx, `SELECT t.id, t.sender_ods, t.recipient_ods, t.patient_nhs_number, t.type, t.priority,
+			t.subject, t.body, t.due_date, t.state, t.attempts, t.created_at, t.expires_at,
+			COALESCE(p.webhook_url, ''), COALESCE(p.webhook_secret, '')
+		FROM tasks t JOIN practices p ON p.ods_code = t.recipient_ods
+		WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(
+		&t.ID, &t.SenderODS, &t.RecipientODS, &t.PatientNHSNumber, &t.Type, &t.Priority,
+		&t.Subject, &t.Body, &due, &t.State, &t.Attempts, &t.CreatedAt, &t.ExpiresAt,
+		&t.WebhookURL, &t.WebhookSecret)
+	if err != nil {
+		return t, translate(fmt.Errorf("lock task: %w", err))
+	}
+	if due != nil {
+		t.DueDate = due.Format(time.DateOnly)
+	}
+	return t, nil
+}
+
+func applyTaskAttempt(ctx context.Context, tx pgx.Tx, t *DeliveryTask, a Attempt, opt DeliveryOptions) error {
+	tried := 0
+	if a.Tried {
+		tried = 1
+	}
+	switch a.Result {
+	case AttemptDelivered:
+		_, err := tx.Exec(ctx, `UPDATE tasks SET state = 'delivered', channel = $2, attempts = attempts + $3,
+			last_error = NULL, delivered_at = $4, updated_at = $4 WHERE id = $1 AND state = 'accepted'`,
+			t.ID, a.Channel, tried, opt.now())
+		if err != nil {
+			return fmt.Errorf("mark delivered: %w", err)
+		}
+		t.Attempts += tried
+		t.State = TaskDelivered
+		return recordTaskOutcome(ctx, tx, *t, TaskDelivered, map[string]any{"channel": a.Channel, "attempts": t.Attempts}, opt)
+	case AttemptRetry:
+		_, err := tx.Exec(ctx, `UPDATE tasks SET attempts = attempts + $2, last_error = $3, updated_at = $4
+			WHERE id = $1 AND state = 'accepted'`, t.ID, tried, a.Error, opt.now())
+		t.Attempts += tried
+		if err != nil {
+			return fmt.Errorf("record attempt: %w", err)
+		}
+		return nil
+	case AttemptFailed:
+		t.Attempts += tried
+		return failTask(ctx, tx, *t, tried, a, opt)
+	}
+	return fmt.Errorf("unknown attempt result %d", a.Result)
+}
+
+// failTask moves an accepted task to failed, audits it and tells the sender.
+func failTask(ctx context.Context, tx pgx.Tx, t DeliveryTask, tried int, a Attempt, opt DeliveryOptions) error {
+	_, err := tx.Exec(ctx, `UPDATE tasks SET state = 'failed', attempts = attempts + $2, last_error = $3,
+		finished_at = $4, updated_at = $4 WHERE id = $1 AND state = 'accepted'`, t.ID, tried, a.Error, opt.now())
+	if err != nil {
+		return fmt.Errorf("mark failed: %w", err)
+	}
+	t.State = TaskFailed
+	detail := map[string]any{"reason": a.Reason, "error": a.Error, "attempts": t.Attempts}
+	if a.Status != 0 {
+		detail["status"] = a.Status
+	}
+	return recordTaskOutcome(ctx, tx, t, TaskFailed, detail, opt)
+}
+
+// recordTaskOutcome writes the audit event and the sender's notification.
+func recordTaskOutcome(ctx context.Context, tx pgx.Tx, t DeliveryTask, to string, detail map[string]any, opt DeliveryOptions) error {
+	if err := InsertTaskEvent(ctx, tx, t.ID, ActorSystem, to, TaskAccepted, to, detail); err != nil {
+		return err
+	}
+	kind := NotifyTaskDelivered
+	if to == TaskFailed {
+		kind = NotifyTaskFailed
+	}
+	data := map[string]any{"task_id": t.ID.String(), "recipient_ods": t.RecipientODS}
+	for k, v := range detail {
+		data[k] = v
+	}
+	id := t.ID
+	_, err := CreateNotificationTx(ctx, tx, Notification{
+		RecipientODS: t.SenderODS, Kind: kind, TaskID: &id, SubjectODS: t.RecipientODS, Data: data,
+		CoalesceKey: kind + ":" + t.ID.String(), ExpiresAt: opt.notificationExpiry(),
+	})
+	return err
+}
