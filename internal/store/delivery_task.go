@@ -9,6 +9,14 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// Delivery's view of task states (spelled out here so delivery does not
+// depend on the order in which the API's constants land).
+const (
+	stAccepted  = "accepted"
+	stDelivered = "delivered"
+	stFailed    = "failed"
+)
+
 // ActorSystem is the audit actor for changes gpfed makes on its own.
 const ActorSystem = "system"
 
@@ -48,7 +56,7 @@ func (db *DB) DeliverTask(ctx context.Context, id uuid.UUID, opt DeliveryOptions
 		if t, err = lockDeliveryTask(ctx, tx, id); err != nil {
 			return err
 		}
-		if t.State != TaskAccepted {
+		if t.State != stAccepted {
 			return nil
 		}
 		a = try(ctx, t)
@@ -94,8 +102,8 @@ func applyTaskAttempt(ctx context.Context, tx pgx.Tx, t *DeliveryTask, a Attempt
 			return fmt.Errorf("mark delivered: %w", err)
 		}
 		t.Attempts += tried
-		t.State = TaskDelivered
-		return recordTaskOutcome(ctx, tx, *t, TaskDelivered, map[string]any{"channel": a.Channel, "attempts": t.Attempts}, opt)
+		t.State = stDelivered
+		return recordTaskOutcome(ctx, tx, *t, stDelivered, map[string]any{"channel": a.Channel, "attempts": t.Attempts}, opt)
 	case AttemptRetry:
 		_, err := tx.Exec(ctx, `UPDATE tasks SET attempts = attempts + $2, last_error = $3, updated_at = $4
 			WHERE id = $1 AND state = 'accepted'`, t.ID, tried, a.Error, opt.now())
@@ -118,21 +126,21 @@ func failTask(ctx context.Context, tx pgx.Tx, t DeliveryTask, tried int, a Attem
 	if err != nil {
 		return fmt.Errorf("mark failed: %w", err)
 	}
-	t.State = TaskFailed
+	t.State = stFailed
 	detail := map[string]any{"reason": a.Reason, "error": a.Error, "attempts": t.Attempts}
 	if a.Status != 0 {
 		detail["status"] = a.Status
 	}
-	return recordTaskOutcome(ctx, tx, t, TaskFailed, detail, opt)
+	return recordTaskOutcome(ctx, tx, t, stFailed, detail, opt)
 }
 
 // recordTaskOutcome writes the audit event and the sender's notification.
 func recordTaskOutcome(ctx context.Context, tx pgx.Tx, t DeliveryTask, to string, detail map[string]any, opt DeliveryOptions) error {
-	if err := InsertTaskEvent(ctx, tx, t.ID, ActorSystem, to, TaskAccepted, to, detail); err != nil {
+	if err := InsertTaskEvent(ctx, tx, t.ID, ActorSystem, to, stAccepted, to, detail); err != nil {
 		return err
 	}
 	kind := NotifyTaskDelivered
-	if to == TaskFailed {
+	if to == stFailed {
 		kind = NotifyTaskFailed
 	}
 	data := map[string]any{"task_id": t.ID.String(), "recipient_ods": t.RecipientODS}
