@@ -40,14 +40,14 @@ func (db *DB) Capacity(ctx context.Context, f CapacityFilter) ([]CapacityRow, er
 			SELECT c.ods_code, c.local_date, c.free_slots, c.free_minutes, c.by_delivery_channel, c.by_role
 			FROM capacity_daily c JOIN practices p USING (ods_code)
 			WHERE p.active AND c.local_date BETWEEN $1::date AND $2::date
-			  AND (cardinality($3::text[]) = 0 OR c.ods_code = ANY($3))
+			  AND (COALESCE(cardinality($3::text[]), 0) = 0 OR c.ods_code = ANY($3))
 			ORDER BY c.ods_code, c.local_date`, from, to, f.Practices)
 	} else {
 		rows, err = db.Pool.Query(ctx, `
 			WITH s AS (
 				SELECT s.* FROM slots s JOIN practices p USING (ods_code)
 				WHERE p.active AND s.local_date BETWEEN $1::date AND $2::date
-				  AND (cardinality($3::text[]) = 0 OR s.ods_code = ANY($3))
+				  AND (COALESCE(cardinality($3::text[]), 0) = 0 OR s.ods_code = ANY($3))
 				  AND ($4 = '' OR s.role_code = $4) AND ($5 = '' OR s.delivery_channel = $5)
 				  AND ($6 = '' OR s.site_name = $6 OR s.location_id = $6)
 			)

@@ -93,6 +93,8 @@ type Attempt struct {
 	Reason  string // failed: a code for the sender ("rejected", "expired", "retries_exhausted")
 	Error   string // last_error; never patient data or a receiver's response body
 	Status  int    // HTTP status of the attempt, 0 if none
+	// RetryAfter is the receiver's Retry-After (retry only); not stored.
+	RetryAfter time.Duration
 }
 
 // DeliveryOptions parameterise the notifications delivery creates.

@@ -31,6 +31,7 @@ type DeliveryTask struct {
 	DueDate                   string // YYYY-MM-DD or ""
 	State                     string
 	Attempts                  int
+	LastError                 string
 	CreatedAt, ExpiresAt      time.Time
 	WebhookURL, WebhookSecret string
 }
@@ -72,12 +73,12 @@ func lockDeliveryTask(ctx context.Context, tx pgx.Tx, id uuid.UUID) (DeliveryTas
 	var t DeliveryTask
 	var due *time.Time
 	err := tx.QueryRow(ctx, `SELECT t.id, t.sender_ods, t.recipient_ods, t.patient_nhs_number, t.type, t.priority,
-			t.subject, t.body, t.due_date, t.state, t.attempts, t.created_at, t.expires_at,
+			t.subject, t.body, t.due_date, t.state, t.attempts, COALESCE(t.last_error, ''), t.created_at, t.expires_at,
 			COALESCE(p.webhook_url, ''), COALESCE(p.webhook_secret, '')
 		FROM tasks t JOIN practices p ON p.ods_code = t.recipient_ods
 		WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(
 		&t.ID, &t.SenderODS, &t.RecipientODS, &t.PatientNHSNumber, &t.Type, &t.Priority,
-		&t.Subject, &t.Body, &due, &t.State, &t.Attempts, &t.CreatedAt, &t.ExpiresAt,
+		&t.Subject, &t.Body, &due, &t.State, &t.Attempts, &t.LastError, &t.CreatedAt, &t.ExpiresAt,
 		&t.WebhookURL, &t.WebhookSecret)
 	if err != nil {
 		return t, translate(fmt.Errorf("lock task: %w", err))

@@ -49,7 +49,7 @@ func (db *DB) CreateSyncRun(ctx context.Context, trigger string, from, to time.T
 			return fmt.Errorf("insert sync run: %w", err)
 		}
 		rows, err := tx.Query(ctx, `INSERT INTO sync_run_practices (run_id, ods_code)
-			SELECT $1, ods_code FROM practices WHERE active AND (cardinality($2::text[]) = 0 OR ods_code = ANY($2))
+			SELECT $1, ods_code FROM practices WHERE active AND (COALESCE(cardinality($2::text[]), 0) = 0 OR ods_code = ANY($2))
 			ORDER BY ods_code RETURNING ods_code`, run.ID, practices)
 		if err != nil {
 			return fmt.Errorf("insert run practices: %w", err)

@@ -2,11 +2,93 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
+
+// Task states (the tasks.state CHECK constraint).
+const (
+	TaskAccepted     = "accepted"
+	TaskDelivered    = "delivered"
+	TaskAcknowledged = "acknowledged"
+	TaskFailed       = "failed"
+	TaskCancelled    = "cancelled"
+)
+
+var (
+	// ErrIdempotencyMismatch is returned when an idempotency key is reused
+	// with a different request. It wraps ErrConflict.
+	ErrIdempotencyMismatch = fmt.Errorf("%w: idempotency key reused with a different request", ErrConflict)
+	// ErrRecipientNotMember is returned when the recipient practice is
+	// unknown or no longer an active member of the federation.
+	ErrRecipientNotMember = errors.New("recipient is not an active federation member")
+	// ErrWrongState is returned when a transition is not allowed from the
+	// task's current state. It wraps ErrConflict.
+	ErrWrongState = fmt.Errorf("%w: transition not allowed from the current state", ErrConflict)
+	// ErrNotParty is returned when the caller can see a task but is not the
+	// party allowed to perform the action (sender acking, recipient cancelling).
+	ErrNotParty = errors.New("caller is not the party allowed to do this")
+)
+
+// Task is a task sent from one practice to another. PatientNHSNumber and
+// Body are patient data: they go to the sender and recipient only, never to
+// logs, metrics or queue payloads.
+type Task struct {
+	ID               uuid.UUID
+	SenderODS        string
+	RecipientODS     string
+	PatientNHSNumber string
+	Type, Priority   string
+	Subject, Body    string
+	DueDate          string // YYYY-MM-DD or ""
+	State, Channel   string
+	Attempts         int
+	LastError        string
+	IdempotencyKey   string
+	RequestHash      []byte
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+	DeliveredAt      *time.Time
+	AcknowledgedAt   *time.Time
+	FinishedAt       *time.Time
+	ExpiresAt        time.Time
+}
+
+// TaskEvent is one row of a task's append-only audit trail.
+type TaskEvent struct {
+	ID        int64
+	At        time.Time
+	Actor     string
+	Action    string
+	FromState string
+	ToState   string
+	Detail    map[string]any
+}
+
+// PageKey is the position after which the next page of a newest-first list
+// starts.
+type PageKey struct {
+	CreatedAt time.Time
+	ID        uuid.UUID
+}
+
+const taskColumns = `id, sender_ods, recipient_ods, patient_nhs_number, type, priority, subject, body,
+	COALESCE(to_char(due_date, 'YYYY-MM-DD'), ''), state, COALESCE(channel, ''), attempts, COALESCE(last_error, ''),
+	COALESCE(idempotency_key, ''), request_hash, created_at, updated_at, delivered_at, acknowledged_at,
+	finished_at, expires_at`
+
+func scanTask(row pgx.Row) (Task, error) {
+	var t Task
+	err := row.Scan(&t.ID, &t.SenderODS, &t.RecipientODS, &t.PatientNHSNumber, &t.Type, &t.Priority,
+		&t.Subject, &t.Body, &t.DueDate, &t.State, &t.Channel, &t.Attempts, &t.LastError,
+		&t.IdempotencyKey, &t.RequestHash, &t.CreatedAt, &t.UpdatedAt, &t.DeliveredAt, &t.AcknowledgedAt,
+		&t.FinishedAt, &t.ExpiresAt)
+	return t, err
+}
 
 // InsertTaskEvent appends to the audit trail inside tx. fromState and
 // toState may be "" (stored as NULL); detail may be nil. detail must never
@@ -22,4 +104,150 @@ func InsertTaskEvent(ctx context.Context, tx pgx.Tx, taskID uuid.UUID, actor, ac
 		return translate(fmt.Errorf("insert task event %s for %s: %w", action, taskID, err))
 	}
 	return nil
+}
+
+// CreateTask accepts t in one transaction: the task in state accepted, its
+// "accepted" audit event (actor: the sender) and its outbox row. t.ID,
+// t.ExpiresAt and the other request fields must be set by the caller.
+//
+// With an IdempotencyKey already used by the sender it stores nothing and
+// returns the existing task with created=false when RequestHash matches,
+// or ErrIdempotencyMismatch when it does not. Concurrent requests with the
+// same key are serialised by the unique (sender_ods, idempotency_key) index:
+// the loser waits for the winner's commit and then sees its task.
+func (db *DB) CreateTask(ctx context.Context, t Task) (Task, bool, error) {
+	var out Task
+	var created bool
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, created, err = createTaskTx(ctx, tx, t)
+		return err
+	})
+	if err != nil {
+		return Task{}, false, fmt.Errorf("create task: %w", err)
+	}
+	return out, created, nil
+}
+
+func createTaskTx(ctx context.Context, tx pgx.Tx, t Task) (Task, bool, error) {
+	var active bool
+	err := tx.QueryRow(ctx, `SELECT active FROM practices WHERE ods_code = $1`, t.RecipientODS).Scan(&active)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !active) {
+		return Task{}, false, ErrRecipientNotMember
+	}
+	if err != nil {
+		return Task{}, false, fmt.Errorf("look up recipient: %w", err)
+	}
+	row := tx.QueryRow(ctx, `INSERT INTO tasks (id, sender_ods, recipient_ods, patient_nhs_number, type, priority,
+			subject, body, due_date, idempotency_key, request_hash, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, '')::date, NULLIF($10, ''), $11, $12)
+		ON CONFLICT (sender_ods, idempotency_key) DO NOTHING
+		RETURNING `+taskColumns,
+		t.ID, t.SenderODS, t.RecipientODS, t.PatientNHSNumber, t.Type, t.Priority, t.Subject, t.Body,
+		t.DueDate, t.IdempotencyKey, t.RequestHash, t.ExpiresAt)
+	out, err := scanTask(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return replayTx(ctx, tx, t)
+	}
+	if err != nil {
+		return Task{}, false, fmt.Errorf("insert task: %w", err)
+	}
+	if err := InsertTaskEvent(ctx, tx, out.ID, out.SenderODS, "accepted", "", TaskAccepted, nil); err != nil {
+		return Task{}, false, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO outbox (kind, ref_id) VALUES ('task', $1)`, out.ID); err != nil {
+		return Task{}, false, fmt.Errorf("insert outbox for task %s: %w", out.ID, err)
+	}
+	return out, true, nil
+}
+
+// replayTx resolves an idempotency-key conflict: the earlier task if the
+// request is the same, ErrIdempotencyMismatch if not.
+func replayTx(ctx context.Context, tx pgx.Tx, t Task) (Task, bool, error) {
+	prev, err := scanTask(tx.QueryRow(ctx, `SELECT `+taskColumns+` FROM tasks
+		WHERE sender_ods = $1 AND idempotency_key = $2`, t.SenderODS, t.IdempotencyKey))
+	if err != nil {
+		return Task{}, false, fmt.Errorf("load task for idempotency key: %w", err)
+	}
+	if string(prev.RequestHash) != string(t.RequestHash) {
+		return Task{}, false, ErrIdempotencyMismatch
+	}
+	return prev, false, nil
+}
+
+// FindTaskByIdempotencyKey returns the sender's task created with key.
+func (db *DB) FindTaskByIdempotencyKey(ctx context.Context, sender, key string) (Task, error) {
+	t, err := scanTask(db.Pool.QueryRow(ctx, `SELECT `+taskColumns+` FROM tasks
+		WHERE sender_ods = $1 AND idempotency_key = $2`, sender, key))
+	if err != nil {
+		return Task{}, translate(fmt.Errorf("find task by idempotency key: %w", err))
+	}
+	return t, nil
+}
+
+// GetTaskFor returns a task and its audit trail (oldest first) when party is
+// its sender or recipient; anyone else gets ErrNotFound.
+func (db *DB) GetTaskFor(ctx context.Context, id uuid.UUID, party string) (Task, []TaskEvent, error) {
+	t, err := scanTask(db.Pool.QueryRow(ctx, `SELECT `+taskColumns+` FROM tasks
+		WHERE id = $1 AND (sender_ods = $2 OR recipient_ods = $2)`, id, party))
+	if err != nil {
+		return Task{}, nil, translate(fmt.Errorf("get task %s: %w", id, err))
+	}
+	events, err := db.TaskEvents(ctx, id)
+	if err != nil {
+		return Task{}, nil, err
+	}
+	return t, events, nil
+}
+
+// TaskEvents returns the audit trail of a task, oldest first.
+func (db *DB) TaskEvents(ctx context.Context, id uuid.UUID) ([]TaskEvent, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT id, at, actor, action, COALESCE(from_state, ''), COALESCE(to_state, ''), detail
+		FROM task_events WHERE task_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return nil, translate(fmt.Errorf("list events of task %s: %w", id, err))
+	}
+	defer rows.Close()
+	events := []TaskEvent{}
+	for rows.Next() {
+		var e TaskEvent
+		if err := rows.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.FromState, &e.ToState, &e.Detail); err != nil {
+			return nil, translate(fmt.Errorf("scan event of task %s: %w", id, err))
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(fmt.Errorf("list events of task %s: %w", id, err))
+	}
+	return events, nil
+}
+
+// ListInbox returns up to limit tasks addressed to recipient whose state is
+// one of states, newest first (created_at, then id), starting after after.
+func (db *DB) ListInbox(ctx context.Context, recipient string, states []string, after *PageKey, limit int) ([]Task, error) {
+	var afterAt *time.Time
+	var afterID *uuid.UUID
+	if after != nil {
+		afterAt, afterID = &after.CreatedAt, &after.ID
+	}
+	rows, err := db.Pool.Query(ctx, `SELECT `+taskColumns+` FROM tasks
+		WHERE recipient_ods = $1 AND state = ANY($2)
+		  AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
+		ORDER BY created_at DESC, id DESC LIMIT $5`, recipient, states, afterAt, afterID, limit)
+	if err != nil {
+		return nil, translate(fmt.Errorf("list inbox of %s: %w", recipient, err))
+	}
+	defer rows.Close()
+	tasks := []Task{}
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			return nil, translate(fmt.Errorf("scan inbox task: %w", err))
+		}
+		tasks = append(tasks, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(fmt.Errorf("list inbox of %s: %w", recipient, err))
+	}
+	return tasks, nil
 }

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gpfed/gpfed/internal/store"
+)
+
+func init() {
+	register("capacity", "print free capacity: capacity [--from D] [--to D] [--format table|json|csv] [--practice ODS]...", runCapacity)
+}
+
+func runCapacity(ctx context.Context, app *App, args []string) error {
+	loc, _ := time.LoadLocation(app.Cfg.Sync.TimeZone)
+	now := time.Now().In(loc)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	fs := flag.NewFlagSet("capacity", flag.ContinueOnError)
+	fs.SetOutput(app.Stderr)
+	from := fs.String("from", today.Format(time.DateOnly), "first date (YYYY-MM-DD, UK local)")
+	to := fs.String("to", today.AddDate(0, 0, app.Cfg.Sync.Days-1).Format(time.DateOnly), "last date, inclusive")
+	format := fs.String("format", "table", "table, json or csv")
+	role := fs.String("role", "", "only slots of this SDS job role code (e.g. R0260)")
+	channel := fs.String("channel", "", "only this delivery channel (In-person, Telephone, Video)")
+	var practices multiFlag
+	fs.Var(&practices, "practice", "ODS code (repeatable; default all active practices)")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	f, err := parseRange(*from, *to)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	f.Practices, f.Role, f.DeliveryChannel = practices, *role, *channel
+	if *format != "table" && *format != "json" && *format != "csv" {
+		return usagef("--format must be table, json or csv")
+	}
+	db, err := openDB(ctx, app)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rows, err := db.Capacity(ctx, f)
+	if err != nil {
+		return err
+	}
+	switch *format {
+	case "json":
+		enc := json.NewEncoder(app.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	case "csv":
+		return writeCapacityCSV(app.Stdout, rows)
+	}
+	return writeCapacityTable(app.Stdout, rows)
+}
+
+func parseRange(from, to string) (store.CapacityFilter, error) {
+	var f store.CapacityFilter
+	var err error
+	if f.From, err = time.Parse(time.DateOnly, from); err != nil {
+		return f, fmt.Errorf("--from %q: want YYYY-MM-DD", from)
+	}
+	if f.To, err = time.Parse(time.DateOnly, to); err != nil {
+		return f, fmt.Errorf("--to %q: want YYYY-MM-DD", to)
+	}
+	if f.To.Before(f.From) {
+		return f, fmt.Errorf("--to %s is before --from %s", to, from)
+	}
+	if f.To.Sub(f.From) > 366*24*time.Hour {
+		return f, fmt.Errorf("the range is over 366 days")
+	}
+	return f, nil
+}
+
+// writeCapacityCSV flattens the maps into "key=count" lists sorted by key.
+func writeCapacityCSV(w io.Writer, rows []store.CapacityRow) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"ods_code", "date", "free_slots", "free_minutes", "by_delivery_channel", "by_role"})
+	for _, r := range rows {
+		_ = cw.Write([]string{r.ODSCode, r.Date, strconv.Itoa(r.FreeSlots), strconv.Itoa(r.FreeMinutes),
+			flatten(r.ByDeliveryChannel), flatten(r.ByRole)})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func writeCapacityTable(w io.Writer, rows []store.CapacityRow) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "ODS\tDATE\tSLOTS\tMINUTES\tBY CHANNEL\tBY ROLE\t")
+	totalSlots, totalMins := 0, 0
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t\n", r.ODSCode, r.Date, r.FreeSlots, r.FreeMinutes,
+			flatten(r.ByDeliveryChannel), flatten(r.ByRole))
+		totalSlots += r.FreeSlots
+		totalMins += r.FreeMinutes
+	}
+	fmt.Fprintf(tw, "TOTAL\t\t%d\t%d\t\t\t\n", totalSlots, totalMins)
+	return tw.Flush()
+}
+
+func flatten(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, ";")
+}

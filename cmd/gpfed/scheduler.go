@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/robfig/cron/v3"
+
+	"github.com/gpfed/gpfed/jobs"
+	"github.com/gpfed/gpfed/queue"
+)
+
+func init() {
+	register("scheduler", "run the cron scheduler (nightly capacity sync, reconciliation); one replica leads", runScheduler)
+}
+
+func runScheduler(ctx context.Context, app *App, args []string) error {
+	if len(args) > 0 {
+		return usagef("scheduler takes no arguments (schedule: GPFED_SYNC_SCHEDULE)")
+	}
+	loc, _ := time.LoadLocation(app.Cfg.Sync.TimeZone)
+	spec, err := cron.ParseStandard(app.Cfg.Sync.Schedule)
+	if err != nil {
+		return usagef("GPFED_SYNC_SCHEDULE %q: %v", app.Cfg.Sync.Schedule, err)
+	}
+	db, err := openDB(ctx, app)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	redis, err := queue.RedisOpt(app.Cfg.Redis.URL)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	client := asynq.NewClient(redis)
+	defer client.Close()
+	inspector := asynq.NewInspector(redis)
+	defer inspector.Close()
+
+	log := app.Log.With("component", "scheduler")
+	syncer := newSyncer(app, db, client, inspector)
+	host, _ := os.Hostname()
+	leader := &jobs.Leader{DB: db, Name: "scheduler", Holder: fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8]),
+		TTL: 30 * time.Second, Log: log}
+	leader.OnElected = func(ctx context.Context) { catchUp(ctx, syncer, spec, loc, log) }
+
+	c := cron.New(cron.WithLocation(loc), cron.WithChain(cron.Recover(cronLogger{log})))
+	c.Schedule(spec, cron.FuncJob(func() {
+		if leader.IsLeader() {
+			syncer.RunScheduled(ctx)
+		}
+	}))
+	if _, err := c.AddFunc("@every 1m", func() {
+		if leader.IsLeader() {
+			if err := syncer.Reconcile(ctx); err != nil {
+				log.Error("capacity reconciliation failed", "error", err)
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if err := scheduleDeliveryJobs(ctx, c, leader, app, db, client, inspector); err != nil {
+		return err
+	}
+	c.Start()
+	log.Info("scheduler started", "schedule", app.Cfg.Sync.Schedule, "time_zone", loc.String(),
+		"next_sync", spec.Next(time.Now().In(loc)))
+	leader.Run(ctx) // blocks until ctx ends, then releases the lease
+	<-c.Stop().Done()
+	log.Info("scheduler stopped")
+	return nil
+}
+
+// catchUp starts a sync when the schedule fired while no scheduler ran
+// (robfig/cron never replays missed activations).
+func catchUp(ctx context.Context, s *jobs.Sync, spec cron.Schedule, loc *time.Location, log interface {
+	Info(string, ...any)
+	Error(string, ...any)
+}) {
+	missed, at, err := s.MissedRun(ctx, wrapLocation{spec, loc})
+	if err != nil {
+		log.Error("missed-run check failed", "error", err)
+		return
+	}
+	if missed {
+		log.Info("scheduled sync was missed while no scheduler ran; starting it now", "missed_at", at)
+		s.RunScheduled(ctx)
+	}
+}
+
+// wrapLocation evaluates a schedule in the configured zone, as cron does.
+type wrapLocation struct {
+	cron.Schedule
+	loc *time.Location
+}
+
+func (w wrapLocation) Next(t time.Time) time.Time { return w.Schedule.Next(t.In(w.loc)) }
+
+// cronLogger adapts slog to cron's logger (used by the Recover wrapper).
+type cronLogger struct {
+	l interface {
+		Info(string, ...any)
+		Error(string, ...any)
+	}
+}
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Info(msg, kv...) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error(msg, append(kv, "error", err)...)
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gpfed/gpfed/internal/sim"
+)
+
+func init() {
+	register("sim", "serve a simulated GP Connect federation (and webhook receivers) for demos, tests and benchmarks", runSim)
+}
+
+func runSim(ctx context.Context, app *App, args []string) error {
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	fs.SetOutput(app.Stderr)
+	addr := fs.String("addr", "127.0.0.1:8090", "listen address")
+	n := fs.Int("practices", 12, "number of practices")
+	seed := fs.Int64("seed", 1, "data seed (same seed, same federation)")
+	perDay := fs.Int("slots-per-day", 40, "approximate free slots per practice per weekday")
+	median := fs.Duration("latency", 0, "median provider latency (lognormal), e.g. 200ms")
+	csvPath := fs.String("write-csv", "", "write the matching practices CSV to this file")
+	base := fs.String("base-url", "", "public base URL (default http://<addr>)")
+	var faults multiFlag
+	fs.Var(&faults, "fault", "ODS=STATUS[xTIMES] | ODS=timeout | ODS=malformed (repeatable), e.g. B81016=503x2")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	fed := sim.New(sim.Config{Practices: *n, Seed: *seed, SlotsPerDay: *perDay,
+		Latency: sim.LatencyDist{Median: *median}, Logger: app.Log})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", *addr, err)
+	}
+	if *base == "" {
+		*base = "http://" + ln.Addr().String()
+	}
+	fed.SetBaseURL(*base)
+	for _, f := range faults {
+		if err := applyFault(fed, f); err != nil {
+			return usagef("--fault %s: %v", f, err)
+		}
+	}
+	if *csvPath != "" {
+		if err := writeSimCSV(fed, *csvPath); err != nil {
+			return err
+		}
+		fmt.Fprintf(app.Stderr, "wrote %s (%d practices)\n", *csvPath, *n)
+	}
+	srv := &http.Server{Handler: fed.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { <-ctx.Done(); fed.Close(); _ = srv.Close() }()
+	fmt.Fprintf(app.Stderr, "simulated federation of %d practices at %s\n", *n, *base)
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func writeSimCSV(fed *sim.Federation, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := fed.WriteCSV(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// applyFault parses ODS=503, ODS=503x2, ODS=timeout, ODS=malformed, ODS=hook500, ODS=hook410.
+func applyFault(fed *sim.Federation, spec string) error {
+	ods, what, ok := strings.Cut(strings.ToUpper(spec), "=")
+	if !ok {
+		return fmt.Errorf("want ODS=FAULT")
+	}
+	switch {
+	case what == "TIMEOUT":
+		fed.SetFault(ods, sim.Fault{Timeout: true})
+	case what == "MALFORMED":
+		fed.SetFault(ods, sim.Fault{Malformed: true})
+	case strings.HasPrefix(what, "HOOK"):
+		code, err := strconv.Atoi(strings.TrimPrefix(what, "HOOK"))
+		if err != nil {
+			return fmt.Errorf("webhook fault must be hookNNN")
+		}
+		fed.SetWebhookFault(ods, sim.WebhookFault{Status: code})
+	default:
+		status, times, _ := strings.Cut(what, "X")
+		code, err := strconv.Atoi(status)
+		if err != nil {
+			return fmt.Errorf("unknown fault %q", what)
+		}
+		n := 0
+		if times != "" {
+			if n, err = strconv.Atoi(times); err != nil {
+				return fmt.Errorf("bad repeat count %q", times)
+			}
+		}
+		fed.SetFault(ods, sim.Fault{Status: code, Times: n, RetryAfter: time.Second})
+	}
+	return nil
+}

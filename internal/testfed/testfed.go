@@ -1,0 +1,163 @@
+// Package testfed wires a complete capacity-sync stack for integration
+// tests and benchmarks: a strict simulated federation on a loopback HTTP
+// server, a fresh Postgres database, a private Redis database, the real
+// GP Connect client, the real asynq worker mux and the sync job.
+package testfed
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/gpfed/gpfed/internal/gpconnect"
+	"github.com/gpfed/gpfed/internal/logging"
+	"github.com/gpfed/gpfed/internal/practice"
+	"github.com/gpfed/gpfed/internal/sim"
+	"github.com/gpfed/gpfed/internal/store"
+	"github.com/gpfed/gpfed/internal/testdb"
+	"github.com/gpfed/gpfed/internal/testredis"
+	"github.com/gpfed/gpfed/jobs"
+	"github.com/gpfed/gpfed/queue"
+	"github.com/gpfed/gpfed/worker"
+)
+
+// Options shape the stack.
+type Options struct {
+	Practices   int
+	Seed        int64
+	SlotsPerDay int
+	Latency     time.Duration // median provider latency
+	Concurrency int           // asynq worker concurrency
+	MaxGlobal   int           // GP Connect concurrent calls
+	Log         *slog.Logger
+}
+
+// Fed is a running stack.
+type Fed struct {
+	DB       *store.DB
+	DBURL    string
+	RedisURL string
+	Redis    asynq.RedisConnOpt
+	Sim      *sim.Federation
+	SimURL   string
+	GPC      *gpconnect.Client
+	Client   *asynq.Client
+	Insp     *asynq.Inspector
+	Sync     *jobs.Sync
+	Log      *slog.Logger
+	London   *time.Location
+}
+
+// New builds the stack and imports the simulated practices. Workers are not
+// started: call StartWorker.
+func New(t testing.TB, o Options) *Fed {
+	t.Helper()
+	if o.Practices == 0 {
+		o.Practices = 20
+	}
+	if o.Seed == 0 {
+		o.Seed = 7
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 20
+	}
+	if o.Log == nil {
+		o.Log = logging.Discard()
+	}
+	db, dbURL := testdb.New(t)
+	_, redisURL := testredis.DB(t)
+	redis, err := queue.RedisOpt(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fed := sim.New(sim.Config{Practices: o.Practices, Seed: o.Seed, SlotsPerDay: o.SlotsPerDay,
+		Latency: sim.LatencyDist{Median: o.Latency}, MaxHang: 30 * time.Second})
+	srv := httptest.NewServer(fed.Handler())
+	t.Cleanup(func() { fed.Close(); srv.Close() })
+	fed.SetBaseURL(srv.URL)
+
+	var buf bytes.Buffer
+	if err := fed.WriteCSV(&buf); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := practice.ParseCSV(&buf)
+	if err != nil {
+		t.Fatalf("sim CSV does not import: %v", err)
+	}
+	if _, err := db.ImportPractices(context.Background(), ps, true); err != nil {
+		t.Fatal(err)
+	}
+	gpc, err := gpconnect.New(gpconnect.Config{
+		Consumer: gpconnect.Consumer{ODS: "Y90001", ASID: "200000000359", Name: "Test Federation Hub",
+			EndpointURL: "https://gpfed.invalid/", ProductName: "gpfed", ProductVersion: "test",
+			Practitioner: gpconnect.Practitioner{ID: "T1", SDSUserID: "UNK", SDSRoleProfileID: "UNK",
+				FamilyName: "Tester", GivenName: "Tess"}},
+		RequestTimeout: 2 * time.Second, MaxAttempts: 3, BackoffBase: 20 * time.Millisecond,
+		BackoffMax: 200 * time.Millisecond, MaxGlobal: o.MaxGlobal, Logger: o.Log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := asynq.NewClient(redis)
+	insp := asynq.NewInspector(redis)
+	t.Cleanup(func() { client.Close(); insp.Close() })
+	london, _ := time.LoadLocation("Europe/London")
+	f := &Fed{DB: db, DBURL: dbURL, RedisURL: redisURL, Redis: redis, Sim: fed, SimURL: srv.URL, GPC: gpc,
+		Client: client, Insp: insp, Log: o.Log, London: london}
+	f.Sync = &jobs.Sync{DB: db, Client: client, Inspector: insp, Log: o.Log, Days: 28, Location: london,
+		TaskTimeout: time.Minute, RunDeadline: time.Hour}
+	return f
+}
+
+// StartWorker runs an in-process asynq server on the capacity queue until
+// the test ends (or the returned stop func is called).
+func (f *Fed) StartWorker(t testing.TB, concurrency int) (stop func()) {
+	t.Helper()
+	mux := worker.NewMux(worker.Deps{DB: f.DB, Log: f.Log, Capacity: worker.CapacityDeps{GPC: f.GPC}})
+	srv := worker.NewServer(f.Redis, concurrency, 10*time.Second, f.Log, map[string]int{queue.QueueCapacity: 1})
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	done := false
+	stop = func() {
+		if !done {
+			done = true
+			srv.Shutdown()
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// WaitRun polls until the run completes or the deadline passes.
+func (f *Fed) WaitRun(t testing.TB, id int64, within time.Duration) store.SyncRun {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		r, err := f.DB.GetSyncRun(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == "completed" {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %d not complete within %s: %+v", id, within, r)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ODS returns the simulated practices' codes in directory order.
+func (f *Fed) ODS() []string {
+	var out []string
+	for _, p := range f.Sim.Practices() {
+		out = append(out, p.ODS)
+	}
+	return out
+}
