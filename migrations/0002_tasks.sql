@@ -27,8 +27,9 @@ CREATE TABLE tasks (
     CHECK (sender_ods <> recipient_ods),
     UNIQUE (sender_ods, idempotency_key)
 );
-CREATE INDEX tasks_inbox_idx ON tasks (recipient_ods, created_at DESC, id);
-CREATE INDEX tasks_sent_idx ON tasks (sender_ods, created_at DESC, id);
+-- Keyset pages run newest first on (created_at, id), both descending.
+CREATE INDEX tasks_inbox_idx ON tasks (recipient_ods, created_at DESC, id DESC);
+CREATE INDEX tasks_sent_idx ON tasks (sender_ods, created_at DESC, id DESC);
 CREATE INDEX tasks_open_idx ON tasks (state, created_at) WHERE state = 'accepted';
 
 -- Append-only audit trail: who did what, when, for every task state change.
@@ -72,7 +73,7 @@ CREATE TABLE notifications (
     finished_at      timestamptz,
     expires_at       timestamptz NOT NULL
 );
-CREATE INDEX notifications_feed_idx ON notifications (recipient_ods, created_at DESC, id);
+CREATE INDEX notifications_feed_idx ON notifications (recipient_ods, created_at DESC, id DESC);
 CREATE INDEX notifications_open_idx ON notifications (state, created_at) WHERE state = 'pending';
 
 -- Transactional outbox: written with the task/notification, moved into asynq by the relay.

@@ -1,0 +1,125 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gpfed/gpfed/internal/store"
+)
+
+// defaultTaskMaxAge applies when Server.TaskMaxAge is zero.
+const defaultTaskMaxAge = 24 * time.Hour
+
+func (s *Server) taskMaxAge() time.Duration {
+	if s.TaskMaxAge > 0 {
+		return s.TaskMaxAge
+	}
+	return defaultTaskMaxAge
+}
+
+// toTask builds the store row for a validated request.
+func (req *createTaskRequest) toTask(sender, key string, hash []byte, now time.Time, maxAge time.Duration) store.Task {
+	return store.Task{
+		ID: uuid.New(), SenderODS: sender, RecipientODS: req.RecipientODS, PatientNHSNumber: req.PatientNHSNumber,
+		Type: req.Type, Priority: req.Priority, Subject: req.Subject, Body: req.Body, DueDate: req.DueDate,
+		IdempotencyKey: key, RequestHash: hash, ExpiresAt: now.Add(maxAge),
+	}
+}
+
+// transitionRule words the answers of one state-changing endpoint.
+type transitionRule struct {
+	action   string // "acknowledged", "cancelled"
+	party    string // who may do it: "recipient", "sender"
+	from     string // the state it needs
+	apply    func(s *Server, r *http.Request, id uuid.UUID, caller string) (store.Task, bool, error)
+	conflict func(state string) string
+}
+
+var ackRule = transitionRule{
+	action: "acknowledged", party: "recipient", from: store.TaskDelivered,
+	apply: func(s *Server, r *http.Request, id uuid.UUID, caller string) (store.Task, bool, error) {
+		return s.DB.AckTask(r.Context(), id, caller)
+	},
+	conflict: func(state string) string {
+		if state == store.TaskAccepted {
+			return "the task is accepted but not yet delivered; it can be acknowledged once delivered"
+		}
+		return "the task is " + state + "; only a delivered task can be acknowledged"
+	},
+}
+
+var cancelRule = transitionRule{
+	action: "cancelled", party: "sender", from: store.TaskAccepted,
+	apply: func(s *Server, r *http.Request, id uuid.UUID, caller string) (store.Task, bool, error) {
+		return s.DB.CancelTask(r.Context(), id, caller)
+	},
+	conflict: func(state string) string {
+		return "the task is " + state + "; only a task not yet delivered (accepted) can be cancelled"
+	},
+}
+
+func (s *Server) ackTask(w http.ResponseWriter, r *http.Request)    { s.transition(w, r, ackRule) }
+func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request) { s.transition(w, r, cancelRule) }
+
+// transition runs an ack or cancel: 200 with the task (also when it was
+// already in the target state), 403 for the wrong party, 404 for a task
+// the caller cannot see, 409 naming the current state otherwise.
+func (s *Server) transition(w http.ResponseWriter, r *http.Request, rule transitionRule) {
+	id, ok := taskID(w, r)
+	if !ok {
+		return
+	}
+	who := caller(r).ODSCode
+	t, changed, err := rule.apply(s, r, id, who)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeNoSuchTask(w)
+		return
+	case errors.Is(err, store.ErrNotParty):
+		writeProblem(w, http.StatusForbidden, "Forbidden", "only the task's "+rule.party+" can do this", nil)
+		return
+	case errors.Is(err, store.ErrWrongState):
+		writeProblem(w, http.StatusConflict, "Conflict", rule.conflict(t.State), nil)
+		return
+	case err != nil:
+		s.unavailable(w, r, err)
+		return
+	}
+	if changed {
+		s.Log.InfoContext(r.Context(), "task "+rule.action, "task_id", t.ID, "actor_ods", who)
+		if s.Kick != nil && rule.action == "acknowledged" {
+			s.Kick() // the sender's task.acknowledged notification is in the outbox
+		}
+	}
+	s.writeTask(w, r, http.StatusOK, t, false)
+}
+
+// listInbox answers GET /v1/inbox: tasks delivered to the caller, newest
+// first, optionally one state only.
+func (s *Server) listInbox(w http.ResponseWriter, r *http.Request) {
+	q, rerr := parsePageQuery(r, "inbox", "state")
+	if rerr != nil {
+		writeRequestError(w, rerr)
+		return
+	}
+	states := inboxStates
+	if q.values.Has("state") {
+		st := q.values.Get("state")
+		if st != store.TaskDelivered && st != store.TaskAcknowledged {
+			writeRequestError(w, badParam("state", "must be delivered or acknowledged (the inbox holds delivered tasks only)"))
+			return
+		}
+		states = []string{st}
+	}
+	tasks, err := s.DB.ListInbox(r.Context(), caller(r).ODSCode, states, q.after, q.limit+1)
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page("inbox", tasks, q.limit,
+		func(t store.Task) store.PageKey { return store.PageKey{CreatedAt: t.CreatedAt, ID: t.ID} },
+		func(t store.Task) taskJSON { return toTaskJSON(t, nil) }))
+}
