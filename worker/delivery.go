@@ -1,9 +1,152 @@
 package worker
 
-import "github.com/hibiken/asynq"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/gpfed/gpfed/internal/store"
+	"github.com/gpfed/gpfed/internal/webhook"
+	"github.com/gpfed/gpfed/queue"
+)
 
 // DeliveryDeps is what the task and notification delivery handlers need.
-// Placeholder until delivery lands (issue 3).
-type DeliveryDeps struct{}
+type DeliveryDeps struct {
+	// HTTPClient posts webhooks; it must carry a timeout (webhook.NewClient).
+	HTTPClient *http.Client
+	// WebhookTimeout bounds one POST (default 10s); the whole attempt,
+	// including the row lock it holds, is bounded a few seconds above it.
+	WebhookTimeout time.Duration
+	// NotificationTTL is the maximum age of the delivered/failed
+	// notifications delivery creates for senders (default 24h).
+	NotificationTTL time.Duration
+}
 
-func registerDelivery(mux *asynq.ServeMux, d Deps) {}
+type delivery struct {
+	db      *store.DB
+	log     *slog.Logger
+	now     func() time.Time
+	sender  *webhook.Sender
+	timeout time.Duration
+	ttl     time.Duration
+}
+
+func registerDelivery(mux *asynq.ServeMux, d Deps) {
+	dd := d.Delivery
+	if dd.WebhookTimeout <= 0 {
+		dd.WebhookTimeout = 10 * time.Second
+	}
+	if dd.HTTPClient == nil {
+		dd.HTTPClient = webhook.NewClient(dd.WebhookTimeout)
+	}
+	log := d.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &delivery{db: d.DB, log: log.With("component", "delivery"), now: d.Now,
+		sender: &webhook.Sender{Client: dd.HTTPClient, Now: d.Now}, timeout: dd.WebhookTimeout, ttl: dd.NotificationTTL}
+	mux.HandleFunc(queue.TypeTaskDeliver, h.deliverTask)
+	mux.HandleFunc(queue.TypeNotificationDeliver, h.deliverNotification)
+}
+
+// attemptContext bounds one attempt: the POST's own timeout plus room for
+// the database work, well inside asynq's lease and the task's Timeout.
+func (h *delivery) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, h.timeout+5*time.Second)
+}
+
+func (h *delivery) options() store.DeliveryOptions {
+	return store.DeliveryOptions{Now: h.now(), NotificationTTL: h.ttl}
+}
+
+func (h *delivery) deliverTask(ctx context.Context, t *asynq.Task) error {
+	var p queue.TaskDeliver
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return fmt.Errorf("task:deliver payload: %v: %w", err, asynq.SkipRetry)
+	}
+	ctx, cancel := h.attemptContext(ctx)
+	defer cancel()
+	last := lastRetry(ctx)
+	task, a, err := h.db.DeliverTask(ctx, p.TaskID, h.options(), func(ctx context.Context, dt store.DeliveryTask) store.Attempt {
+		return h.tryTask(ctx, dt, last)
+	})
+	log := h.log.With("task_id", p.TaskID.String())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		log.Warn("task to deliver does not exist")
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	case err != nil:
+		return err // database trouble: try again
+	}
+	return h.conclude(log.With("recipient_ods", task.RecipientODS, "state", task.State), a, task.ExpiresAt)
+}
+
+// tryTask makes one delivery attempt for a locked, accepted task.
+func (h *delivery) tryTask(ctx context.Context, t store.DeliveryTask, last bool) store.Attempt {
+	if !h.now().Before(t.ExpiresAt) {
+		return store.ExpiredAttempt(t.LastError)
+	}
+	if t.WebhookURL == "" {
+		return store.Attempt{Result: store.AttemptDelivered, Channel: "inbox"}
+	}
+	body, err := json.Marshal(webhook.TaskEvent{
+		Event: webhook.EventTask, ID: t.ID, SenderODS: t.SenderODS, RecipientODS: t.RecipientODS,
+		Type: t.Type, Priority: t.Priority, Subject: t.Subject, Body: t.Body,
+		PatientNHSNumber: t.PatientNHSNumber, DueDate: t.DueDate, CreatedAt: t.CreatedAt.UTC(),
+	})
+	if err != nil {
+		return store.Attempt{Result: store.AttemptRetry, Error: "encode task event failed"}
+	}
+	res := h.sender.Send(ctx, t.WebhookURL, t.WebhookSecret, webhook.EventTask, t.ID.String(), body)
+	return verdict(res, "webhook", last)
+}
+
+// verdict turns a webhook result into the attempt to record.
+func verdict(res webhook.Result, channel string, last bool) store.Attempt {
+	a := store.Attempt{Tried: true, Status: res.Status, Channel: channel}
+	if res.Err != nil {
+		a.Error = res.Err.Error()
+	}
+	switch {
+	case res.Outcome == webhook.Delivered:
+		a.Result = store.AttemptDelivered
+	case res.Outcome == webhook.Permanent:
+		a.Result, a.Reason = store.AttemptFailed, "rejected"
+	case last:
+		a.Result, a.Reason = store.AttemptFailed, "retries_exhausted"
+	default:
+		a.Result = store.AttemptRetry
+		a.RetryAfter = res.RetryAfter
+	}
+	return a
+}
+
+// conclude logs the attempt and tells asynq what to do next.
+func (h *delivery) conclude(log *slog.Logger, a store.Attempt, expires time.Time) error {
+	switch a.Result {
+	case 0:
+		log.Debug("nothing to deliver")
+		return nil
+	case store.AttemptDelivered:
+		log.Info("delivered", "channel", a.Channel, "status", a.Status)
+		return nil
+	case store.AttemptFailed:
+		log.Warn("delivery failed permanently", "reason", a.Reason, "status", a.Status, "error", a.Error)
+		return fmt.Errorf("delivery failed (%s): %s: %w", a.Reason, a.Error, asynq.SkipRetry)
+	}
+	log.Info("delivery attempt failed; will retry", "status", a.Status, "error", a.Error)
+	return &RetryError{Msg: a.Error, After: a.RetryAfter, Expires: expires}
+}
+
+// lastRetry reports whether asynq will not retry this attempt again.
+func lastRetry(ctx context.Context) bool {
+	n, ok1 := asynq.GetRetryCount(ctx)
+	maxRetry, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && n >= maxRetry
+}
