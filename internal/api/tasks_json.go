@@ -7,9 +7,9 @@ import (
 	"github.com/gpfed/gpfed/internal/store"
 )
 
-var london = mustLoadLondon()
+var ukZone = loadUKZone()
 
-func mustLoadLondon() *time.Location {
+func loadUKZone() *time.Location {
 	loc, err := time.LoadLocation("Europe/London")
 	if err != nil {
 		panic("api: load Europe/London: " + err.Error()) // unreachable: tzdata is embedded

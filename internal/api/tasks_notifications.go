@@ -34,7 +34,7 @@ func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page("notifications", ns, q.limit,
+	writeJSON(w, http.StatusOK, listPage("notifications", ns, q.limit,
 		func(n store.Notification) store.PageKey { return store.PageKey{CreatedAt: n.CreatedAt, ID: n.ID} },
 		toNotificationJSON))
 }

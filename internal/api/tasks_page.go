@@ -91,9 +91,9 @@ func decodeCursor(list, s string) (store.PageKey, bool) {
 	return store.PageKey{CreatedAt: time.UnixMicro(micros), ID: id}, true
 }
 
-// page trims the limit+1 rows a store list returned to limit and sets the
+// listPage trims the limit+1 rows a store list returned to limit and sets the
 // cursor when there are more.
-func page[T, J any](list string, rows []T, limit int, key func(T) store.PageKey, conv func(T) J) pageJSON[J] {
+func listPage[T, J any](list string, rows []T, limit int, key func(T) store.PageKey, conv func(T) J) pageJSON[J] {
 	out := pageJSON[J]{Items: make([]J, 0, min(len(rows), limit))}
 	if len(rows) > limit {
 		rows = rows[:limit]

@@ -27,7 +27,7 @@ const (
 	maxIdemKeyLen   = 255
 )
 
-var odsPattern = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
+var odsCodeRE = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
 
 // createTaskRequest is the body of POST /v1/tasks.
 type createTaskRequest struct {
@@ -182,7 +182,7 @@ func (req *createTaskRequest) Validate(sender string, now time.Time) map[string]
 	}
 	switch {
 	case errs["recipient_ods"] != "":
-	case !odsPattern.MatchString(req.RecipientODS):
+	case !odsCodeRE.MatchString(req.RecipientODS):
 		errs["recipient_ods"] = "must be an ODS code: 3 to 10 upper-case letters and digits"
 	case req.RecipientODS == sender:
 		errs["recipient_ods"] = "must not be the sending practice"
@@ -244,11 +244,11 @@ func checkText(s string, max int, multiline bool) string {
 
 // checkDueDate wants a calendar date that is today or later in England.
 func checkDueDate(s string, now time.Time) string {
-	d, err := time.ParseInLocation(time.DateOnly, s, london)
+	d, err := time.ParseInLocation(time.DateOnly, s, ukZone)
 	if err != nil || len(s) != len(time.DateOnly) {
 		return "must be a date written YYYY-MM-DD"
 	}
-	today := now.In(london).Format(time.DateOnly)
+	today := now.In(ukZone).Format(time.DateOnly)
 	if d.Format(time.DateOnly) < today {
 		return "must not be in the past (UK date " + today + ")"
 	}

@@ -119,7 +119,7 @@ func (s *Server) listInbox(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page("inbox", tasks, q.limit,
+	writeJSON(w, http.StatusOK, listPage("inbox", tasks, q.limit,
 		func(t store.Task) store.PageKey { return store.PageKey{CreatedAt: t.CreatedAt, ID: t.ID} },
 		func(t store.Task) taskJSON { return toTaskJSON(t, nil) }))
 }
