@@ -23,6 +23,11 @@ type Server struct {
 	Now        func() time.Time
 	// Kick, when set, wakes the outbox relay after a commit (lower latency).
 	Kick func()
+	// SessionTTL bounds a dashboard login (default 8h).
+	SessionTTL time.Duration
+	// SecureCookies forces the Secure cookie flag when TLS terminates at a
+	// proxy in front of gpfed; it is set automatically for direct TLS.
+	SecureCookies bool
 }
 
 // Handler builds the router. Each route group lives in its own file.

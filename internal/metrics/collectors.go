@@ -1,0 +1,129 @@
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Snapshot is the database state exposed as gauges at scrape time. The
+// caller (the API server) fills it from the store; this package stays free
+// of SQL.
+type Snapshot struct {
+	TasksByState              map[string]int
+	NotificationsByState      map[string]int
+	OldestUndelivered         *time.Time
+	OldestPendingNotification *time.Time
+	OutboxBacklog             int
+	ActivePractices           int
+	StalePractices            int
+	NeverSynced               int
+	LastCompletedRunAt        *time.Time
+}
+
+var (
+	descTasks = prometheus.NewDesc("gpfed_tasks",
+		"Tasks in the database by state.", []string{"state"}, nil)
+	descNotifications = prometheus.NewDesc("gpfed_notifications",
+		"Notifications in the database by state.", []string{"state"}, nil)
+	descOldestTask = prometheus.NewDesc("gpfed_task_oldest_undelivered_age_seconds",
+		"Age of the oldest task accepted but not yet delivered (0 when none).", nil, nil)
+	descOldestNotification = prometheus.NewDesc("gpfed_notification_oldest_pending_age_seconds",
+		"Age of the oldest notification not yet delivered (0 when none).", nil, nil)
+	descOutbox = prometheus.NewDesc("gpfed_outbox_backlog",
+		"Outbox records not yet moved into the queue.", nil, nil)
+	descPractices = prometheus.NewDesc("gpfed_practices_active",
+		"Active federation practices.", nil, nil)
+	descStale = prometheus.NewDesc("gpfed_practices_sync_stale",
+		"Active practices whose last capacity fetch failed (serving an older snapshot).", nil, nil)
+	descNeverSynced = prometheus.NewDesc("gpfed_practices_never_synced",
+		"Active practices with no successful capacity fetch yet.", nil, nil)
+	descLastRun = prometheus.NewDesc("gpfed_sync_last_completed_timestamp_seconds",
+		"Unix time the newest completed sync run finished (absent before the first).", nil, nil)
+	descScrapeOK = prometheus.NewDesc("gpfed_db_scrape_success",
+		"1 when the database gauges were read at this scrape, 0 when the read failed.", nil, nil)
+)
+
+// DBCollector reads Snapshot at scrape time. Results are cached for
+// MaxAge so several scrapers (or a fast scrape interval) cost one query set.
+type DBCollector struct {
+	read   func(context.Context) (Snapshot, error)
+	maxAge time.Duration
+	now    func() time.Time
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	cached Snapshot
+	at     time.Time
+	err    error
+}
+
+// NewDBCollector builds a collector around read, which is called with a
+// short timeout at most once per maxAge.
+func NewDBCollector(read func(context.Context) (Snapshot, error), maxAge time.Duration, log *slog.Logger) *DBCollector {
+	return &DBCollector{read: read, maxAge: maxAge, now: time.Now, log: log}
+}
+
+// Describe implements prometheus.Collector.
+func (c *DBCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descTasks, descNotifications, descOldestTask, descOldestNotification,
+		descOutbox, descPractices, descStale, descNeverSynced, descLastRun, descScrapeOK} {
+		ch <- d
+	}
+}
+
+func (c *DBCollector) snapshot() (Snapshot, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if !c.at.IsZero() && now.Sub(c.at) < c.maxAge {
+		return c.cached, c.err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c.cached, c.err = c.read(ctx)
+	c.at = now
+	if c.err != nil && c.log != nil {
+		c.log.Warn("metrics database read failed", "error", c.err)
+	}
+	return c.cached, c.err
+}
+
+// Collect implements prometheus.Collector.
+func (c *DBCollector) Collect(ch chan<- prometheus.Metric) {
+	s, err := c.snapshot()
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(descScrapeOK, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descScrapeOK, prometheus.GaugeValue, 1)
+	for state, n := range s.TasksByState {
+		ch <- prometheus.MustNewConstMetric(descTasks, prometheus.GaugeValue, float64(n), state)
+	}
+	for state, n := range s.NotificationsByState {
+		ch <- prometheus.MustNewConstMetric(descNotifications, prometheus.GaugeValue, float64(n), state)
+	}
+	now := c.now()
+	ch <- prometheus.MustNewConstMetric(descOldestTask, prometheus.GaugeValue, age(now, s.OldestUndelivered))
+	ch <- prometheus.MustNewConstMetric(descOldestNotification, prometheus.GaugeValue, age(now, s.OldestPendingNotification))
+	ch <- prometheus.MustNewConstMetric(descOutbox, prometheus.GaugeValue, float64(s.OutboxBacklog))
+	ch <- prometheus.MustNewConstMetric(descPractices, prometheus.GaugeValue, float64(s.ActivePractices))
+	ch <- prometheus.MustNewConstMetric(descStale, prometheus.GaugeValue, float64(s.StalePractices))
+	ch <- prometheus.MustNewConstMetric(descNeverSynced, prometheus.GaugeValue, float64(s.NeverSynced))
+	if s.LastCompletedRunAt != nil {
+		ch <- prometheus.MustNewConstMetric(descLastRun, prometheus.GaugeValue, float64(s.LastCompletedRunAt.Unix()))
+	}
+}
+
+func age(now time.Time, t *time.Time) float64 {
+	if t == nil {
+		return 0
+	}
+	if d := now.Sub(*t).Seconds(); d > 0 {
+		return d
+	}
+	return 0
+}
