@@ -53,7 +53,7 @@ func (db *DB) SaveSnapshot(ctx context.Context, o FetchOutcome, windowFrom, wind
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"incoming"}, slotColumns, copySlots(o, now, slots)); err != nil {
 			return fmt.Errorf("copy slots: %w", err)
 		}
-		return replaceSnapshot(ctx, tx, o, windowFrom, windowTo, len(slots), &ch)
+		return replaceSnapshot(ctx, tx, o, windowFrom, windowTo, slots, &ch)
 	})
 	return ch, err
 }
@@ -75,7 +75,8 @@ func copySlots(o FetchOutcome, now time.Time, slots []SlotRecord) pgx.CopyFromSo
 	})
 }
 
-func replaceSnapshot(ctx context.Context, tx pgx.Tx, o FetchOutcome, from, to time.Time, n int, ch *SnapshotChanges) error {
+func replaceSnapshot(ctx context.Context, tx pgx.Tx, o FetchOutcome, from, to time.Time, slots []SlotRecord, ch *SnapshotChanges) error {
+	n := len(slots)
 	// Slots that left: before the window start they expired, otherwise they were booked or withdrawn.
 	err := tx.QueryRow(ctx, `
 		WITH gone AS (
@@ -111,31 +112,64 @@ func replaceSnapshot(ctx context.Context, tx pgx.Tx, o FetchOutcome, from, to ti
 			last_seen_at = EXCLUDED.last_seen_at, last_run_id = EXCLUDED.last_run_id`); err != nil {
 		return fmt.Errorf("upsert slots: %w", err)
 	}
-	if err := rebuildCapacity(ctx, tx, o.ODSCode); err != nil {
+	if err := rebuildCapacity(ctx, tx, o.ODSCode, slots); err != nil {
 		return err
 	}
 	return recordOK(ctx, tx, o, from, to, n)
 }
 
-func rebuildCapacity(ctx context.Context, tx pgx.Tx, ods string) error {
+// dayAggregate is one capacity_daily row being built.
+type dayAggregate struct {
+	slots, minutes                                       int
+	byChannel, byRole, bySite, minsByChannel, minsByRole map[string]int
+}
+
+func orUnspecified(s string) string {
+	if s == "" {
+		return "unspecified"
+	}
+	return s
+}
+
+// aggregateDays folds a practice's snapshot into per-day capacity rows in
+// one pass (cheaper than re-reading the rows just written).
+func aggregateDays(slots []SlotRecord) map[string]*dayAggregate {
+	days := map[string]*dayAggregate{}
+	for _, s := range slots {
+		d := days[s.LocalDate]
+		if d == nil {
+			d = &dayAggregate{byChannel: map[string]int{}, byRole: map[string]int{}, bySite: map[string]int{},
+				minsByChannel: map[string]int{}, minsByRole: map[string]int{}}
+			days[s.LocalDate] = d
+		}
+		ch, role := orUnspecified(s.DeliveryChannel), orUnspecified(s.RoleCode)
+		d.slots++
+		d.minutes += s.DurationMinutes
+		d.byChannel[ch]++
+		d.byRole[role]++
+		d.bySite[orUnspecified(s.SiteName)]++
+		d.minsByChannel[ch] += s.DurationMinutes
+		d.minsByRole[role] += s.DurationMinutes
+	}
+	return days
+}
+
+func rebuildCapacity(ctx context.Context, tx pgx.Tx, ods string, slots []SlotRecord) error {
 	if _, err := tx.Exec(ctx, `DELETE FROM capacity_daily WHERE ods_code = $1`, ods); err != nil {
 		return fmt.Errorf("clear capacity: %w", err)
 	}
-	_, err := tx.Exec(ctx, `
-		INSERT INTO capacity_daily (ods_code, local_date, free_slots, free_minutes, by_delivery_channel, by_role, by_site,
-			minutes_by_delivery_channel, minutes_by_role)
-		SELECT d.ods_code, d.local_date, d.n, d.mins,
-			(SELECT jsonb_object_agg(k, v) FROM (SELECT COALESCE(NULLIF(delivery_channel, ''), 'unspecified') k, count(*) v
-				FROM slots x WHERE x.ods_code = d.ods_code AND x.local_date = d.local_date GROUP BY 1) a),
-			(SELECT jsonb_object_agg(k, v) FROM (SELECT COALESCE(NULLIF(role_code, ''), 'unspecified') k, count(*) v
-				FROM slots x WHERE x.ods_code = d.ods_code AND x.local_date = d.local_date GROUP BY 1) b),
-			(SELECT jsonb_object_agg(k, v) FROM (SELECT COALESCE(NULLIF(site_name, ''), 'unspecified') k, count(*) v
-				FROM slots x WHERE x.ods_code = d.ods_code AND x.local_date = d.local_date GROUP BY 1) c),
-			(SELECT jsonb_object_agg(k, v) FROM (SELECT COALESCE(NULLIF(delivery_channel, ''), 'unspecified') k, sum(duration_minutes) v
-				FROM slots x WHERE x.ods_code = d.ods_code AND x.local_date = d.local_date GROUP BY 1) e),
-			(SELECT jsonb_object_agg(k, v) FROM (SELECT COALESCE(NULLIF(role_code, ''), 'unspecified') k, sum(duration_minutes) v
-				FROM slots x WHERE x.ods_code = d.ods_code AND x.local_date = d.local_date GROUP BY 1) f)
-		FROM (SELECT ods_code, local_date, count(*) n, sum(duration_minutes) mins FROM slots WHERE ods_code = $1 GROUP BY 1, 2) d`, ods)
+	days := aggregateDays(slots)
+	rows := make([][]any, 0, len(days))
+	for date, d := range days {
+		day, err := time.Parse(time.DateOnly, date)
+		if err != nil {
+			return fmt.Errorf("capacity date %q: %w", date, err)
+		}
+		rows = append(rows, []any{ods, day, d.slots, d.minutes, d.byChannel, d.byRole, d.bySite, d.minsByChannel, d.minsByRole})
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"capacity_daily"}, []string{"ods_code", "local_date", "free_slots",
+		"free_minutes", "by_delivery_channel", "by_role", "by_site", "minutes_by_delivery_channel", "minutes_by_role"},
+		pgx.CopyFromRows(rows))
 	if err != nil {
 		return fmt.Errorf("rebuild capacity: %w", err)
 	}
