@@ -162,6 +162,11 @@ func startWorker(t *testing.T, opt asynq.RedisConnOpt, db *store.DB) {
 // accept path does.
 func newTask(t *testing.T, db *store.DB, to string, maxAge time.Duration) uuid.UUID {
 	t.Helper()
+	return insertTask(t, db, to, maxAge, true)
+}
+
+func insertTask(t *testing.T, db *store.DB, to string, maxAge time.Duration, outbox bool) uuid.UUID {
+	t.Helper()
 	id := uuid.New()
 	err := db.InTx(context.Background(), func(tx pgx.Tx) error {
 		if _, err := tx.Exec(context.Background(), `INSERT INTO tasks (id, sender_ods, recipient_ods, patient_nhs_number,
@@ -169,6 +174,9 @@ func newTask(t *testing.T, db *store.DB, to string, maxAge time.Duration) uuid.U
 			'Bloods', $5, '2026-02-01', now() + make_interval(secs => $6))`, id, sender, to, nhsNumber, bodyText,
 			maxAge.Seconds()); err != nil {
 			return err
+		}
+		if !outbox {
+			return nil
 		}
 		_, err := tx.Exec(context.Background(), `INSERT INTO outbox (kind, ref_id) VALUES ('task', $1)`, id)
 		return err
