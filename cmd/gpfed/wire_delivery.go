@@ -2,29 +2,90 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/robfig/cron/v3"
 
 	"github.com/gpfed/gpfed/internal/store"
+	"github.com/gpfed/gpfed/internal/webhook"
 	"github.com/gpfed/gpfed/jobs"
+	"github.com/gpfed/gpfed/queue"
 	"github.com/gpfed/gpfed/worker"
 )
 
-// Wiring for task and notification delivery (issue 3). Placeholders until
-// delivery lands: the outbox relay, the worker's delivery deps, and the
-// leader-only reconciliation jobs.
+// Wiring for task and notification delivery: the outbox relay (run by
+// serve and worker; any number may run), the worker's delivery deps, and the
+// scheduler's leader-only reconciliation and notification jobs.
 
-// startRelay starts the outbox relay in the background; the returned func stops it.
+// notifySchedule is how often the leader looks for overdue tasks, failed or
+// stale syncs and low capacity (each notification is coalesced, so the
+// frequency only bounds how late one can be).
+const notifySchedule = "@every 5m"
+
+// deliveryTaskTimeout is asynq's per-attempt timeout for delivery entries:
+// the webhook timeout plus room for the database work.
+func deliveryTaskTimeout(app *App) time.Duration {
+	return app.Cfg.Tasks.WebhookTimeout + 20*time.Second
+}
+
+// startRelay starts the outbox relay in the background; the returned func
+// stops it and waits for it to finish.
 func startRelay(ctx context.Context, app *App, db *store.DB, client *asynq.Client) func() {
-	return func() {}
+	ctx, cancel := context.WithCancel(ctx)
+	r := &queue.Relay{DB: db, Client: client, Log: app.Log, Interval: time.Second, TaskTimeout: deliveryTaskTimeout(app)}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); r.Run(ctx) }()
+	return func() { cancel(); wg.Wait() }
 }
 
 // deliveryDeps builds the worker's delivery handler dependencies.
-func deliveryDeps(app *App, db *store.DB) worker.DeliveryDeps { return worker.DeliveryDeps{} }
+func deliveryDeps(app *App, db *store.DB) worker.DeliveryDeps {
+	return worker.DeliveryDeps{
+		HTTPClient:      webhook.NewClient(app.Cfg.Tasks.WebhookTimeout),
+		WebhookTimeout:  app.Cfg.Tasks.WebhookTimeout,
+		NotificationTTL: app.Cfg.Tasks.MaxAge,
+	}
+}
 
 // scheduleDeliveryJobs adds leader-only delivery jobs (reconciliation,
-// overdue and capacity notifications) to the scheduler's cron.
+// overdue and capacity notifications) to the scheduler's cron. A run still
+// going when the next is due is skipped rather than overlapped.
 func scheduleDeliveryJobs(ctx context.Context, c *cron.Cron, leader *jobs.Leader, app *App, db *store.DB, client *asynq.Client, inspector *asynq.Inspector) error {
-	return nil
+	log := app.Log.With("component", "scheduler")
+	loc, err := time.LoadLocation(app.Cfg.Sync.TimeZone)
+	if err != nil {
+		return fmt.Errorf("GPFED_SYNC_TIMEZONE: %w", err)
+	}
+	rec := &jobs.DeliveryReconciler{DB: db, Inspector: inspector, Log: app.Log, NotificationTTL: app.Cfg.Tasks.MaxAge}
+	notifier := &jobs.Notifier{DB: db, Log: app.Log, Location: loc, StaleAfter: app.Cfg.Sync.StaleAfter,
+		LowCapacityDays: app.Cfg.Tasks.LowCapacityDays, NotificationTTL: app.Cfg.Tasks.MaxAge}
+	single := cron.NewChain(cron.SkipIfStillRunning(cron.DiscardLogger))
+	add := func(spec, name string, run func() error) error {
+		_, err := c.AddJob(spec, single.Then(cron.FuncJob(func() {
+			if !leader.IsLeader() {
+				return
+			}
+			if err := run(); err != nil && ctx.Err() == nil {
+				log.Error(name+" failed", "error", err)
+			}
+		})))
+		if err != nil {
+			return fmt.Errorf("schedule %s %q: %w", name, spec, err)
+		}
+		return nil
+	}
+	if err := add(app.Cfg.Tasks.ReconcileSchedule, "delivery reconciliation", func() error {
+		_, err := rec.RunOnce(ctx)
+		return err
+	}); err != nil {
+		return fmt.Errorf("GPFED_RECONCILE_SCHEDULE: %w", err)
+	}
+	return add(notifySchedule, "notification checks", func() error {
+		_, err := notifier.RunOnce(ctx)
+		return err
+	})
 }
