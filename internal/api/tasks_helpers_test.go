@@ -265,3 +265,5 @@ func (r response) reason(t *testing.T) string {
 	}
 	return b.String()
 }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

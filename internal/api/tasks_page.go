@@ -29,7 +29,12 @@ type pageQuery struct {
 // extra (a misspelt filter must not silently return everything). Each
 // parameter may appear once. list names the endpoint a cursor belongs to.
 func parsePageQuery(r *http.Request, list string, extra ...string) (pageQuery, *requestError) {
-	q := pageQuery{limit: defaultPageLimit, values: r.URL.Query()}
+	values, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return pageQuery{}, &requestError{status: http.StatusBadRequest,
+			detail: "the query string is malformed; percent-encode parameter values"}
+	}
+	q := pageQuery{limit: defaultPageLimit, values: values}
 	allowed := map[string]bool{"limit": true, "cursor": true}
 	for _, e := range extra {
 		allowed[e] = true
