@@ -18,14 +18,25 @@ import (
 // Redis keeps nothing across a restart, so an accepted task or pending
 // notification whose outbox row was relayed may have lost its queue entry;
 // the reconciler finds those (older than Grace, no outbox row, no live asynq
-// entry under its TaskID) and writes a fresh outbox row, and fails whatever
+// entry under its TaskID) and enqueues them again, and fails whatever
 // exceeded its maximum age. The TaskID keeps every item single however
 // often it is re-enqueued. Leader-only: the scheduler guards RunOnce with
 // Leader.IsLeader.
+//
+// It enqueues through a fresh asynq client per run, not a long-lived one:
+// an asynq client registers a queue in Redis's queue set only on its first
+// enqueue to it, so after a flush a long-lived client's entries are
+// invisible to the Inspector (ErrQueueNotFound) although workers process
+// them. A fresh client re-registers the queue; an entry that was there all
+// along then answers ErrTaskIDConflict and counts as alive. When Redis
+// refuses, the item gets an outbox row instead and the relay retries it.
 type DeliveryReconciler struct {
 	DB        *store.DB
 	Inspector *asynq.Inspector
-	Log       *slog.Logger
+	Redis     asynq.RedisConnOpt
+	// TaskTimeout is asynq's per-attempt timeout for re-enqueued entries.
+	TaskTimeout time.Duration
+	Log         *slog.Logger
 	// Grace leaves freshly relayed items alone (default 30s).
 	Grace time.Duration
 	// Batch bounds each query (default 500).
@@ -93,6 +104,8 @@ func (r *DeliveryReconciler) expire(ctx context.Context) (tasks, notes int, err 
 }
 
 func (r *DeliveryReconciler) requeueLost(ctx context.Context, rep *ReconcileReport) error {
+	client := asynq.NewClient(r.Redis)
+	defer client.Close()
 	now := r.Now()
 	var afterAt time.Time
 	var afterID uuid.UUID
@@ -113,10 +126,13 @@ func (r *DeliveryReconciler) requeueLost(ctx context.Context, rep *ReconcileRepo
 			if !lost {
 				continue
 			}
-			if _, err := r.DB.RequeueDelivery(ctx, d.Kind, d.ID); err != nil {
+			requeued, err := r.requeue(ctx, client, d)
+			if err != nil {
 				return fmt.Errorf("reconcile: %w", err)
 			}
-			rep.Requeued++
+			if requeued {
+				rep.Requeued++
+			}
 		}
 		if len(open) < r.Batch {
 			return nil
@@ -142,6 +158,29 @@ func (r *DeliveryReconciler) lost(d store.OpenDelivery) (bool, error) {
 	}
 	if err := r.Inspector.DeleteTask(qname, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 		return false, fmt.Errorf("delete finished entry %s: %w", id, err)
+	}
+	return true, nil
+}
+
+// requeue enqueues d again. It reports false when the entry turned out to
+// be there after all (TaskID conflict). If Redis refuses, d gets an outbox
+// row so the relay keeps trying.
+func (r *DeliveryReconciler) requeue(ctx context.Context, c *asynq.Client, d store.OpenDelivery) (bool, error) {
+	t, err := queue.NewDeliveryTask(d.Kind, d.ID, r.TaskTimeout)
+	if err != nil {
+		return false, err
+	}
+	_, err = c.EnqueueContext(ctx, t)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, asynq.ErrTaskIDConflict):
+		return false, nil
+	}
+	r.Log.Warn("re-enqueue failed; leaving it to the relay", "component", "reconcile", "kind", d.Kind,
+		"id", d.ID.String(), "error", err)
+	if _, err := r.DB.RequeueDelivery(ctx, d.Kind, d.ID); err != nil {
+		return false, err
 	}
 	return true, nil
 }

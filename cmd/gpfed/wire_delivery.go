@@ -60,7 +60,12 @@ func scheduleDeliveryJobs(ctx context.Context, c *cron.Cron, leader *jobs.Leader
 	if err != nil {
 		return fmt.Errorf("GPFED_SYNC_TIMEZONE: %w", err)
 	}
-	rec := &jobs.DeliveryReconciler{DB: db, Inspector: inspector, Log: app.Log, NotificationTTL: app.Cfg.Tasks.MaxAge}
+	redis, err := queue.RedisOpt(app.Cfg.Redis.URL)
+	if err != nil {
+		return err
+	}
+	rec := &jobs.DeliveryReconciler{DB: db, Inspector: inspector, Redis: redis, TaskTimeout: deliveryTaskTimeout(app),
+		Log: app.Log, NotificationTTL: app.Cfg.Tasks.MaxAge}
 	notifier := &jobs.Notifier{DB: db, Log: app.Log, Location: loc, StaleAfter: app.Cfg.Sync.StaleAfter,
 		LowCapacityDays: app.Cfg.Tasks.LowCapacityDays, NotificationTTL: app.Cfg.Tasks.MaxAge}
 	single := cron.NewChain(cron.SkipIfStillRunning(cron.DiscardLogger))
