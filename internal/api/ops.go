@@ -48,7 +48,9 @@ func (s *Server) routesOps(mux *http.ServeMux) {
 // registry of their own so that several servers (tests) never collide.
 func (s *Server) metricsHandler() http.Handler {
 	local := prometheus.NewRegistry()
-	local.MustRegister(gpmetrics.NewDBCollector(s.metricsSnapshot, 5*time.Second, s.Log))
+	dbc := gpmetrics.NewDBCollector(s.metricsSnapshot, 5*time.Second, s.Log)
+	dbc.Now = s.Now
+	local.MustRegister(dbc)
 	if s.Inspector != nil {
 		local.MustRegister(metrics.NewQueueMetricsCollector(s.Inspector))
 	}

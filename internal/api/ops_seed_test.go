@@ -216,7 +216,7 @@ func (e *opsEnv) seedTasks(ctx context.Context) {
 		{"cancelled", "", 4 * time.Hour},
 	}
 	for i, tk := range tasks {
-		created := time.Now().Add(-tk.age)
+		created := seedNow.Add(-tk.age)
 		var finished any
 		if tk.state == "failed" {
 			finished = created.Add(time.Duration(i) * time.Minute)
@@ -227,9 +227,9 @@ func (e *opsEnv) seedTasks(ctx context.Context) {
 			uuid.New(), seedNHS, seedSubject, seedBody, tk.state, i%4+1, tk.lastErr, created, finished)
 	}
 	e.exec(ctx, `INSERT INTO notifications (id, recipient_ods, kind, state, channel, attempts, last_error, created_at, finished_at, expires_at) VALUES
-		($1, 'A81001', 'task.failed', 'pending', 'feed', 0, NULL, now() - interval '10 minutes', NULL, now() + interval '1 day'),
-		($2, 'C83003', 'sync.failed', 'failed', 'webhook', 7, 'webhook answered 404 Not Found', now() - interval '1 day', now() - interval '20 hours', now())`,
-		uuid.New(), uuid.New())
+		($1, 'A81001', 'task.failed', 'pending', 'feed', 0, NULL, $3::timestamptz - interval '10 minutes', NULL, $3::timestamptz + interval '1 day'),
+		($2, 'C83003', 'sync.failed', 'failed', 'webhook', 7, 'webhook answered 404 Not Found', $3::timestamptz - interval '1 day', $3::timestamptz - interval '20 hours', $3)`,
+		uuid.New(), uuid.New(), seedNow)
 }
 
 // get performs a request with optional bearer key and headers (name, value pairs).

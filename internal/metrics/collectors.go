@@ -50,9 +50,11 @@ var (
 // DBCollector reads Snapshot at scrape time. Results are cached for
 // MaxAge so several scrapers (or a fast scrape interval) cost one query set.
 type DBCollector struct {
+	// Now is the clock ages are measured against (time.Now by default).
+	Now func() time.Time
+
 	read   func(context.Context) (Snapshot, error)
 	maxAge time.Duration
-	now    func() time.Time
 	log    *slog.Logger
 
 	mu     sync.Mutex
@@ -64,7 +66,7 @@ type DBCollector struct {
 // NewDBCollector builds a collector around read, which is called with a
 // short timeout at most once per maxAge.
 func NewDBCollector(read func(context.Context) (Snapshot, error), maxAge time.Duration, log *slog.Logger) *DBCollector {
-	return &DBCollector{read: read, maxAge: maxAge, now: time.Now, log: log}
+	return &DBCollector{read: read, maxAge: maxAge, Now: time.Now, log: log}
 }
 
 // Describe implements prometheus.Collector.
@@ -78,7 +80,7 @@ func (c *DBCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *DBCollector) snapshot() (Snapshot, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.now()
+	now := time.Now() // the cache runs on the real clock, whatever Now says
 	if !c.at.IsZero() && now.Sub(c.at) < c.maxAge {
 		return c.cached, c.err
 	}
@@ -106,7 +108,7 @@ func (c *DBCollector) Collect(ch chan<- prometheus.Metric) {
 	for state, n := range s.NotificationsByState {
 		ch <- prometheus.MustNewConstMetric(descNotifications, prometheus.GaugeValue, float64(n), state)
 	}
-	now := c.now()
+	now := c.Now()
 	ch <- prometheus.MustNewConstMetric(descOldestTask, prometheus.GaugeValue, age(now, s.OldestUndelivered))
 	ch <- prometheus.MustNewConstMetric(descOldestNotification, prometheus.GaugeValue, age(now, s.OldestPendingNotification))
 	ch <- prometheus.MustNewConstMetric(descOutbox, prometheus.GaugeValue, float64(s.OutboxBacklog))
