@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -71,6 +72,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if errs := req.Validate(sender, s.Now()); len(errs) > 0 {
+		s.rejected(r, sender, errs)
 		writeProblem(w, http.StatusUnprocessableEntity, "Unprocessable Content", validationDetail(errs), errs)
 		return
 	}
@@ -78,6 +80,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, store.ErrRecipientNotMember):
 		errs := map[string]string{"recipient_ods": "is not an active member of the federation"}
+		s.rejected(r, sender, errs)
 		writeProblem(w, http.StatusUnprocessableEntity, "Unprocessable Content", validationDetail(errs), errs)
 		return
 	case errors.Is(err, store.ErrIdempotencyMismatch):
@@ -136,6 +139,16 @@ func (s *Server) writeTask(w http.ResponseWriter, r *http.Request, status int, t
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	writeJSON(w, status, toTaskJSON(t, events))
+}
+
+// rejected logs which fields failed validation: names only, never values.
+func (s *Server) rejected(r *http.Request, sender string, errs map[string]string) {
+	fields := make([]string, 0, len(errs))
+	for f := range errs {
+		fields = append(fields, f)
+	}
+	slices.Sort(fields)
+	s.Log.InfoContext(r.Context(), "task rejected", "sender_ods", sender, "invalid_fields", fields)
 }
 
 func validationDetail(errs map[string]string) string {
