@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/robfig/cron/v3"
 
+	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/jobs"
 	"github.com/gpfed/gpfed/queue"
 )
@@ -21,11 +22,6 @@ func init() {
 func runScheduler(ctx context.Context, app *App, args []string) error {
 	if len(args) > 0 {
 		return usagef("scheduler takes no arguments (schedule: GPFED_SYNC_SCHEDULE)")
-	}
-	loc, _ := time.LoadLocation(app.Cfg.Sync.TimeZone)
-	spec, err := cron.ParseStandard(app.Cfg.Sync.Schedule)
-	if err != nil {
-		return usagef("GPFED_SYNC_SCHEDULE %q: %v", app.Cfg.Sync.Schedule, err)
 	}
 	db, err := openDB(ctx, app)
 	if err != nil {
@@ -40,7 +36,18 @@ func runScheduler(ctx context.Context, app *App, args []string) error {
 	defer client.Close()
 	inspector := asynq.NewInspector(redis)
 	defer inspector.Close()
+	return runSchedulerWith(ctx, app, db, client, inspector)
+}
 
+// runSchedulerWith campaigns for the scheduler lease and, while leader,
+// fires the nightly sync, capacity reconciliation and delivery jobs. It
+// blocks until ctx ends, then stops cron and releases the lease.
+func runSchedulerWith(ctx context.Context, app *App, db *store.DB, client *asynq.Client, inspector *asynq.Inspector) error {
+	loc, _ := time.LoadLocation(app.Cfg.Sync.TimeZone)
+	spec, err := cron.ParseStandard(app.Cfg.Sync.Schedule)
+	if err != nil {
+		return usagef("GPFED_SYNC_SCHEDULE %q: %v", app.Cfg.Sync.Schedule, err)
+	}
 	log := app.Log.With("component", "scheduler")
 	syncer := newSyncer(app, db, client, inspector)
 	host, _ := os.Hostname()

@@ -8,6 +8,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/gpfed/gpfed/internal/store"
+	"github.com/gpfed/gpfed/jobs"
 	"github.com/gpfed/gpfed/queue"
 	"github.com/gpfed/gpfed/worker"
 )
@@ -46,10 +47,23 @@ func workerMux(app *App, db *store.DB) (*asynq.ServeMux, error) {
 	if err != nil {
 		return nil, err
 	}
+	loc, _ := time.LoadLocation(app.Cfg.Sync.TimeZone)
+	notifier := &jobs.Notifier{DB: db, Log: app.Log, Location: loc, StaleAfter: app.Cfg.Sync.StaleAfter,
+		LowCapacityDays: app.Cfg.Tasks.LowCapacityDays, NotificationTTL: app.Cfg.Tasks.MaxAge}
 	return worker.NewMux(worker.Deps{
-		DB:       db,
-		Log:      app.Log,
-		Capacity: worker.CapacityDeps{GPC: gpc},
+		DB:  db,
+		Log: app.Log,
+		Capacity: worker.CapacityDeps{GPC: gpc, OnRunFinished: func(ctx context.Context, _ store.SyncRun) {
+			// Tell practices about failed syncs and low capacity as soon as a run ends,
+			// not at the scheduler's next check (notifications coalesce, so both are safe).
+			ctx = context.WithoutCancel(ctx)
+			if _, err := notifier.SyncFailures(ctx); err != nil {
+				app.Log.Error("sync failure notifications", "component", "worker", "error", err)
+			}
+			if _, err := notifier.LowCapacity(ctx); err != nil {
+				app.Log.Error("low capacity notifications", "component", "worker", "error", err)
+			}
+		}},
 		Delivery: deliveryDeps(app, db),
 	}), nil
 }

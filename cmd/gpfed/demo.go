@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/gpfed/gpfed/internal/api"
+	"github.com/gpfed/gpfed/internal/practice"
+	"github.com/gpfed/gpfed/internal/sim"
+	"github.com/gpfed/gpfed/internal/store"
+	"github.com/gpfed/gpfed/queue"
+)
+
+func init() {
+	register("demo", "run a simulated federation end to end: sync, tasks, dashboard (Ctrl-C to stop)", runDemo)
+}
+
+func runDemo(ctx context.Context, app *App, args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(app.Stderr)
+	n := fs.Int("practices", 12, "practices in the simulated federation")
+	simAddr := fs.String("sim-addr", "127.0.0.1:0", "address for the simulated GP Connect providers")
+	exit := fs.Bool("exit-after-setup", false, "exit once the sync ran and the sample tasks were handled (smoke tests)")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if *n < 10 {
+		return usagef("--practices must be at least 10 (the demo scripts faults on several)")
+	}
+	out := app.Stdout
+	db, err := openDB(ctx, app)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	redis, err := queue.RedisOpt(app.Cfg.Redis.URL)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	client := asynq.NewClient(redis)
+	defer client.Close()
+	inspector := asynq.NewInspector(redis)
+	defer inspector.Close()
+
+	fed, stopSim, err := startDemoSim(ctx, *n, *simAddr)
+	if err != nil {
+		return err
+	}
+	defer stopSim()
+	if err := importDemoPractices(ctx, db, fed); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "simulated federation: %d practices at %s\n", *n, fed.BaseURL())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop, err := startDemoServices(ctx, app, db, redis, client, inspector)
+	if err != nil {
+		return err
+	}
+	defer func() { cancel(); stop() }() // the services stop when ctx ends
+
+	syncer := newSyncer(app, db, client, inspector)
+	run, err := syncer.Start(ctx, "manual", nil, app.Cfg.Sync.Days)
+	if err != nil && run.ID == 0 {
+		return err
+	}
+	final, err := waitForRun(ctx, db, run.ID, out)
+	if err != nil {
+		return err
+	}
+	if err := printSummary(ctx, out, db, final); err != nil {
+		var ee ExitError
+		if !errors.As(err, &ee) {
+			return err
+		}
+		fmt.Fprintln(out, "(the failures above are scripted faults in the simulated federation)")
+	}
+
+	adminKey, _, err := db.CreateAPIKey(ctx, store.RoleAdmin, "", "demo")
+	if err != nil {
+		return err
+	}
+	base := "http://" + app.Cfg.Server.Addr
+	sent, err := sendDemoTasks(ctx, db, base, fed)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "sent %d sample tasks (one to a receiver that fails permanently, one that keeps answering 500)\n", sent)
+	fmt.Fprintf(out, "\ndashboard:  %s/\nadmin key:  %s\n", base, adminKey)
+	fmt.Fprintf(out, "API:        curl -H 'Authorization: Bearer %s' '%s/v1/capacity?from=%s&to=%s'\n",
+		adminKey, base, final.FromDate, final.ToDate)
+	if *exit {
+		return waitDemoTasks(ctx, db, sent)
+	}
+	fmt.Fprintln(out, "\nrunning; press Ctrl-C to stop")
+	<-ctx.Done()
+	return nil
+}
+
+// startDemoSim serves the simulated federation with scripted faults: one
+// practice whose GP Connect fails, one with GP Connect disabled, one webhook
+// that is gone for good and one that keeps failing.
+func startDemoSim(ctx context.Context, n int, addr string) (*sim.Federation, func(), error) {
+	fed := sim.New(sim.Config{Practices: n, Seed: 2026, Latency: sim.LatencyDist{Median: 30 * time.Millisecond}})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen %s for the simulator: %w", addr, err)
+	}
+	fed.SetBaseURL("http://" + ln.Addr().String())
+	ps := fed.Practices()
+	fed.SetFault(ps[3].ODS, sim.Fault{Status: 503, RetryAfter: time.Second})
+	fed.SetFault(ps[5].ODS, sim.Fault{Status: 403, Diagnostics: "GP Connect appointment management is not enabled at this practice"})
+	fed.SetWebhookFault(ps[7].ODS, sim.WebhookFault{Status: 410})
+	fed.SetWebhookFault(ps[8].ODS, sim.WebhookFault{Status: 500})
+	srv := &http.Server{Handler: fed.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return fed, func() { fed.Close(); _ = srv.Close() }, nil
+}
+
+func importDemoPractices(ctx context.Context, db *store.DB, fed *sim.Federation) error {
+	var buf bytes.Buffer
+	if err := fed.WriteCSV(&buf); err != nil {
+		return err
+	}
+	ps, err := practice.ParseCSV(&buf)
+	if err != nil {
+		return err
+	}
+	// Two practices have no webhook: their tasks wait in the API inbox.
+	for i := 9; i < 11 && i < len(ps); i++ {
+		ps[i].WebhookURL, ps[i].WebhookSecret = "", ""
+	}
+	_, err = db.ImportPractices(ctx, ps, true)
+	return err
+}
+
+// startDemoServices runs the API server, a worker on every queue, the
+// outbox relay and the scheduler in this process.
+func startDemoServices(ctx context.Context, app *App, db *store.DB, redis asynq.RedisConnOpt, client *asynq.Client, insp *asynq.Inspector) (func(), error) {
+	mux, err := workerMux(app, db)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", app.Cfg.Server.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s (GPFED_HTTP_ADDR): %w", app.Cfg.Server.Addr, err)
+	}
+	srv := &api.Server{DB: db, Log: app.Log.With("component", "api"), Enqueuer: client, Inspector: insp, TaskMaxAge: app.Cfg.Tasks.MaxAge}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	stopRelay := startRelay(ctx, app, db, client)
+	done := make(chan struct{}, 2)
+	go func() {
+		_ = serveQueue(ctx, app, redis, mux, queue.Queues, app.Cfg.Worker.Concurrency)
+		done <- struct{}{}
+	}()
+	go func() {
+		if err := runSchedulerWith(ctx, app, db, client, insp); err != nil {
+			app.Log.Error("scheduler stopped", "error", err)
+		}
+		done <- struct{}{}
+	}()
+	return func() {
+		_ = hs.Shutdown(context.WithoutCancel(ctx))
+		stopRelay()
+		<-done
+		<-done
+	}, nil
+}
+
+type demoTask struct {
+	from, to              int
+	kind, priority, about string
+}
+
+var demoTasks = []demoTask{
+	{0, 1, "action-needed", "routine", "Seen at hub: please review bloods"},
+	{1, 0, "information", "routine", "Extended access appointment attended"},
+	{2, 4, "action-needed", "urgent", "Hub clinician requests medication review"},
+	{0, 7, "information", "routine", "Discharge summary follow-up"},
+	{6, 8, "action-needed", "routine", "Please arrange spirometry"},
+	{4, 9, "information", "routine", "Vaccination given at hub"},
+	{2, 10, "action-needed", "routine", "Repeat prescription query"},
+}
+
+// sendDemoTasks posts sample tasks through the real API with practice keys.
+func sendDemoTasks(ctx context.Context, db *store.DB, base string, fed *sim.Federation) (int, error) {
+	ps := fed.Practices()
+	nhs := []string{"9658218873", "9658220223"}
+	keys := map[int]string{}
+	sent := 0
+	for i, t := range demoTasks {
+		if keys[t.from] == "" {
+			k, _, err := db.CreateAPIKey(ctx, store.RolePractice, ps[t.from].ODS, "demo")
+			if err != nil {
+				return sent, err
+			}
+			keys[t.from] = k
+		}
+		body, _ := json.Marshal(map[string]any{
+			"recipient_ods": ps[t.to].ODS, "patient_nhs_number": nhs[i%len(nhs)], "type": t.kind,
+			"priority": t.priority, "subject": t.about, "body": "Demo task from the gpfed simulated federation.",
+		})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/tasks", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+keys[t.from])
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("demo-%d-%d", time.Now().Unix(), i))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return sent, fmt.Errorf("post demo task: %w", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			return sent, fmt.Errorf("post demo task: HTTP %d", resp.StatusCode)
+		}
+		sent++
+	}
+	return sent, nil
+}
+
+// waitDemoTasks waits until the sample tasks left 'accepted' (except the
+// one whose receiver keeps failing, which stays accepted while it retries).
+func waitDemoTasks(ctx context.Context, db *store.DB, sent int) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		var open int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM tasks WHERE state = 'accepted'`).Scan(&open); err != nil {
+			return err
+		}
+		if open <= 1 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return errors.New("sample tasks were not handled within 60s")
+}
