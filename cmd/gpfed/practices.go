@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"text/tabwriter"
 
@@ -36,14 +37,18 @@ func runPractices(ctx context.Context, app *App, args []string) error {
 
 func practicesImport(ctx context.Context, app *App, args []string) error {
 	if len(args) != 1 {
-		return usagef("usage: gpfed practices import FILE.csv")
+		return usagef("usage: gpfed practices import FILE.csv   (- reads standard input)")
 	}
-	f, err := os.Open(args[0])
-	if err != nil {
-		return usagef("open %s: %v", args[0], err)
+	var in io.Reader = os.Stdin
+	if args[0] != "-" {
+		f, err := os.Open(args[0])
+		if err != nil {
+			return usagef("open %s: %v", args[0], err)
+		}
+		defer f.Close()
+		in = f
 	}
-	defer f.Close()
-	ps, err := practice.ParseCSV(f)
+	ps, err := practice.ParseCSV(in)
 	var ie *practice.ImportError
 	if errors.As(err, &ie) {
 		return ExitError{Code: 1, Msg: fmt.Sprintf("%s: %v", args[0], ie)}

@@ -27,7 +27,7 @@ func runSim(ctx context.Context, app *App, args []string) error {
 	seed := fs.Int64("seed", 1, "data seed (same seed, same federation)")
 	perDay := fs.Int("slots-per-day", 40, "approximate free slots per practice per weekday")
 	median := fs.Duration("latency", 0, "median provider latency (lognormal), e.g. 200ms")
-	csvPath := fs.String("write-csv", "", "write the matching practices CSV to this file")
+	csvPath := fs.String("write-csv", "", "write the matching practices CSV to this file (- = print it and exit)")
 	base := fs.String("base-url", "", "public base URL (default http://<addr>)")
 	var faults multiFlag
 	fs.Var(&faults, "fault", "ODS=STATUS[xTIMES] | ODS=timeout | ODS=malformed (repeatable), e.g. B81016=503x2")
@@ -36,6 +36,14 @@ func runSim(ctx context.Context, app *App, args []string) error {
 	}
 	fed := sim.New(sim.Config{Practices: *n, Seed: *seed, SlotsPerDay: *perDay,
 		Latency: sim.LatencyDist{Median: *median}, Logger: app.Log})
+	if *csvPath == "-" {
+		// Print the practices CSV and exit (containers without a shell).
+		if *base == "" {
+			return usagef("--write-csv - needs --base-url (the address practices will be reached at)")
+		}
+		fed.SetBaseURL(*base)
+		return fed.WriteCSV(app.Stdout)
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", *addr, err)
