@@ -144,10 +144,13 @@ type seedSlot struct {
 // daySlots is the deterministic free-slot pattern of a practice on day i.
 // Sundays have nothing; Castle's stale snapshot ends on 2026-12-18.
 func daySlots(ods string, i int, d time.Time) []seedSlot {
+	return patternSlots(ods, map[string]int{odsAbbey: 12, odsBrook: 6, odsCastle: 3}[ods]+i%5, d)
+}
+
+func patternSlots(ods string, n int, d time.Time) []seedSlot {
 	if d.Weekday() == time.Sunday {
 		return nil
 	}
-	n := map[string]int{odsAbbey: 12, odsBrook: 6, odsCastle: 3}[ods] + i%5
 	var out []seedSlot
 	for k := 0; k < n; k++ {
 		s := seedSlot{site: "Main Surgery", role: "R0260", roleDisplay: "General Medical Practitioner", channel: "In-person", minutes: 10}
