@@ -138,7 +138,7 @@ func (c *Client) transportError(parent, attemptCtx context.Context, err error, f
 	return fail(0, CodeNetwork, true, err)
 }
 
-// report feeds the Observer and the debug log. The JWT is never logged.
+// report feeds the Observer and the log. The JWT is never logged.
 func (c *Client) report(p Provider, interaction, traceID string, n int, resp *http.Response, d time.Duration, aerr *Error) {
 	info := CallInfo{ODS: p.ODS, Interaction: interaction, TraceID: traceID, Duration: d, Attempt: n}
 	if resp != nil {
@@ -156,8 +156,11 @@ func (c *Client) report(p Provider, interaction, traceID string, n int, resp *ht
 	}
 	if aerr != nil {
 		attrs = append(attrs, "spine_code", aerr.SpineCode, "retryable", aerr.Retryable)
+		c.log.Warn("gp connect call failed", attrs...)
+		return
 	}
-	c.log.Debug("gp connect call", attrs...)
+	// Every call is logged with its Ssp-TraceID so a provider or the SSP can trace it.
+	c.log.Info("gp connect call", attrs...)
 }
 
 // backoff returns the wait before attempt+1: exponential with full jitter, unless the provider
