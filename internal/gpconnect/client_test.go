@@ -287,3 +287,21 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestSearchDropsSlotsOutsideRange: a provider that ignores the window and
+// returns a slot from another day must not add it to this range's capacity.
+func TestSearchDropsSlotsOutsideRange(t *testing.T) {
+	t.Parallel()
+	inside := slotJSON("in", "2026-06-01T09:00:00+01:00", "2026-06-01T09:10:00+01:00", "")
+	outside := slotJSON("out", "2026-07-20T09:00:00+01:00", "2026-07-20T09:10:00+01:00", "")
+	c, p, _ := setup(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		writeFHIR(w, 200, []byte(bundleJSON(inside, outside)))
+	}, nil)
+	res, err := c.SearchFreeSlots(t.Context(), p, ukDate(2026, 6, 1), ukDate(2026, 6, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Slots) != 1 || res.Slots[0].ID != "in" {
+		t.Fatalf("want only the in-range slot, got %+v", res.Slots)
+	}
+}

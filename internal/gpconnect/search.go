@@ -41,6 +41,11 @@ func (c *Client) SearchFreeSlots(ctx context.Context, p Provider, from, to time.
 				p.ODS, formatFHIRDateTime(w.Start), formatFHIRDateTime(w.End), err)
 		}
 		for _, s := range slots {
+			// A provider that returns slots outside the asked-for range (some ignore the window)
+			// must not inflate capacity or leak slots across runs: keep [from, to) only.
+			if s.Start.Before(from) || !s.Start.Before(to) {
+				continue
+			}
 			if !seen[s.ID] {
 				seen[s.ID] = true
 				res.Slots = append(res.Slots, s)
