@@ -223,7 +223,24 @@ func TestBrowserDashboard(t *testing.T) {
 	if diff := cmp.Diff(e.expectedHeatmap(), got); diff != "" {
 		t.Errorf("heatmap in the browser (-want +got):\n%s", diff)
 	}
+	// The stylesheet is allowed by its CSP hash; a mismatch would leave the page unstyled.
+	var bg string
+	if err := c.eval(`getComputedStyle(document.querySelector('header.top')).backgroundColor`, &bg); err != nil || bg != "rgb(11, 79, 138)" {
+		t.Errorf("header background %q (%v): the inline stylesheet was blocked", bg, err)
+	}
 	e.screenshot(t, c, filepath.Join("..", "..", "docs", "dashboard.png"))
+	if dir := os.Getenv("GPFED_SCREENSHOT_DIR"); dir != "" { // for reviewing the other pages by eye
+		for name, p := range map[string]string{"practice": "/practices/" + odsAbbey, "sync": "/sync", "tasks": "/tasks", "run": "/sync/runs/3"} {
+			n := c.loads
+			if err := c.call("Page.navigate", map[string]any{"url": e.url + p}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.waitLoads(n, 30*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			e.screenshot(t, c, filepath.Join(dir, name+".png"))
+		}
+	}
 }
 
 // expectedHeatmap is what the seeded database must show: active practices

@@ -26,6 +26,7 @@ type practiceDay struct {
 type bar struct {
 	X, Y, H int
 	Label   string
+	Tick    string // axis label on Mondays
 	Weekend bool
 }
 
@@ -142,8 +143,12 @@ func (v *practiceView) chart() {
 	top := max(v.ChartMax, 1)
 	for i, d := range v.Days {
 		h := chartHeight * d.Total.Minutes / top
-		v.Bars = append(v.Bars, bar{X: 40 + i*22, Y: 10 + chartHeight - h, H: h, Weekend: d.Day.Weekend,
-			Label: fmt.Sprintf("%s %s %s: %s free minutes", d.Day.Weekday, d.Day.Day, d.Day.Month, numText(d.Total.Minutes))})
+		b := bar{X: 40 + i*22, Y: 10 + chartHeight - h, H: h, Weekend: d.Day.Weekend,
+			Label: fmt.Sprintf("%s %s %s: %s free minutes", d.Day.Weekday, d.Day.Day, d.Day.Month, numText(d.Total.Minutes))}
+		if d.Day.Weekday == "Mon" || i == 0 {
+			b.Tick = d.Day.Day + " " + d.Day.Month
+		}
+		v.Bars = append(v.Bars, b)
 	}
 	v.ChartSummary = fmt.Sprintf("Free minutes per day for the next %d days: %s in total, at most %s on one day.",
 		len(v.Days), numText(v.Total.Minutes), numText(v.ChartMax))

@@ -167,6 +167,9 @@ func msText(p *int) string {
 	if p == nil {
 		return "—"
 	}
+	if *p < 10_000 {
+		return fmt.Sprintf("%.1f s", float64(*p)/1000)
+	}
 	return durationText(time.Duration(*p) * time.Millisecond)
 }
 
