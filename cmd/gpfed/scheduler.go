@@ -36,6 +36,7 @@ func runScheduler(ctx context.Context, app *App, args []string) error {
 	defer client.Close()
 	inspector := asynq.NewInspector(redis)
 	defer inspector.Close()
+	defer startMetrics(ctx, app)()
 	return runSchedulerWith(ctx, app, db, client, inspector)
 }
 

@@ -36,7 +36,8 @@ func runServe(ctx context.Context, app *App, args []string) error {
 	defer inspector.Close()
 
 	log := app.Log.With("component", "api")
-	srv := &api.Server{DB: db, Log: log, Enqueuer: client, Inspector: inspector, TaskMaxAge: app.Cfg.Tasks.MaxAge}
+	srv := &api.Server{DB: db, Log: log, Enqueuer: client, Inspector: inspector, TaskMaxAge: app.Cfg.Tasks.MaxAge,
+		SecureCookies: app.Cfg.Server.SecureCookies}
 	stopRelay := startRelay(ctx, app, db, client)
 	defer stopRelay()
 

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/gpfed/gpfed/internal/gpconnect"
@@ -42,9 +41,7 @@ func newGPConnectClient(app *App) (*gpconnect.Client, error) {
 		MaxGlobal:        g.MaxConcurrent,
 		OrgType:          g.OrgType,
 		Logger:           app.Log,
-		Observer: func(ci gpconnect.CallInfo) {
-			metrics.GPConnectCalls.WithLabelValues(ci.Interaction, strconv.Itoa(ci.Status)).Observe(ci.Duration.Seconds())
-		},
+		Observer:         func(ci gpconnect.CallInfo) { metrics.ObserveGPConnectCall(ci.Interaction, ci.Status, ci.Duration) },
 	})
 }
 

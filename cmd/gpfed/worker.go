@@ -38,6 +38,7 @@ func runWorker(ctx context.Context, app *App, args []string) error {
 	}
 	stopRelay := startRelay(ctx, app, db, client)
 	defer stopRelay()
+	defer startMetrics(ctx, app)()
 	return serveQueue(ctx, app, redis, mux, queue.Queues, app.Cfg.Worker.Concurrency)
 }
 

@@ -87,6 +87,11 @@ type Tasks struct {
 // Server is the HTTP API and dashboard.
 type Server struct {
 	Addr string `env:"GPFED_HTTP_ADDR, default=127.0.0.1:8080"`
+	// SecureCookies marks dashboard cookies Secure when TLS ends at a proxy in front of gpfed.
+	SecureCookies bool `env:"GPFED_SECURE_COOKIES, default=false"`
+	// MetricsAddr, when set, serves /metrics from worker and scheduler processes
+	// (the API server always serves it on GPFED_HTTP_ADDR).
+	MetricsAddr string `env:"GPFED_METRICS_ADDR"`
 }
 
 // Base is what every command needs.

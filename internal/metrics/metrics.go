@@ -4,6 +4,9 @@
 package metrics
 
 import (
+	"strconv"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -42,4 +45,9 @@ func init() {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		SyncRunDuration, SyncPractices, SlotsFetched, GPConnectCalls,
 	)
+}
+
+// ObserveGPConnectCall records one GP Connect HTTP attempt (status 0 = no response).
+func ObserveGPConnectCall(interaction string, status int, d time.Duration) {
+	GPConnectCalls.WithLabelValues(interaction, strconv.Itoa(status)).Observe(d.Seconds())
 }

@@ -19,7 +19,9 @@ type CapacityRow struct {
 	ByRole            map[string]int `json:"by_role"`
 }
 
-// CapacityFilter selects capacity rows. From and To are UK local dates, To inclusive.
+// CapacityFilter selects capacity rows. From and To are UK local dates, To
+// inclusive. Role, DeliveryChannel and Site match the keys of the by_* maps,
+// so "unspecified" selects slots that carry no value.
 type CapacityFilter struct {
 	From, To        time.Time
 	Practices       []string
@@ -48,8 +50,9 @@ func (db *DB) Capacity(ctx context.Context, f CapacityFilter) ([]CapacityRow, er
 				SELECT s.* FROM slots s JOIN practices p USING (ods_code)
 				WHERE p.active AND s.local_date BETWEEN $1::date AND $2::date
 				  AND (COALESCE(cardinality($3::text[]), 0) = 0 OR s.ods_code = ANY($3))
-				  AND ($4 = '' OR s.role_code = $4) AND ($5 = '' OR s.delivery_channel = $5)
-				  AND ($6 = '' OR s.site_name = $6 OR s.location_id = $6)
+				  AND ($4 = '' OR COALESCE(NULLIF(s.role_code, ''), 'unspecified') = $4)
+				  AND ($5 = '' OR COALESCE(NULLIF(s.delivery_channel, ''), 'unspecified') = $5)
+				  AND ($6 = '' OR COALESCE(NULLIF(s.site_name, ''), 'unspecified') = $6 OR s.location_id = $6)
 			)
 			SELECT d.ods_code, d.local_date, d.n, d.mins,
 				COALESCE((SELECT jsonb_object_agg(k, v) FROM (SELECT COALESCE(NULLIF(delivery_channel, ''), 'unspecified') k, count(*) v

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gpfed/gpfed/internal/gpconnect"
 	"github.com/gpfed/gpfed/internal/logging"
+	"github.com/gpfed/gpfed/internal/metrics"
 	"github.com/gpfed/gpfed/internal/practice"
 	"github.com/gpfed/gpfed/internal/sim"
 	"github.com/gpfed/gpfed/internal/store"
@@ -99,6 +100,7 @@ func New(t testing.TB, o Options) *Fed {
 				FamilyName: "Tester", GivenName: "Tess"}},
 		RequestTimeout: 2 * time.Second, MaxAttempts: 3, BackoffBase: 20 * time.Millisecond,
 		BackoffMax: 200 * time.Millisecond, MaxGlobal: o.MaxGlobal, Logger: o.Log,
+		Observer: func(ci gpconnect.CallInfo) { metrics.ObserveGPConnectCall(ci.Interaction, ci.Status, ci.Duration) },
 	})
 	if err != nil {
 		t.Fatal(err)
