@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -105,9 +107,15 @@ func translate(err error) error {
 	return err
 }
 
+// isConnErr also covers a connection lost mid-query or mid-commit (server
+// crash or restart: reset, broken pipe, EOF), which is as unavailable as a
+// refused one; the outcome of an interrupted commit is unknown, so callers
+// retry idempotently.
 func isConnErr(err error) bool {
 	var connErr *pgconn.ConnectError
-	return errors.As(err, &connErr)
+	var netErr net.Error
+	return errors.As(err, &connErr) || errors.As(err, &netErr) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
 // Translate is exported for packages that run their own queries through a
