@@ -46,7 +46,7 @@ func newTestStack(t *testing.T, o stackOpts) *testStack {
 	}
 	ts.Redis = r
 	t.Cleanup(r.Stop)
-	dbURL := ts.database(t, dir, o.privatePostgres)
+	dbURL := ts.database(t, o.privatePostgres)
 	st, err := NewStack(ctx, StackConfig{Bin: gpfedBin, Dir: mkdir(t, dir, "logs"), DatabaseURL: dbURL,
 		RedisURL: r.URL(), Practices: o.practices, Seed: 7, Env: o.env})
 	if err != nil {
@@ -69,13 +69,19 @@ func newTestStack(t *testing.T, o stackOpts) *testStack {
 
 // database returns the URL of a fresh database: on a private cluster the
 // test may crash, or a migrated clone on the shared server.
-func (ts *testStack) database(t *testing.T, dir string, private bool) string {
+func (ts *testStack) database(t *testing.T, private bool) string {
 	t.Helper()
 	if !private {
 		_, url := testdb.New(t)
 		return url
 	}
-	pg, err := StartPostgres(mkdir(t, dir, "pg"))
+	// Not under t.TempDir: the postgres user must be able to reach it.
+	pgDir, err := os.MkdirTemp("", "gpfed-e2e-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(pgDir) })
+	pg, err := StartPostgres(pgDir)
 	if err != nil {
 		t.Fatal(err)
 	}
