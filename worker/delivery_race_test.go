@@ -153,3 +153,37 @@ func TestRetryUntilExpiry(t *testing.T) {
 		t.Errorf("sender notification %+v", notes[0])
 	}
 }
+
+// Many tasks through relay and worker: every one delivered, each exactly
+// once at the receiver (a sprinkle of 503s forces retries on the way).
+func TestManyTasksEachDeliveredOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 503, 503, 503, 503, 503)
+	ids := make([]uuid.UUID, 200)
+	for i := range ids {
+		ids[i] = newTask(t, e.db, recipient, time.Hour)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var open int
+		if err := e.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM tasks WHERE state <> 'delivered'`).Scan(&open); err != nil {
+			t.Fatal(err)
+		}
+		if open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d tasks not delivered within 30s", open, len(ids))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, ok := e.rc.snapshot()
+	for _, id := range ids {
+		if ok[id.String()] != 1 {
+			t.Errorf("task %s: %d successful deliveries, want 1", id, ok[id.String()])
+		}
+	}
+	if len(ok) != len(ids) {
+		t.Errorf("receiver saw %d keys, want %d", len(ok), len(ids))
+	}
+}
