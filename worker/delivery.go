@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
 
+	"github.com/gpfed/gpfed/internal/metrics"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/webhook"
 	"github.com/gpfed/gpfed/queue"
@@ -84,7 +86,36 @@ func (h *delivery) deliverTask(ctx context.Context, t *asynq.Task) error {
 	case err != nil:
 		return err // database trouble: try again
 	}
+	observeOutcome(task, a, h.now())
 	return h.conclude(log.With("recipient_ods", task.RecipientODS, "state", task.State), a, task.ExpiresAt)
+}
+
+// send posts one webhook and records its latency by event and status.
+func (h *delivery) send(ctx context.Context, url, secret, event, id string, body []byte) webhook.Result {
+	start := time.Now()
+	res := h.sender.Send(ctx, url, secret, event, id, body)
+	metrics.WebhookRequests.WithLabelValues(event, strconv.Itoa(res.Status)).Observe(time.Since(start).Seconds())
+	return res
+}
+
+// observeOutcome records acceptance-to-outcome latency and attempts once a
+// task reaches its final delivery outcome.
+func observeOutcome(t store.DeliveryTask, a store.Attempt, now time.Time) {
+	var outcome string
+	switch a.Result {
+	case store.AttemptDelivered:
+		outcome = "delivered"
+	case store.AttemptFailed:
+		outcome = "failed"
+	default:
+		return
+	}
+	channel := a.Channel
+	if channel == "" {
+		channel = "webhook"
+	}
+	metrics.TaskDeliveryDuration.WithLabelValues(channel, outcome).Observe(now.Sub(t.CreatedAt).Seconds())
+	metrics.TaskDeliveryAttempts.WithLabelValues(channel, outcome).Observe(float64(t.Attempts))
 }
 
 // tryTask makes one delivery attempt for a locked, accepted task.
@@ -103,7 +134,7 @@ func (h *delivery) tryTask(ctx context.Context, t store.DeliveryTask, last bool)
 	if err != nil {
 		return store.Attempt{Result: store.AttemptRetry, Error: "encode task event failed"}
 	}
-	res := h.sender.Send(ctx, t.WebhookURL, t.WebhookSecret, webhook.EventTask, t.ID.String(), body)
+	res := h.send(ctx, t.WebhookURL, t.WebhookSecret, webhook.EventTask, t.ID.String(), body)
 	return verdict(res, "webhook", last)
 }
 

@@ -45,8 +45,13 @@ func NewServer(redis asynq.RedisConnOpt, concurrency int, shutdown time.Duration
 		Concurrency:     concurrency,
 		Queues:          queues,
 		ShutdownTimeout: shutdown,
-		Logger:          asynqLogger{log.With("component", "asynq")},
-		LogLevel:        asynq.WarnLevel,
+		// Delivery retries follow our own schedule (exponential with jitter, capped,
+		// honouring Retry-After and never past an item's expiry).
+		RetryDelayFunc: RetryDelay,
+		// Poll idle queues often: the default 1 s adds up to a second to delivery latency.
+		TaskCheckInterval: 50 * time.Millisecond,
+		Logger:            asynqLogger{log.With("component", "asynq")},
+		LogLevel:          asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			log.Warn("task failed", "component", "worker", "type", t.Type(), "task_id", id, "error", err)
