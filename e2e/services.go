@@ -62,6 +62,9 @@ func (r *Redis) FlushAll(ctx context.Context) error {
 	return c.FlushAll(ctx).Err()
 }
 
+// Pid is the server's process id.
+func (r *Redis) Pid() int { return r.proc.Pid() }
+
 // Stop shuts the server down.
 func (r *Redis) Stop() { _ = r.proc.Stop(syscall.SIGTERM, 5*time.Second) }
 

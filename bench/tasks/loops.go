@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gpfed/gpfed/e2e"
+)
+
+var nhs = []string{"9658218873", "9434765919", "9434765870", "9876543210"}
+
+// post sends task i (sender i mod n, another practice as recipient) and
+// returns its id.
+func post(ctx context.Context, e *env, i int) (string, time.Duration, error) {
+	ods := e.stack.ODS()
+	n := len(ods)
+	sender, recipient := ods[i%n], ods[(i+1+(i/n)%(n-1))%n]
+	t := e2e.NewTask{RecipientODS: recipient, PatientNHSNumber: nhs[i%len(nhs)], Type: "information",
+		Priority: "routine", Subject: fmt.Sprintf("benchmark task %d", i),
+		Body: "Please review the attached discharge summary and arrange a follow-up appointment within two weeks."}
+	start := time.Now()
+	resp, err := e.api.PostTask(ctx, e.stack.Keys[sender], "", t)
+	took := time.Since(start)
+	if err != nil {
+		return "", took, err
+	}
+	if resp.Status != http.StatusAccepted {
+		return "", took, fmt.Errorf("POST /v1/tasks: %d %s", resp.Status, resp.Body)
+	}
+	return resp.ID, took, nil
+}
+
+// benchClosed runs posters flat out and returns tasks/s from the first POST
+// to the last receiver 2xx.
+func benchClosed(ctx context.Context, e *env, p params) (float64, error) {
+	if _, _, err := closedLoop(ctx, e, 300, p.posters, 1_000_000); err != nil { // warm-up
+		return 0, fmt.Errorf("warm-up: %w", err)
+	}
+	before := e.usage(ctx)
+	start := time.Now()
+	ids, accepted, err := closedLoop(ctx, e, p.closedN, p.posters, 0)
+	if err != nil {
+		return 0, err
+	}
+	got, err := e.recv.wait(ids, 3*time.Minute)
+	if err != nil {
+		return 0, err
+	}
+	var last time.Time
+	for _, t := range got {
+		if t.After(last) {
+			last = t
+		}
+	}
+	rate := float64(len(ids)) / last.Sub(start).Seconds()
+	fmt.Printf("\n[2] end to end, closed loop: %d posters, %d tasks (load %s)\n", p.posters, p.closedN, loadAvg())
+	fmt.Printf("    API accepted:       %8.0f tasks/s (202s in %.2fs)\n", float64(len(ids))/accepted.Seconds(), accepted.Seconds())
+	fmt.Printf("    delivered (2xx):    %8.0f tasks/s (last receipt %.2fs after the first POST)\n", rate, last.Sub(start).Seconds())
+	time.Sleep(2 * time.Second) // let the sender notifications finish: they are part of each task's cost
+	reportCost(before, e.usage(ctx), len(ids))
+	return rate, nil
+}
+
+// closedLoop posts n tasks with k posters (numbered from offset) and
+// returns their ids and how long the API took to accept them all.
+func closedLoop(ctx context.Context, e *env, n, k, offset int) ([]string, time.Duration, error) {
+	var next atomic.Int64
+	var mu sync.Mutex
+	var ids []string
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range k {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				id, _, err := post(ctx, e, offset+i)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if err == nil {
+					ids = append(ids, id)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if firstErr != nil {
+		return nil, 0, firstErr
+	}
+	if offset > 0 { // warm-up: wait for it to drain
+		_, err := e.recv.wait(ids, 2*time.Minute)
+		return ids, took, err
+	}
+	return ids, took, nil
+}
+
+// benchLatency offers p.rate tasks/s for p.duration (open loop: each POST
+// starts on schedule whether or not earlier ones finished) and reports the
+// time from each POST's due moment to its receiver's 2xx.
+func benchLatency(ctx context.Context, e *env, p params) error {
+	n := int(float64(p.rate) * p.duration.Seconds())
+	interval := time.Second / time.Duration(p.rate)
+	due := make([]time.Time, n)
+	ids := make([]string, n)
+	postTook := make([]time.Duration, n)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now().Add(50 * time.Millisecond)
+	for i := range n {
+		due[i] = start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(due[i]))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, took, err := post(ctx, e, 2_000_000+i)
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			ids[i], postTook[i] = id, took
+		}()
+	}
+	offered := time.Since(start)
+	wg.Wait()
+	var accepted []string
+	for _, id := range ids {
+		if id != "" {
+			accepted = append(accepted, id)
+		}
+	}
+	got, waitErr := e.recv.wait(accepted, 2*time.Minute)
+	var lat, apiLat []time.Duration
+	for i, id := range ids {
+		if t, ok := got[id]; ok {
+			lat = append(lat, t.Sub(due[i]))
+			apiLat = append(apiLat, postTook[i])
+		}
+	}
+	fmt.Printf("\n[3] latency at a fixed offered rate: %d tasks/s for %s = %d tasks (offered in %.2fs; load %s)\n",
+		p.rate, p.duration, n, offered.Seconds(), loadAvg())
+	fmt.Printf("    POST -> receiver 2xx: p50 %s  p90 %s  p99 %s  max %s   (target p99 < 250ms)\n",
+		pct(lat, 50), pct(lat, 90), pct(lat, 99), pct(lat, 100))
+	fmt.Printf("    POST -> 202 only:     p50 %s  p90 %s  p99 %s  max %s\n",
+		pct(apiLat, 50), pct(apiLat, 90), pct(apiLat, 99), pct(apiLat, 100))
+	fmt.Printf("    received %d of %d; POST errors %d\n", len(lat), n, failed.Load())
+	e.recv.mu.Lock()
+	fmt.Printf("    receiver totals this run: %d webhook POSTs, %d task receipts, %d notifications\n",
+		e.recv.posts, len(e.recv.at), e.recv.notifications)
+	e.recv.mu.Unlock()
+	return waitErr
+}
+
+func pct(ds []time.Duration, p int) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := min(len(s)-1, (len(s)*p+99)/100-1)
+	return s[max(i, 0)].Round(100 * time.Microsecond).String()
+}

@@ -1,0 +1,134 @@
+// Command tasks benchmarks task delivery end to end against asynq's raw
+// no-op throughput on the same Redis in the same run (issue 3):
+//
+//  1. raw asynq: N no-op tasks enqueued and processed at the worker's
+//     concurrency, in this process;
+//  2. end to end, closed loop: K posters send POST /v1/tasks as fast as the
+//     API answers; throughput counts tasks whose webhook the receiver
+//     answered 2xx;
+//  3. latency at a fixed offered rate (open loop, default 500/s for 20s):
+//     from the moment each POST was due to the receiver's 2xx, p50/p99.
+//
+// gpfed runs as real child processes (serve + worker) built by `make
+// build`; the webhook receivers are the simulated federation's, in this
+// process; Redis is a private redis-server; Postgres is a fresh database
+// on the server DATABASE_URL points at. Run with `make bench-tasks`.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+type params struct {
+	bin                 string
+	concurrency         int
+	rawN                int
+	posters, closedN    int
+	rate                int
+	duration            time.Duration
+	practices           int
+	logLevel            string
+	keep                bool
+	raw, closed, latent bool
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-tasks:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var p params
+	flag.StringVar(&p.bin, "bin", "bin/gpfed", "gpfed binary")
+	flag.IntVar(&p.concurrency, "concurrency", 64, "worker concurrency (gpfed worker and raw asynq)")
+	flag.IntVar(&p.rawN, "raw-n", 20000, "no-op tasks for the raw asynq reference")
+	flag.IntVar(&p.posters, "posters", 32, "concurrent posters for the closed-loop run")
+	flag.IntVar(&p.closedN, "closed-n", 6000, "tasks for the closed-loop run")
+	flag.IntVar(&p.rate, "rate", 500, "offered rate (tasks/s) for the latency run")
+	flag.DurationVar(&p.duration, "duration", 20*time.Second, "length of the latency run")
+	flag.IntVar(&p.practices, "practices", 8, "simulated practices (senders and recipients)")
+	flag.StringVar(&p.logLevel, "log-level", "info", "GPFED_LOG_LEVEL for serve and worker")
+	flag.BoolVar(&p.keep, "keep", false, "keep the logs directory")
+	phases := flag.String("phases", "raw,closed,latency", "which measurements to run")
+	flag.Parse()
+	p.raw = strings.Contains(*phases, "raw")
+	p.closed = strings.Contains(*phases, "closed")
+	p.latent = strings.Contains(*phases, "latency")
+
+	printMachine(p)
+	env, err := setUp(p)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	ctx := context.Background()
+	var rawRate float64
+	if p.raw {
+		r, err := benchRaw(ctx, env.redis.Addr(), p)
+		if err != nil {
+			return err
+		}
+		rawRate = r
+	}
+	if err := env.flushAndStart(ctx, p); err != nil {
+		return err
+	}
+	var e2eRate float64
+	if p.closed {
+		if e2eRate, err = benchClosed(ctx, env, p); err != nil {
+			return err
+		}
+	}
+	if p.latent {
+		if err := benchLatency(ctx, env, p); err != nil {
+			return err
+		}
+	}
+	if rawRate > 0 && e2eRate > 0 {
+		fmt.Printf("\nend-to-end / raw asynq = %.1f%% (target >= 40%%)\n", 100*e2eRate/rawRate)
+	}
+	fmt.Printf("load average at the end: %s\n", loadAvg())
+	return nil
+}
+
+func printMachine(p params) {
+	goVersion := runtime.Version()
+	if out, err := exec.Command("go", "version").Output(); err == nil {
+		goVersion = strings.TrimSpace(string(out))
+	}
+	fmt.Printf("machine: %d CPUs (%s), %s, load average %s\n", runtime.NumCPU(), cpuModel(), goVersion, loadAvg())
+	fmt.Printf("params: worker concurrency %d, raw asynq %d no-op tasks, closed loop %d tasks by %d posters, "+
+		"open loop %d/s for %s, %d practices, gpfed log level %s\n",
+		p.concurrency, p.rawN, p.closedN, p.posters, p.rate, p.duration, p.practices, p.logLevel)
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:3], " ")
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gpfed/gpfed/e2e"
+)
+
+// env is the running benchmark deployment.
+type env struct {
+	dir      string
+	redis    *e2e.Redis
+	adminURL string
+	dbName   string
+	stack    *e2e.Stack
+	api      *e2e.Client
+	recv     *receipts
+	keep     bool
+	procs    []*e2e.Proc
+}
+
+func setUp(p params) (*env, error) {
+	dir, err := os.MkdirTemp("", "gpfed-bench-tasks-")
+	if err != nil {
+		return nil, err
+	}
+	e := &env{dir: dir, recv: &receipts{at: map[string]time.Time{}}, keep: p.keep}
+	if e.redis, err = e2e.StartRedis(dir); err != nil {
+		e.close()
+		return nil, err
+	}
+	e.adminURL = adminURL()
+	e.dbName = fmt.Sprintf("gpfed_bench_tasks_%d", os.Getpid())
+	dbURL, err := e2e.CreateDatabase(context.Background(), e.adminURL, e.dbName)
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.stack, err = e2e.NewStack(context.Background(), e2e.StackConfig{Bin: p.bin, Dir: dir, DatabaseURL: dbURL,
+		RedisURL: e.redis.URL(), Practices: p.practices, Seed: 1, WrapHooks: e.recv.wrap,
+		Env: []string{"GPFED_LOG_LEVEL=" + p.logLevel, fmt.Sprintf("GPFED_WORKER_CONCURRENCY=%d", p.concurrency)}})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.api = e2e.NewClient(e.stack.APIURL)
+	return e, nil
+}
+
+// adminURL is a connection to the server's maintenance database.
+func adminURL() string {
+	if u := os.Getenv("GPFED_TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	u, err := url.Parse(os.Getenv("DATABASE_URL"))
+	if err != nil || u.Host == "" {
+		return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	u.Path = "/postgres"
+	return u.String()
+}
+
+// flushAndStart empties Redis after the raw run and starts serve and worker.
+func (e *env) flushAndStart(ctx context.Context, p params) error {
+	if err := e.redis.FlushAll(ctx); err != nil {
+		return err
+	}
+	for _, name := range []string{"serve", "worker"} {
+		p, err := e.stack.Start(name, []string{name})
+		if err != nil {
+			return err
+		}
+		e.procs = append(e.procs, p)
+	}
+	return e.stack.WaitReady(30 * time.Second)
+}
+
+func (e *env) close() {
+	if e.stack != nil {
+		e.stack.Close()
+	}
+	if e.dbName != "" {
+		if err := e2e.DropDatabase(context.Background(), e.adminURL, e.dbName); err != nil {
+			fmt.Fprintln(os.Stderr, "drop bench database:", err)
+		}
+	}
+	if e.redis != nil {
+		e.redis.Stop()
+	}
+	if e.keep {
+		fmt.Println("logs kept in", e.dir)
+		return
+	}
+	os.RemoveAll(e.dir)
+}
+
+// receipts records when each task's webhook was first answered 2xx.
+type receipts struct {
+	mu            sync.Mutex
+	at            map[string]time.Time
+	notifications int
+	posts         int
+}
+
+func (r *receipts) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if !strings.HasPrefix(req.URL.Path, "/hooks/") {
+			next.ServeHTTP(w, req)
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, req)
+		now := time.Now()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.posts++
+		if sw.status/100 != 2 {
+			return
+		}
+		if req.Header.Get("Gpfed-Event") != "task" {
+			r.notifications++
+			return
+		}
+		key := req.Header.Get("Idempotency-Key")
+		if _, ok := r.at[key]; !ok {
+			r.at[key] = now
+		}
+	})
+}
+
+// wait blocks until every id has a receipt or timeout passes, and returns
+// the receipt times found.
+func (r *receipts) wait(ids []string, timeout time.Duration) (map[string]time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		r.mu.Lock()
+		got := make(map[string]time.Time, len(ids))
+		for _, id := range ids {
+			if t, ok := r.at[id]; ok {
+				got[id] = t
+			}
+		}
+		r.mu.Unlock()
+		if len(got) == len(ids) {
+			return got, nil
+		}
+		if time.Now().After(deadline) {
+			return got, fmt.Errorf("%d of %d tasks received after %s", len(got), len(ids), timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
