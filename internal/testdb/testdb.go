@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func New(t testing.TB) (*store.DB, string) {
 		t.Fatalf("testdb: template: %v", templateErr)
 	}
 	name := "gpfed_t_" + randomSuffix()
-	admin, err := pgx.Connect(ctx, AdminURL())
+	admin, err := connectAdmin(ctx)
 	if err != nil {
 		t.Fatalf("testdb: connect admin: %v", err)
 	}
@@ -60,7 +61,7 @@ func New(t testing.TB) (*store.DB, string) {
 		t.Fatalf("testdb: create %s: %v", name, err)
 	}
 	dbURL := WithDatabase(AdminURL(), name)
-	db, err := store.Open(ctx, dbURL, 20)
+	db, err := openRetrying(ctx, dbURL)
 	if err != nil {
 		t.Fatalf("testdb: open %s: %v", name, err)
 	}
@@ -69,6 +70,23 @@ func New(t testing.TB) (*store.DB, string) {
 		drop(name)
 	})
 	return db, dbURL
+}
+
+// poolSize bounds each test's pool: many tests run in parallel against one
+// server whose max_connections is finite.
+const poolSize = 8
+
+// openRetrying opens the test database, waiting while the server is at its
+// connection limit (parallel packages can briefly exhaust it).
+func openRetrying(ctx context.Context, dbURL string) (*store.DB, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		db, err := store.Open(ctx, dbURL, poolSize)
+		if err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "53300") {
+			return db, err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // WithDatabase returns base with its database path replaced by name.
@@ -81,10 +99,21 @@ func WithDatabase(base, name string) string {
 	return u.String()
 }
 
+func connectAdmin(ctx context.Context) (*pgx.Conn, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, err := pgx.Connect(ctx, AdminURL())
+		if err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "53300") {
+			return c, err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
 func drop(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, AdminURL())
+	admin, err := connectAdmin(ctx)
 	if err != nil {
 		return
 	}
@@ -100,7 +129,7 @@ func ensureTemplate(ctx context.Context) (string, error) {
 		return "", err
 	}
 	name := "gpfed_tmpl_" + sum[:12]
-	admin, err := pgx.Connect(ctx, AdminURL())
+	admin, err := connectAdmin(ctx)
 	if err != nil {
 		return "", fmt.Errorf("connect admin (%s): %w", EnvURL, err)
 	}
