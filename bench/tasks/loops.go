@@ -111,9 +111,9 @@ func closedLoop(ctx context.Context, e *env, n, k, offset int) ([]string, time.D
 // benchLatency offers p.rate tasks/s for p.duration (open loop: each POST
 // starts on schedule whether or not earlier ones finished) and reports the
 // time from each POST's due moment to its receiver's 2xx.
-func benchLatency(ctx context.Context, e *env, p params) error {
-	n := int(float64(p.rate) * p.duration.Seconds())
-	interval := time.Second / time.Duration(p.rate)
+func benchLatency(ctx context.Context, e *env, p params, rate int) error {
+	n := int(float64(rate) * p.duration.Seconds())
+	interval := time.Second / time.Duration(rate)
 	due := make([]time.Time, n)
 	ids := make([]string, n)
 	postTook := make([]time.Duration, n)
@@ -126,7 +126,7 @@ func benchLatency(ctx context.Context, e *env, p params) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			id, took, err := post(ctx, e, 2_000_000+i)
+			id, took, err := post(ctx, e, rate*1_000_000+i)
 			if err != nil {
 				failed.Add(1)
 				return
@@ -151,7 +151,7 @@ func benchLatency(ctx context.Context, e *env, p params) error {
 		}
 	}
 	fmt.Printf("\n[3] latency at a fixed offered rate: %d tasks/s for %s = %d tasks (offered in %.2fs; load %s)\n",
-		p.rate, p.duration, n, offered.Seconds(), loadAvg())
+		rate, p.duration, n, offered.Seconds(), loadAvg())
 	fmt.Printf("    POST -> receiver 2xx: p50 %s  p90 %s  p99 %s  max %s   (target p99 < 250ms)\n",
 		pct(lat, 50), pct(lat, 90), pct(lat, 99), pct(lat, 100))
 	fmt.Printf("    POST -> 202 only:     p50 %s  p90 %s  p99 %s  max %s\n",

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -31,7 +32,7 @@ type params struct {
 	concurrency         int
 	rawN                int
 	posters, closedN    int
-	rate                int
+	rates               []int
 	duration            time.Duration
 	practices           int
 	logLevel            string
@@ -53,7 +54,7 @@ func run() error {
 	flag.IntVar(&p.rawN, "raw-n", 20000, "no-op tasks for the raw asynq reference")
 	flag.IntVar(&p.posters, "posters", 32, "concurrent posters for the closed-loop run")
 	flag.IntVar(&p.closedN, "closed-n", 6000, "tasks for the closed-loop run")
-	flag.IntVar(&p.rate, "rate", 500, "offered rate (tasks/s) for the latency run")
+	rates := flag.String("rate", "500,200", "offered rates (tasks/s) for the latency runs, comma-separated; the first is the target's")
 	flag.DurationVar(&p.duration, "duration", 20*time.Second, "length of the latency run")
 	flag.IntVar(&p.practices, "practices", 8, "simulated practices (senders and recipients)")
 	flag.StringVar(&p.logLevel, "log-level", "info", "GPFED_LOG_LEVEL for serve and worker")
@@ -63,6 +64,13 @@ func run() error {
 	p.raw = strings.Contains(*phases, "raw")
 	p.closed = strings.Contains(*phases, "closed")
 	p.latent = strings.Contains(*phases, "latency")
+	for _, r := range strings.Split(*rates, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(r))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-rate %q: want positive integers", *rates)
+		}
+		p.rates = append(p.rates, n)
+	}
 
 	printMachine(p)
 	env, err := setUp(p)
@@ -89,8 +97,10 @@ func run() error {
 		}
 	}
 	if p.latent {
-		if err := benchLatency(ctx, env, p); err != nil {
-			return err
+		for _, rate := range p.rates {
+			if err := benchLatency(ctx, env, p, rate); err != nil {
+				return err
+			}
 		}
 	}
 	if rawRate > 0 && e2eRate > 0 {
@@ -107,8 +117,8 @@ func printMachine(p params) {
 	}
 	fmt.Printf("machine: %d CPUs (%s), %s, load average %s\n", runtime.NumCPU(), cpuModel(), goVersion, loadAvg())
 	fmt.Printf("params: worker concurrency %d, raw asynq %d no-op tasks, closed loop %d tasks by %d posters, "+
-		"open loop %d/s for %s, %d practices, gpfed log level %s\n",
-		p.concurrency, p.rawN, p.closedN, p.posters, p.rate, p.duration, p.practices, p.logLevel)
+		"open loop %v tasks/s for %s each, %d practices, gpfed log level %s\n",
+		p.concurrency, p.rawN, p.closedN, p.posters, p.rates, p.duration, p.practices, p.logLevel)
 }
 
 func loadAvg() string {
