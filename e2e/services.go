@@ -142,6 +142,9 @@ func (pg *Postgres) Start() error {
 	})
 }
 
+// Pid is the postmaster's process id.
+func (pg *Postgres) Pid() int { return pg.proc.Pid() }
+
 // Crash stops the server the hard way (immediate shutdown: no checkpoint,
 // clients cut off; the next start replays the WAL).
 func (pg *Postgres) Crash() error { return pg.proc.Stop(syscall.SIGQUIT, 10*time.Second) }

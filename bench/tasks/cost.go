@@ -24,6 +24,9 @@ func (e *env) usage(ctx context.Context) usage {
 	for name, pid := range e.pids() {
 		u.cpu[name] = cpuSeconds(pid)
 	}
+	if e.pg != nil {
+		u.cpu["postgres (private)"] = treeCPUSeconds(e.pg.Pid())
+	}
 	u.redisCalls = redisCalls(ctx, e.redis.Addr())
 	u.pgCommits = pgCommits(ctx, e.adminURL, e.dbName)
 	return u
@@ -40,12 +43,13 @@ func (e *env) pids() map[string]int {
 // report prints what each delivered task cost between two snapshots.
 func reportCost(before, after usage, tasks int) {
 	fmt.Printf("    cost per task:")
-	for _, name := range []string{"gpfed serve", "gpfed worker", "redis-server", "bench (posters+receivers)"} {
-		if _, ok := after.cpu[name]; ok {
-			fmt.Printf("  %s %.2f ms CPU;", name, 1000*(after.cpu[name]-before.cpu[name])/float64(tasks))
+	for _, name := range []string{"gpfed serve", "gpfed worker", "postgres (private)", "redis-server", "bench (posters+receivers)"} {
+		if after.cpu[name] == 0 {
+			continue
 		}
+		fmt.Printf("  %s %.3f ms CPU;", name, 1000*(after.cpu[name]-before.cpu[name])/float64(tasks))
 	}
-	fmt.Printf("\n                   %.1f Redis commands, %.1f Postgres commits (Postgres CPU is not attributed: shared server)\n",
+	fmt.Printf("\n                   %.1f Redis commands, %.1f Postgres commits\n",
 		float64(after.redisCalls-before.redisCalls)/float64(tasks), float64(after.pgCommits-before.pgCommits)/float64(tasks))
 }
 
@@ -60,6 +64,29 @@ func cpuSeconds(pid int) float64 {
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
 	return (ut + st) / 100 // USER_HZ is 100 on Linux
+}
+
+// treeCPUSeconds is the CPU time of pid and its live children (a
+// postmaster and its backends).
+func treeCPUSeconds(pid int) float64 {
+	total := cpuSeconds(pid)
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		child, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
+			total += cpuSeconds(child)
+		}
+	}
+	return total
 }
 
 func redisCalls(ctx context.Context, addr string) int64 {

@@ -37,6 +37,7 @@ type params struct {
 	practices           int
 	logLevel            string
 	keep                bool
+	privatePG           bool
 	raw, closed, latent bool
 }
 
@@ -59,6 +60,7 @@ func run() error {
 	flag.IntVar(&p.practices, "practices", 8, "simulated practices (senders and recipients)")
 	flag.StringVar(&p.logLevel, "log-level", "info", "GPFED_LOG_LEVEL for serve and worker")
 	flag.BoolVar(&p.keep, "keep", false, "keep the logs directory")
+	flag.BoolVar(&p.privatePG, "private-postgres", false, "run a private PostgreSQL cluster (fsync off) so its CPU per task can be measured")
 	phases := flag.String("phases", "raw,closed,latency", "which measurements to run")
 	flag.Parse()
 	p.raw = strings.Contains(*phases, "raw")
@@ -81,7 +83,7 @@ func run() error {
 	ctx := context.Background()
 	var rawRate float64
 	if p.raw {
-		r, err := benchRaw(ctx, env.redis.Addr(), p)
+		r, err := benchRaw(ctx, env, p)
 		if err != nil {
 			return err
 		}

@@ -18,8 +18,8 @@ const rawQueue = "bench_raw"
 // concurrent one (enqueue and process together, like the end-to-end path):
 // draining a pre-filled queue, and enqueueing with the posters' parallelism
 // while the server processes.
-func benchRaw(ctx context.Context, addr string, p params) (float64, error) {
-	redis := asynq.RedisClientOpt{Addr: addr}
+func benchRaw(ctx context.Context, e *env, p params) (float64, error) {
+	redis := asynq.RedisClientOpt{Addr: e.redis.Addr()}
 	client := asynq.NewClient(redis)
 	defer client.Close()
 
@@ -34,6 +34,7 @@ func benchRaw(ctx context.Context, addr string, p params) (float64, error) {
 	}
 	drainRate := float64(p.rawN) / drain.Seconds()
 
+	before := e.usage(ctx)
 	both, err := processNoops(redis, p.concurrency, p.rawN, func() error {
 		return enqueueNoops(ctx, client, p.rawN, p.posters)
 	})
@@ -45,6 +46,7 @@ func benchRaw(ctx context.Context, addr string, p params) (float64, error) {
 	fmt.Printf("    enqueue only (%d goroutines): %8.0f tasks/s\n", p.posters, enqueueRate)
 	fmt.Printf("    drain a full queue:           %8.0f tasks/s\n", drainRate)
 	fmt.Printf("    enqueue + process together:   %8.0f tasks/s  <- reference\n", bothRate)
+	reportCost(before, e.usage(ctx), p.rawN)
 	return bothRate, nil
 }
 

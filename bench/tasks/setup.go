@@ -24,6 +24,8 @@ type env struct {
 	recv     *receipts
 	keep     bool
 	procs    []*e2e.Proc
+	pg       *e2e.Postgres // private cluster, when asked for
+	pgDir    string
 }
 
 func setUp(p params) (*env, error) {
@@ -37,6 +39,19 @@ func setUp(p params) (*env, error) {
 		return nil, err
 	}
 	e.adminURL = adminURL()
+	if p.privatePG {
+		pgDir, err := os.MkdirTemp("", "gpfed-bench-pg-")
+		if err != nil {
+			e.close()
+			return nil, err
+		}
+		e.pgDir = pgDir
+		if e.pg, err = e2e.StartPostgres(pgDir); err != nil {
+			e.close()
+			return nil, err
+		}
+		e.adminURL = e.pg.URL("postgres")
+	}
 	e.dbName = fmt.Sprintf("gpfed_bench_tasks_%d", os.Getpid())
 	dbURL, err := e2e.CreateDatabase(context.Background(), e.adminURL, e.dbName)
 	if err != nil {
@@ -93,6 +108,10 @@ func (e *env) close() {
 	}
 	if e.redis != nil {
 		e.redis.Stop()
+	}
+	if e.pg != nil {
+		e.pg.Stop()
+		os.RemoveAll(e.pgDir)
 	}
 	if e.keep {
 		fmt.Println("logs kept in", e.dir)
