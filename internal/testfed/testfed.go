@@ -98,7 +98,7 @@ func New(t testing.TB, o Options) *Fed {
 			EndpointURL: "https://gpfed.invalid/", ProductName: "gpfed", ProductVersion: "test",
 			Practitioner: gpconnect.Practitioner{ID: "T1", SDSUserID: "UNK", SDSRoleProfileID: "UNK",
 				FamilyName: "Tester", GivenName: "Tess"}},
-		RequestTimeout: 2 * time.Second, MaxAttempts: 3, BackoffBase: 20 * time.Millisecond,
+		RequestTimeout: 5 * time.Second, MaxAttempts: 3, BackoffBase: 20 * time.Millisecond,
 		BackoffMax: 200 * time.Millisecond, MaxGlobal: o.MaxGlobal, Logger: o.Log,
 		Observer: func(ci gpconnect.CallInfo) { metrics.ObserveGPConnectCall(ci.Interaction, ci.Status, ci.Duration) },
 	})
