@@ -220,11 +220,9 @@ func nameVariable(err error) error {
 	walk = func(t reflect.Type, prefix string) error {
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			path := f.Name
+			path := prefix // embedded structs add no level to envconfig's path
 			if !f.Anonymous {
 				path = prefix + f.Name + ": "
-			} else {
-				path = prefix
 			}
 			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
 				if e := walk(f.Type, path); e != nil {
