@@ -37,19 +37,12 @@ func runDemo(ctx context.Context, app *App, args []string) error {
 		return usagef("--practices must be at least 10 (the demo scripts faults on several)")
 	}
 	out := app.Stdout
-	db, err := openDB(ctx, app)
+	c, err := connect(ctx, app)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	redis, err := queue.RedisOpt(app.Cfg.Redis.URL)
-	if err != nil {
-		return usagef("%v", err)
-	}
-	client := asynq.NewClient(redis)
-	defer client.Close()
-	inspector := asynq.NewInspector(redis)
-	defer inspector.Close()
+	defer c.Close()
+	db, redis, client, inspector := c.DB, c.Redis, c.Client, c.Inspector
 
 	fed, stopSim, err := startDemoSim(ctx, *n, *simAddr)
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/jobs"
-	"github.com/gpfed/gpfed/queue"
 )
 
 func init() {
@@ -23,19 +22,12 @@ func runScheduler(ctx context.Context, app *App, args []string) error {
 	if len(args) > 0 {
 		return usagef("scheduler takes no arguments (schedule: GPFED_SYNC_SCHEDULE)")
 	}
-	db, err := openDB(ctx, app)
+	c, err := connect(ctx, app)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	redis, err := queue.RedisOpt(app.Cfg.Redis.URL)
-	if err != nil {
-		return usagef("%v", err)
-	}
-	client := asynq.NewClient(redis)
-	defer client.Close()
-	inspector := asynq.NewInspector(redis)
-	defer inspector.Close()
+	defer c.Close()
+	db, client, inspector := c.DB, c.Client, c.Inspector
 	defer startMetrics(ctx, app)()
 	return runSchedulerWith(ctx, app, db, client, inspector)
 }

@@ -7,10 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/gpfed/gpfed/internal/api"
-	"github.com/gpfed/gpfed/queue"
 )
 
 func init() {
@@ -21,19 +18,12 @@ func runServe(ctx context.Context, app *App, args []string) error {
 	if len(args) > 0 {
 		return usagef("serve takes no arguments (address: GPFED_HTTP_ADDR)")
 	}
-	db, err := openDB(ctx, app)
+	c, err := connect(ctx, app)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	redis, err := queue.RedisOpt(app.Cfg.Redis.URL)
-	if err != nil {
-		return usagef("%v", err)
-	}
-	client := asynq.NewClient(redis)
-	defer client.Close()
-	inspector := asynq.NewInspector(redis)
-	defer inspector.Close()
+	defer c.Close()
+	db, client, inspector := c.DB, c.Client, c.Inspector
 
 	log := app.Log.With("component", "api")
 	srv := &api.Server{DB: db, Log: log, Enqueuer: client, Inspector: inspector, TaskMaxAge: app.Cfg.Tasks.MaxAge,

@@ -47,17 +47,12 @@ func runSync(ctx context.Context, app *App, args []string) error {
 	if *days < 1 || *days > 366 {
 		return usagef("--days must be between 1 and 366")
 	}
-	db, err := openDB(ctx, app)
+	c, err := connect(ctx, app)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	redis, err := queue.RedisOpt(app.Cfg.Redis.URL)
-	if err != nil {
-		return usagef("%v", err)
-	}
-	client := asynq.NewClient(redis)
-	defer client.Close()
+	defer c.Close()
+	db, redis, client := c.DB, c.Redis, c.Client
 	syncer := newSyncer(app, db, client, nil)
 	run, err := syncer.Start(ctx, "manual", practices, *days)
 	if errors.Is(err, store.ErrNotFound) {

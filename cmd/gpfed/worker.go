@@ -21,17 +21,12 @@ func runWorker(ctx context.Context, app *App, args []string) error {
 	if len(args) > 0 {
 		return usagef("worker takes no arguments (concurrency: GPFED_WORKER_CONCURRENCY)")
 	}
-	db, err := openDB(ctx, app)
+	c, err := connect(ctx, app)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	redis, err := queue.RedisOpt(app.Cfg.Redis.URL)
-	if err != nil {
-		return usagef("%v", err)
-	}
-	client := asynq.NewClient(redis)
-	defer client.Close()
+	defer c.Close()
+	db, redis, client := c.DB, c.Redis, c.Client
 	mux, err := workerMux(app, db)
 	if err != nil {
 		return err
