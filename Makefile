@@ -27,6 +27,7 @@ test-short:
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseSlotBundle -fuzztime 5m ./internal/gpconnect/

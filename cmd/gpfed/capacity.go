@@ -2,17 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/gpfed/gpfed/internal/capacity"
 	"github.com/gpfed/gpfed/internal/store"
 )
 
@@ -59,7 +58,7 @@ func runCapacity(ctx context.Context, app *App, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	case "csv":
-		return writeCapacityCSV(app.Stdout, rows)
+		return capacity.WriteCSV(app.Stdout, rows)
 	}
 	return writeCapacityTable(app.Stdout, rows)
 }
@@ -80,18 +79,6 @@ func parseRange(from, to string) (store.CapacityFilter, error) {
 		return f, fmt.Errorf("the range is over 366 days")
 	}
 	return f, nil
-}
-
-// writeCapacityCSV flattens the maps into "key=count" lists sorted by key.
-func writeCapacityCSV(w io.Writer, rows []store.CapacityRow) error {
-	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"ods_code", "date", "free_slots", "free_minutes", "by_delivery_channel", "by_role"})
-	for _, r := range rows {
-		_ = cw.Write([]string{r.ODSCode, r.Date, strconv.Itoa(r.FreeSlots), strconv.Itoa(r.FreeMinutes),
-			flatten(r.ByDeliveryChannel), flatten(r.ByRole)})
-	}
-	cw.Flush()
-	return cw.Error()
 }
 
 func writeCapacityTable(w io.Writer, rows []store.CapacityRow) error {

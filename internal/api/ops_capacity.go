@@ -1,15 +1,14 @@
 package api
 
 import (
-	"encoding/csv"
 	"fmt"
 	"mime"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gpfed/gpfed/internal/capacity"
 	"github.com/gpfed/gpfed/internal/store"
 )
 
@@ -39,7 +38,7 @@ func (s *Server) handleCapacity(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 		w.Header().Set("Vary", "Accept")
-		if err := writeCapacityCSV(w, rows); err != nil {
+		if err := capacity.WriteCSV(w, rows); err != nil {
 			s.Log.WarnContext(r.Context(), "write capacity csv", "error", err)
 		}
 		return
@@ -115,51 +114,4 @@ func wantsCSV(accept string) (csvOut, ok bool) {
 		return false, true
 	}
 	return false, false
-}
-
-// writeCapacityCSV flattens the by_* maps into one column per key seen in
-// any row (by_delivery_channel.<key>, by_role.<key>), sorted, 0 when absent.
-func writeCapacityCSV(w http.ResponseWriter, rows []store.CapacityRow) error {
-	channels, roles := keysOf(rows, func(r store.CapacityRow) map[string]int { return r.ByDeliveryChannel }),
-		keysOf(rows, func(r store.CapacityRow) map[string]int { return r.ByRole })
-	header := []string{"ods_code", "date", "free_slots", "free_minutes"}
-	for _, k := range channels {
-		header = append(header, "by_delivery_channel."+k)
-	}
-	for _, k := range roles {
-		header = append(header, "by_role."+k)
-	}
-	cw := csv.NewWriter(w)
-	if err := cw.Write(header); err != nil {
-		return err
-	}
-	for _, r := range rows {
-		rec := []string{r.ODSCode, r.Date, strconv.Itoa(r.FreeSlots), strconv.Itoa(r.FreeMinutes)}
-		for _, k := range channels {
-			rec = append(rec, strconv.Itoa(r.ByDeliveryChannel[k]))
-		}
-		for _, k := range roles {
-			rec = append(rec, strconv.Itoa(r.ByRole[k]))
-		}
-		if err := cw.Write(rec); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
-func keysOf(rows []store.CapacityRow, m func(store.CapacityRow) map[string]int) []string {
-	seen := map[string]bool{}
-	for _, r := range rows {
-		for k := range m(r) {
-			seen[k] = true
-		}
-	}
-	keys := make([]string, 0, len(seen))
-	for k := range seen {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
