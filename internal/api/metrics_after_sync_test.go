@@ -40,10 +40,10 @@ func TestMetricsAfterSync(t *testing.T) {
 	text := string(body)
 
 	atLeast := map[string]float64{
-		`gpfed_sync_practices_total{outcome="ok",spine_code=""}`:                 4,
+		`gpfed_sync_practices_total{outcome="ok",spine_code=""}`:                  4,
 		`gpfed_sync_practices_total{outcome="failed",spine_code="ACCESS_DENIED"}`: 1,
-		`gpfed_sync_slots_fetched_total`:                                         float64(done.SlotsTotal),
-		`gpfed_sync_run_duration_seconds_count`:                                  1,
+		`gpfed_sync_slots_fetched_total`:                                          float64(done.SlotsTotal),
+		`gpfed_sync_run_duration_seconds_count`:                                   1,
 		`gpfed_gpconnect_request_duration_seconds_count{interaction="urn:nhs:names:services:gpconnect:fhir:rest:search:slot-1",status="200"}`: 4,
 		`gpfed_gpconnect_request_duration_seconds_count{interaction="urn:nhs:names:services:gpconnect:fhir:rest:search:slot-1",status="403"}`: 1,
 	}
