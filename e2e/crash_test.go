@@ -47,6 +47,28 @@ func TestCrashRedisFlushed(t *testing.T) {
 		}
 		t.Logf("redis FLUSHALL at %d accepted", s.n.Load())
 	})
+	// The queue entries were gone: only the reconciler can have put them back.
+	if n := requeuedByReconciler(t, ts); n == 0 {
+		t.Error("the scheduler never logged a reconciliation that requeued anything")
+	} else {
+		t.Logf("the reconciler requeued %d deliveries", n)
+	}
+}
+
+// requeuedByReconciler sums "requeued" over the scheduler's "delivery
+// reconciled" log lines.
+func requeuedByReconciler(t *testing.T, ts *testStack) int {
+	total := 0
+	for _, line := range logLines(t, ts.Stack)["scheduler.log"] {
+		var rec struct {
+			Msg      string `json:"msg"`
+			Requeued int    `json:"requeued"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "delivery reconciled" {
+			total += rec.Requeued
+		}
+	}
+	return total
 }
 
 func TestCrashPostgresRestarted(t *testing.T) {
