@@ -8,6 +8,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/gpfed/gpfed/internal/sim"
 )
 
 // Issue 3's crash proofs: 2,000 tasks through the API while the worker is
@@ -24,6 +26,11 @@ const (
 func TestCrashWorkerKilled(t *testing.T) {
 	t.Parallel()
 	ts := newTestStack(t, stackOpts{})
+	// Slow receivers keep many deliveries in flight when the kill lands:
+	// POSTed, perhaps answered, not yet committed.
+	for _, ods := range ts.ODS() {
+		ts.Fed.SetWebhookFault(ods, sim.WebhookFault{Delay: 40 * time.Millisecond})
+	}
 	_, worker, _ := startAll(t, ts)
 	runCrash(t, ts, func(t *testing.T, s *submitter) {
 		if err := worker.Kill(); err != nil {
@@ -146,7 +153,12 @@ func waitDelivered(ctx context.Context, t *testing.T, ts *testStack, n int, time
 	for {
 		counts, err := stateCounts(ctx, ts.DB)
 		if err == nil && counts["delivered"] == n && counts["accepted"] == 0 {
-			return
+			var pending int
+			err = ts.DB.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE state = 'pending'`).Scan(&pending)
+			counts["notifications pending"] = pending
+			if err == nil && pending == 0 {
+				return
+			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			t.Fatalf("after %s: tasks by state %v (err %v), want %d delivered", timeout, counts, err, n)
@@ -199,6 +211,43 @@ func checkExactlyOnce(ctx context.Context, t *testing.T, ts *testStack, accepted
 		}
 	}
 	report(t, "tasks without exactly one 'delivered' audit event", notOnce)
+	checkNotifications(ctx, t, ts, accepted)
+}
+
+// checkNotifications: each delivered task told its sender exactly once
+// (one task.delivered notification, received under its own key).
+func checkNotifications(ctx context.Context, t *testing.T, ts *testStack, accepted map[string]bool) {
+	t.Helper()
+	perTask, err := countBy(ctx, ts, `SELECT task_id::text, count(*) FROM notifications
+		WHERE kind = 'task.delivered' AND state = 'delivered' GROUP BY task_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notOnce []string
+	for id := range accepted {
+		if perTask[id] != 1 {
+			notOnce = append(notOnce, fmt.Sprintf("%s: %d", id, perTask[id]))
+		}
+	}
+	report(t, "tasks without exactly one delivered task.delivered notification", notOnce)
+	stored, err := column(ctx, ts, `SELECT id::text FROM notifications WHERE kind = 'task.delivered'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	received := map[string]bool{}
+	raw := 0
+	for _, ods := range ts.ODS() {
+		for _, d := range ts.Fed.Received(ods) {
+			if d.Event == "notification" {
+				received[d.Key] = true
+				raw++
+			}
+		}
+	}
+	t.Logf("notifications: %d stored, %d distinct keys received, %d raw POSTs answered 2xx", len(stored), len(received), raw)
+	missing, extra := setDiff(stored, received)
+	report(t, "notifications never received", missing)
+	report(t, "notifications received but not stored", extra)
 }
 
 // receivedTasks maps each task Idempotency-Key seen at any receiver to its
