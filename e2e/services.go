@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"syscall"
 	"time"
@@ -68,8 +69,26 @@ func (r *Redis) Pid() int { return r.proc.Pid() }
 // Stop shuts the server down.
 func (r *Redis) Stop() { _ = r.proc.Stop(syscall.SIGTERM, 5*time.Second) }
 
-// PGBin is where the PostgreSQL 15 server binaries live.
-var PGBin = "/usr/lib/postgresql/15/bin"
+// PGBin is where the PostgreSQL server binaries live: GPFED_PG_BIN, else
+// the newest /usr/lib/postgresql/*/bin (Debian's layout).
+var PGBin = pgBin()
+
+func pgBin() string {
+	if d := os.Getenv("GPFED_PG_BIN"); d != "" {
+		return d
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return pgMajor(dirs[i]) < pgMajor(dirs[j]) })
+	if len(dirs) == 0 {
+		return "/usr/lib/postgresql/15/bin"
+	}
+	return dirs[len(dirs)-1]
+}
+
+func pgMajor(binDir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return n
+}
 
 // Postgres is a private PostgreSQL cluster (trust auth, its own port and
 // socket directory) that its owner may stop, crash and restart.
