@@ -83,10 +83,10 @@ CREATE TABLE slots (
     role_display      text NOT NULL DEFAULT '',
     delivery_channel  text NOT NULL DEFAULT '',
     slot_type         text NOT NULL DEFAULT '',
+    -- When and in which run this slot was first offered. Every slot in the snapshot was seen by
+    -- the practice's last successful fetch (practice_sync_state.last_success_at / last_run_id).
     first_seen_at     timestamptz NOT NULL,
-    last_seen_at      timestamptz NOT NULL,
     first_run_id      bigint,
-    last_run_id       bigint,
     PRIMARY KEY (ods_code, slot_id)
 );
 CREATE INDEX slots_date_idx ON slots (local_date, ods_code);

@@ -71,7 +71,7 @@ func benchOne(n string, latency time.Duration, perDay, concurrency int, bin stri
 	if err := simCmd.Start(); err != nil {
 		return fmt.Errorf("start sim: %w", err)
 	}
-	defer func() { _ = simCmd.Process.Signal(syscall.SIGTERM); _ = simCmd.Wait() }()
+	simCPU := func() time.Duration { return procCPU(simCmd.Process.Pid) }
 	if err := waitFile(csvPath, 10*time.Second); err != nil {
 		return err
 	}
@@ -88,13 +88,21 @@ func benchOne(n string, latency time.Duration, perDay, concurrency int, bin stri
 	syncCmd.Env = env
 	out := &strings.Builder{}
 	syncCmd.Stdout, syncCmd.Stderr = out, os.Stderr
+	machineBefore := machineCPU()
+	simBefore := simCPU()
 	start := time.Now()
 	err = syncCmd.Run()
 	wall := time.Since(start)
+	machineUsed := machineCPU() - machineBefore
+	simUsed := simCPU() - simBefore
+	_ = simCmd.Process.Signal(syscall.SIGTERM)
+	_ = simCmd.Wait()
 	if err != nil {
 		return fmt.Errorf("sync --once: %w\n%s", err, out.String())
 	}
-	rss := syncCmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
+	ru := syncCmd.ProcessState.SysUsage().(*syscall.Rusage)
+	rss := ru.Maxrss // KiB on Linux
+	syncCPU := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	slots, calls, err := runFacts(ctx, dbURL)
 	if err != nil {
 		return err
@@ -104,6 +112,8 @@ func benchOne(n string, latency time.Duration, perDay, concurrency int, bin stri
 	fmt.Printf("practices=%s days=28 latency_median=%s concurrency=%d\n", n, latency, concurrency)
 	fmt.Printf("  wall=%.2fs practices/s=%.1f slots=%d slots/s=%.0f gpconnect_calls=%d peak_rss=%.1fMiB cpus=%d\n",
 		wall.Seconds(), np/wall.Seconds(), slots, float64(slots)/wall.Seconds(), calls, float64(rss)/1024, runtime.NumCPU())
+	fmt.Printf("  cpu: sync process %.1fs, simulator %.1fs, whole machine %.1fs (postgres, redis and anything else: %.1fs)\n",
+		syncCPU.Seconds(), simUsed.Seconds(), machineUsed.Seconds(), (machineUsed - syncCPU - simUsed).Seconds())
 	last := strings.TrimSpace(out.String())
 	if i := strings.LastIndex(last, "\n"); i >= 0 {
 		last = last[i+1:]
@@ -171,4 +181,36 @@ func waitFile(path string, within time.Duration) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return errors.New("sim did not write its CSV")
+}
+
+// procCPU reads a process's user+system CPU time from /proc/<pid>/stat.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndex(s, ")")+2:])
+	var ut, st int64
+	fmt.Sscan(fields[11], &ut)
+	fmt.Sscan(fields[12], &st)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ = 100 on Linux
+}
+
+// machineCPU is the busy (non-idle) CPU time of the whole machine so far.
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
+	var busy int64
+	for i, v := range f[1:] {
+		var n int64
+		fmt.Sscan(v, &n)
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / 100
 }

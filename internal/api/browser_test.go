@@ -141,8 +141,8 @@ func (e *opsEnv) seedMorePractices(ctx context.Context) {
 			for k, s := range patternSlots(m.ods, n, d) {
 				start := d.Add(time.Duration(8*60+k*15) * time.Minute)
 				e.exec(ctx, `INSERT INTO slots (ods_code, slot_id, start_at, end_at, local_date, duration_minutes, site_name,
-					role_code, role_display, delivery_channel, first_seen_at, last_seen_at)
-					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now(), now())`,
+					role_code, role_display, delivery_channel, first_seen_at)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())`,
 					m.ods, fmt.Sprintf("%s-%d-%d", m.ods, i, k), start, start.Add(time.Duration(s.minutes)*time.Minute), date,
 					s.minutes, s.site, s.role, s.roleDisplay, s.channel)
 				e.minutes[m.ods][date] += s.minutes

@@ -88,10 +88,10 @@ func TestOpsQueriesOnEmptyAndSeededData(t *testing.T) {
 	for _, q := range []string{
 		`INSERT INTO sync_runs (trigger, from_date, to_date) VALUES ('manual', '2026-11-23', '2026-12-21'), ('manual', '2026-11-24', '2026-12-22')`,
 		`INSERT INTO sync_run_practices (run_id, ods_code, status, slots) VALUES (2, 'A81001', 'ok', 40), (2, 'B82002', 'pending', NULL)`,
-		`INSERT INTO slots (ods_code, slot_id, start_at, end_at, local_date, duration_minutes, site_name, role_code, role_display, delivery_channel, first_seen_at, last_seen_at) VALUES
-			('A81001', 's1', '2026-11-23 09:00Z', '2026-11-23 09:10Z', '2026-11-23', 10, 'Main', 'R0260', 'GP', 'In-person', now(), now()),
-			('A81001', 's2', '2026-11-23 09:10Z', '2026-11-23 09:25Z', '2026-11-23', 15, 'Main', 'R0260', 'GP', 'In-person', now(), now()),
-			('A81001', 's3', '2026-11-24 09:00Z', '2026-11-24 09:10Z', '2026-11-24', 10, '', '', '', '', now(), now())`,
+		`INSERT INTO slots (ods_code, slot_id, start_at, end_at, local_date, duration_minutes, site_name, role_code, role_display, delivery_channel, first_seen_at) VALUES
+			('A81001', 's1', '2026-11-23 09:00Z', '2026-11-23 09:10Z', '2026-11-23', 10, 'Main', 'R0260', 'GP', 'In-person', now()),
+			('A81001', 's2', '2026-11-23 09:10Z', '2026-11-23 09:25Z', '2026-11-23', 15, 'Main', 'R0260', 'GP', 'In-person', now()),
+			('A81001', 's3', '2026-11-24 09:00Z', '2026-11-24 09:10Z', '2026-11-24', 10, '', '', '', '', now())`,
 	} {
 		if _, err := db.Pool.Exec(ctx, q); err != nil {
 			t.Fatal(err)

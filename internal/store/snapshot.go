@@ -37,85 +37,185 @@ type FetchOutcome struct {
 }
 
 // SnapshotChanges counts what a snapshot replacement changed.
-type SnapshotChanges struct{ Added, Removed, Expired, Kept int }
+type SnapshotChanges struct{ Added, Removed, Expired, Changed, Kept int }
 
 // SaveSnapshot atomically replaces a practice's slot snapshot with slots,
 // records added/removed/expired slots in slot_changes, rebuilds the
 // practice's capacity_daily rows, and records the outcome as ok. It is
-// idempotent: saving the same slots again changes nothing but last_seen.
+// idempotent: saving the same slots again writes no slot rows and no changes.
+//
+// The diff is computed here rather than in SQL: the current snapshot is read
+// once, only removed and changed rows are deleted, and only new and changed
+// rows are copied in, so a nightly re-sync of an unchanged practice touches
+// almost nothing. A practice's first snapshot records no 'added' changes
+// (first_seen_at says when each slot appeared).
 func (db *DB) SaveSnapshot(ctx context.Context, o FetchOutcome, windowFrom, windowTo time.Time, slots []SlotRecord) (SnapshotChanges, error) {
 	var ch SnapshotChanges
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE incoming (LIKE slots INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
-			return fmt.Errorf("temp table: %w", err)
+		// The snapshot can always be fetched again: if a crash loses this commit, the
+		// practice stays pending in its run and reconciliation fetches it again.
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return err
 		}
-		now := time.Now()
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"incoming"}, slotColumns, copySlots(o, now, slots)); err != nil {
-			return fmt.Errorf("copy slots: %w", err)
+		old, err := currentSnapshot(ctx, tx, o.ODSCode)
+		if err != nil {
+			return err
 		}
-		return replaceSnapshot(ctx, tx, o, windowFrom, windowTo, slots, &ch)
+		d := diffSnapshot(old, slots, windowFrom)
+		ch = d.counts
+		if err := applyDiff(ctx, tx, o, d, len(old) > 0); err != nil {
+			return err
+		}
+		if err := rebuildCapacity(ctx, tx, o.ODSCode, slots); err != nil {
+			return err
+		}
+		return recordOK(ctx, tx, o, windowFrom, windowTo, len(slots))
 	})
 	return ch, err
 }
 
-var slotColumns = []string{"ods_code", "slot_id", "start_at", "end_at", "local_date", "duration_minutes", "location_id",
-	"site_name", "schedule_id", "session_name", "practitioner_id", "role_code", "role_display", "delivery_channel",
-	"slot_type", "first_seen_at", "last_seen_at", "first_run_id", "last_run_id"}
-
-func copySlots(o FetchOutcome, now time.Time, slots []SlotRecord) pgx.CopyFromSource {
-	return pgx.CopyFromSlice(len(slots), func(i int) ([]any, error) {
-		s := slots[i]
-		d, err := time.Parse(time.DateOnly, s.LocalDate)
-		if err != nil {
-			return nil, fmt.Errorf("slot %s: local date %q: %w", s.SlotID, s.LocalDate, err)
-		}
-		return []any{o.ODSCode, s.SlotID, s.Start, s.End, d, s.DurationMinutes, s.LocationID, s.SiteName,
-			s.ScheduleID, s.SessionName, s.PractitionerID, s.RoleCode, s.RoleDisplay, s.DeliveryChannel, s.SlotType,
-			now, now, o.RunID, o.RunID}, nil
-	})
+// storedSlot is a snapshot row with when it was first seen.
+type storedSlot struct {
+	SlotRecord
+	firstSeen time.Time
+	firstRun  *int64
 }
 
-func replaceSnapshot(ctx context.Context, tx pgx.Tx, o FetchOutcome, from, to time.Time, slots []SlotRecord, ch *SnapshotChanges) error {
-	n := len(slots)
-	// Slots that left: before the window start they expired, otherwise they were booked or withdrawn.
-	err := tx.QueryRow(ctx, `
-		WITH gone AS (
-			DELETE FROM slots s WHERE s.ods_code = $1
-			  AND NOT EXISTS (SELECT 1 FROM incoming i WHERE i.slot_id = s.slot_id)
-			RETURNING s.*),
-		logged AS (
-			INSERT INTO slot_changes (run_id, ods_code, slot_id, change, start_at, local_date, duration_minutes, role_code, delivery_channel)
-			SELECT $2, ods_code, slot_id, CASE WHEN start_at < $3 THEN 'expired' ELSE 'removed' END,
-				start_at, local_date, duration_minutes, role_code, delivery_channel FROM gone
-			RETURNING change)
-		SELECT count(*) FILTER (WHERE change = 'expired'), count(*) FILTER (WHERE change = 'removed') FROM logged`,
-		o.ODSCode, o.RunID, from).Scan(&ch.Expired, &ch.Removed)
+func currentSnapshot(ctx context.Context, tx pgx.Tx, ods string) (map[string]storedSlot, error) {
+	rows, err := tx.Query(ctx, `SELECT slot_id, start_at, end_at, to_char(local_date, 'YYYY-MM-DD'), duration_minutes,
+		location_id, site_name, schedule_id, session_name, practitioner_id, role_code, role_display, delivery_channel,
+		slot_type, first_seen_at, first_run_id FROM slots WHERE ods_code = $1`, ods)
 	if err != nil {
-		return fmt.Errorf("remove missing slots: %w", err)
+		return nil, fmt.Errorf("read snapshot: %w", err)
 	}
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO slot_changes (run_id, ods_code, slot_id, change, start_at, local_date, duration_minutes, role_code, delivery_channel)
-		SELECT $2, $1, i.slot_id, 'added', i.start_at, i.local_date, i.duration_minutes, i.role_code, i.delivery_channel
-		FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM slots s WHERE s.ods_code = $1 AND s.slot_id = i.slot_id)`, o.ODSCode, o.RunID)
-	if err != nil {
-		return fmt.Errorf("record added slots: %w", err)
+	defer rows.Close()
+	out := map[string]storedSlot{}
+	for rows.Next() {
+		var s storedSlot
+		if err := rows.Scan(&s.SlotID, &s.Start, &s.End, &s.LocalDate, &s.DurationMinutes, &s.LocationID, &s.SiteName,
+			&s.ScheduleID, &s.SessionName, &s.PractitionerID, &s.RoleCode, &s.RoleDisplay, &s.DeliveryChannel,
+			&s.SlotType, &s.firstSeen, &s.firstRun); err != nil {
+			return nil, err
+		}
+		out[s.SlotID] = s
 	}
-	ch.Added = int(tag.RowsAffected())
-	ch.Kept = n - ch.Added
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO slots SELECT * FROM incoming
-		ON CONFLICT (ods_code, slot_id) DO UPDATE SET start_at = EXCLUDED.start_at, end_at = EXCLUDED.end_at,
-			local_date = EXCLUDED.local_date, duration_minutes = EXCLUDED.duration_minutes, location_id = EXCLUDED.location_id,
-			site_name = EXCLUDED.site_name, schedule_id = EXCLUDED.schedule_id, session_name = EXCLUDED.session_name,
-			practitioner_id = EXCLUDED.practitioner_id, role_code = EXCLUDED.role_code, role_display = EXCLUDED.role_display,
-			delivery_channel = EXCLUDED.delivery_channel, slot_type = EXCLUDED.slot_type,
-			last_seen_at = EXCLUDED.last_seen_at, last_run_id = EXCLUDED.last_run_id`); err != nil {
-		return fmt.Errorf("upsert slots: %w", err)
+	return out, rows.Err()
+}
+
+// goneSlot is a slot that left the snapshot: "removed" (booked or withdrawn)
+// or "expired" (its start passed before this fetch's window).
+type goneSlot struct {
+	SlotRecord
+	kind string
+}
+
+type snapshotDiff struct {
+	gone    []goneSlot
+	deletes []string     // gone plus changed: rows to delete
+	inserts []storedSlot // added plus changed (changed keep their first_seen)
+	added   []SlotRecord
+	counts  SnapshotChanges
+}
+
+func diffSnapshot(old map[string]storedSlot, slots []SlotRecord, from time.Time) snapshotDiff {
+	var d snapshotDiff
+	seen := make(map[string]bool, len(slots))
+	for _, s := range slots {
+		seen[s.SlotID] = true
+		prev, ok := old[s.SlotID]
+		switch {
+		case !ok:
+			d.inserts = append(d.inserts, storedSlot{SlotRecord: s})
+			d.added = append(d.added, s)
+			d.counts.Added++
+		case !sameSlot(prev.SlotRecord, s):
+			d.deletes = append(d.deletes, s.SlotID)
+			d.inserts = append(d.inserts, storedSlot{SlotRecord: s, firstSeen: prev.firstSeen, firstRun: prev.firstRun})
+			d.counts.Changed++
+		default:
+			d.counts.Kept++
+		}
 	}
-	if err := rebuildCapacity(ctx, tx, o.ODSCode, slots); err != nil {
-		return err
+	for id, s := range old {
+		if seen[id] {
+			continue
+		}
+		d.deletes = append(d.deletes, id)
+		if s.Start.Before(from) {
+			d.gone = append(d.gone, goneSlot{s.SlotRecord, "expired"})
+			d.counts.Expired++
+		} else {
+			d.gone = append(d.gone, goneSlot{s.SlotRecord, "removed"})
+			d.counts.Removed++
+		}
 	}
-	return recordOK(ctx, tx, o, from, to, n)
+	return d
+}
+
+func sameSlot(a, b SlotRecord) bool {
+	return a.Start.Equal(b.Start) && a.End.Equal(b.End) && a.LocalDate == b.LocalDate &&
+		a.DurationMinutes == b.DurationMinutes && a.LocationID == b.LocationID && a.SiteName == b.SiteName &&
+		a.ScheduleID == b.ScheduleID && a.SessionName == b.SessionName && a.PractitionerID == b.PractitionerID &&
+		a.RoleCode == b.RoleCode && a.RoleDisplay == b.RoleDisplay && a.DeliveryChannel == b.DeliveryChannel &&
+		a.SlotType == b.SlotType
+}
+
+var slotColumns = []string{"ods_code", "slot_id", "start_at", "end_at", "local_date", "duration_minutes", "location_id",
+	"site_name", "schedule_id", "session_name", "practitioner_id", "role_code", "role_display", "delivery_channel",
+	"slot_type", "first_seen_at", "first_run_id"}
+
+var changeColumns = []string{"run_id", "ods_code", "slot_id", "change", "start_at", "local_date", "duration_minutes",
+	"role_code", "delivery_channel", "changed_at"}
+
+func applyDiff(ctx context.Context, tx pgx.Tx, o FetchOutcome, d snapshotDiff, hadSnapshot bool) error {
+	now := time.Now()
+	if len(d.deletes) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM slots WHERE ods_code = $1 AND slot_id = ANY($2)`, o.ODSCode, d.deletes); err != nil {
+			return fmt.Errorf("delete slots: %w", err)
+		}
+	}
+	rows := make([][]any, 0, len(d.inserts))
+	for _, s := range d.inserts {
+		date, err := time.Parse(time.DateOnly, s.LocalDate)
+		if err != nil {
+			return fmt.Errorf("slot %s: local date %q: %w", s.SlotID, s.LocalDate, err)
+		}
+		firstSeen, firstRun := s.firstSeen, s.firstRun
+		if firstSeen.IsZero() {
+			firstSeen, firstRun = now, &o.RunID
+		}
+		rows = append(rows, []any{o.ODSCode, s.SlotID, s.Start, s.End, date, s.DurationMinutes, s.LocationID, s.SiteName,
+			s.ScheduleID, s.SessionName, s.PractitionerID, s.RoleCode, s.RoleDisplay, s.DeliveryChannel, s.SlotType,
+			firstSeen, firstRun})
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"slots"}, slotColumns, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("copy slots: %w", err)
+	}
+	return recordChanges(ctx, tx, o, d, hadSnapshot, now)
+}
+
+func changeRow(o FetchOutcome, s SlotRecord, kind string, now time.Time) []any {
+	date, _ := time.Parse(time.DateOnly, s.LocalDate) // validated when the slot was stored
+	return []any{o.RunID, o.ODSCode, s.SlotID, kind, s.Start, date, s.DurationMinutes, s.RoleCode, s.DeliveryChannel, now}
+}
+
+func recordChanges(ctx context.Context, tx pgx.Tx, o FetchOutcome, d snapshotDiff, hadSnapshot bool, now time.Time) error {
+	var rows [][]any
+	for _, s := range d.gone {
+		rows = append(rows, changeRow(o, s.SlotRecord, s.kind, now))
+	}
+	if hadSnapshot {
+		for _, s := range d.added {
+			rows = append(rows, changeRow(o, s, "added", now))
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"slot_changes"}, changeColumns, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("record slot changes: %w", err)
+	}
+	return nil
 }
 
 // dayAggregate is one capacity_daily row being built.
