@@ -1,10 +1,14 @@
 package gpconnect
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -40,9 +44,9 @@ type bundleIndex struct {
 // with a *ParseError, as is anything that is not a JSON Bundle. Slots that are not free are
 // skipped. The result is de-duplicated by id and sorted by Start, then ID.
 func ParseSlotBundle(data []byte) ([]Slot, error) {
-	var b fhirBundle
-	if err := json.Unmarshal(data, &b); err != nil {
-		return nil, &ParseError{Reason: "not a JSON Bundle", Err: err}
+	b, err := decodeBundle(data)
+	if err != nil {
+		return nil, err
 	}
 	if b.ResourceType != "Bundle" {
 		return nil, &ParseError{Reason: fmt.Sprintf("resourceType %.40q, want Bundle", b.ResourceType)}
@@ -76,8 +80,27 @@ func sortSlots(slots []Slot) {
 	})
 }
 
-// indexBundle sorts entries into free Slots and the resources they reference. An included
-// resource that does not decode is treated as absent; a free Slot that does not decode is an error.
+// decodeBundle decodes the whole response in one pass. A value of the wrong JSON type inside a
+// resource is tolerated (that element reads as absent; a free Slot missing its times is still
+// rejected later), but a response that is not one JSON object with an entry array is not.
+func decodeBundle(data []byte) (fhirBundle, error) {
+	var b fhirBundle
+	dec := json.NewDecoder(bytes.NewReader(data))
+	err := dec.Decode(&b)
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && strings.HasPrefix(typeErr.Field, "entry.resource") {
+		err = nil
+	}
+	if err != nil {
+		return b, &ParseError{Reason: "not a JSON Bundle", Err: err}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return b, &ParseError{Reason: "not a JSON Bundle", Err: errors.New("data after the Bundle")}
+	}
+	return b, nil
+}
+
+// indexBundle sorts entries into free Slots and the resources they reference.
 func indexBundle(b fhirBundle) (bundleIndex, []fhirSlot, error) {
 	idx := bundleIndex{
 		schedules:     map[string]fhirSchedule{},
@@ -85,37 +108,31 @@ func indexBundle(b fhirBundle) (bundleIndex, []fhirSlot, error) {
 		practitioners: map[string]fhirPractitioner{},
 	}
 	var slots []fhirSlot
-	for i, e := range b.Entry {
-		var head fhirResourceHead
-		if len(e.Resource) == 0 || json.Unmarshal(e.Resource, &head) != nil {
+	for _, e := range b.Entry {
+		r := e.Resource
+		if r == nil {
 			continue
 		}
-		switch head.ResourceType {
+		switch r.ResourceType {
 		case "Slot":
-			var s fhirSlot
-			if err := json.Unmarshal(e.Resource, &s); err != nil {
-				return idx, nil, &ParseError{Reason: fmt.Sprintf("entry %d: Slot", i), Err: err}
-			}
-			if s.Status == "free" {
-				slots = append(slots, s)
+			if r.Status == "free" {
+				slots = append(slots, r.slot())
 			}
 		case "Schedule":
-			addDecoded(idx.schedules, "Schedule/"+head.ID, e.Resource)
+			addFirst(idx.schedules, "Schedule/"+r.ID, r.schedule)
 		case "Location":
-			addDecoded(idx.locations, "Location/"+head.ID, e.Resource)
+			addFirst(idx.locations, "Location/"+r.ID, r.location)
 		case "Practitioner":
-			addDecoded(idx.practitioners, "Practitioner/"+head.ID, e.Resource)
+			addFirst(idx.practitioners, "Practitioner/"+r.ID, r.practitioner)
 		}
 	}
 	return idx, slots, nil
 }
 
-func addDecoded[T any](m map[string]T, key string, raw json.RawMessage) {
-	var v T
-	if json.Unmarshal(raw, &v) == nil {
-		if _, dup := m[key]; !dup {
-			m[key] = v
-		}
+// addFirst keeps the first resource with a given key (duplicates in a Bundle are ignored).
+func addFirst[T any](m map[string]T, key string, build func() T) {
+	if _, dup := m[key]; !dup {
+		m[key] = build()
 	}
 }
 

@@ -151,6 +151,7 @@ func TestParseSlotBundleRejects(t *testing.T) {
 		"slot bad start":      bundleJSON(slotJSON("a", "tomorrow", end, "")),
 		"slot end <= start":   bundleJSON(slotJSON("a", end, start, "")),
 		"slot wrong types":    bundleJSON(`{"resource":{"resourceType":"Slot","id":"a","status":"free","start":1}}`),
+		"trailing data":       bundleJSON(slotJSON("a", start, end, "")) + `{"x":1}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -160,6 +161,24 @@ func TestParseSlotBundleRejects(t *testing.T) {
 				t.Fatalf("ParseSlotBundle = %v, %v; want *ParseError", got, err)
 			}
 		})
+	}
+}
+
+// TestParseSlotBundleToleratesOddIncludes: an included resource with an
+// element of an unexpected JSON type still counts its slots; that element
+// just reads as absent.
+func TestParseSlotBundleToleratesOddIncludes(t *testing.T) {
+	t.Parallel()
+	body := bundleJSON(
+		slotJSON("a", "2026-10-25T09:00:00+00:00", "2026-10-25T09:15:00+00:00", ""),
+		`{"resource":{"resourceType":"Schedule","id":"S1","actor":[{"reference":"Location/L1"}],"planningHorizon":"soon"}}`,
+		`{"resource":{"resourceType":"Location","id":"L1","name":42,"telecom":{"system":"phone"}}}`)
+	got, err := ParseSlotBundle([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].LocationID != "L1" || got[0].SiteName != "" {
+		t.Fatalf("got %+v, want one slot at L1 with no site name", got)
 	}
 }
 
