@@ -49,12 +49,28 @@ func TestCrashRedisFlushed(t *testing.T) {
 	ts := newTestStack(t, stackOpts{})
 	startAll(t, ts)
 	runCrash(t, ts, func(t *testing.T, s *submitter) {
+		// Park some deliveries in asynq's retry set first. They have no
+		// outbox row any more (an attempt consumed it), so once flushed
+		// only the reconciler can bring them back; entries still pending
+		// at the flush keep their held-back outbox rows and the relay
+		// brings those back.
+		ods := ts.ODS()[0]
+		before := ts.Fed.WebhookAttempts(ods)
+		ts.Fed.SetWebhookFault(ods, sim.WebhookFault{Status: http.StatusServiceUnavailable, Times: 30})
+		if err := waitFor(20*time.Second, func() error {
+			if n := ts.Fed.WebhookAttempts(ods) - before; n < 30 {
+				return fmt.Errorf("%d of 30 failing attempts", n)
+			}
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
 		if err := ts.Redis.FlushAll(context.Background()); err != nil {
 			t.Error(err)
 		}
-		t.Logf("redis FLUSHALL at %d accepted", s.n.Load())
+		t.Logf("redis FLUSHALL at %d accepted, with deliveries to %s waiting to retry", s.n.Load(), ods)
 	})
-	// The queue entries were gone: only the reconciler can have put them back.
+	// Queue entries waiting to retry were gone: only the reconciler can have put them back.
 	if n := requeuedByReconciler(t, ts); n == 0 {
 		t.Error("the scheduler never logged a reconciliation that requeued anything")
 	} else {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
 	"github.com/gpfed/gpfed/internal/metrics"
@@ -28,6 +29,12 @@ type DeliveryDeps struct {
 	// NotificationTTL is the maximum age of the delivered/failed
 	// notifications delivery creates for senders (default 24h).
 	NotificationTTL time.Duration
+	// Enqueuer, when set, queues the sender's delivered/failed notification
+	// right after the delivery commits, instead of waiting for the outbox
+	// relay (which still takes over after store.DirectEnqueueGrace if this
+	// enqueue never happens). TaskTimeout is asynq's per-attempt timeout for it.
+	Enqueuer    *asynq.Client
+	TaskTimeout time.Duration
 }
 
 type delivery struct {
@@ -37,6 +44,8 @@ type delivery struct {
 	sender  *webhook.Sender
 	timeout time.Duration
 	ttl     time.Duration
+	enq     *asynq.Client
+	taskTO  time.Duration
 }
 
 func registerDelivery(mux *asynq.ServeMux, d Deps) {
@@ -52,7 +61,8 @@ func registerDelivery(mux *asynq.ServeMux, d Deps) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &delivery{db: d.DB, log: log.With("component", "delivery"), now: d.Now,
-		sender: &webhook.Sender{Client: dd.HTTPClient, Now: d.Now}, timeout: dd.WebhookTimeout, ttl: dd.NotificationTTL}
+		sender: &webhook.Sender{Client: dd.HTTPClient, Now: d.Now}, timeout: dd.WebhookTimeout, ttl: dd.NotificationTTL,
+		enq: dd.Enqueuer, taskTO: dd.TaskTimeout}
 	mux.HandleFunc(queue.TypeTaskDeliver, h.deliverTask)
 	mux.HandleFunc(queue.TypeNotificationDeliver, h.deliverNotification)
 }
@@ -64,7 +74,24 @@ func (h *delivery) attemptContext(ctx context.Context) (context.Context, context
 }
 
 func (h *delivery) options() store.DeliveryOptions {
-	return store.DeliveryOptions{Now: h.now(), NotificationTTL: h.ttl}
+	o := store.DeliveryOptions{Now: h.now(), NotificationTTL: h.ttl}
+	if h.enq != nil {
+		o.RelayDelay = store.DirectEnqueueGrace
+	}
+	return o
+}
+
+// enqueueNotification queues a notification the delivery just committed.
+// Failure is not an error: its outbox row makes the relay take over.
+func (h *delivery) enqueueNotification(ctx context.Context, log *slog.Logger, id uuid.UUID) {
+	if h.enq == nil || id == uuid.Nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := queue.Enqueue(ctx, h.enq, store.OutboxNotification, id, h.taskTO); err != nil {
+		log.Debug("direct enqueue failed; the outbox relay will take over", "notification_id", id.String(), "error", err)
+	}
 }
 
 func (h *delivery) deliverTask(ctx context.Context, t *asynq.Task) error {
@@ -87,6 +114,7 @@ func (h *delivery) deliverTask(ctx context.Context, t *asynq.Task) error {
 		return err // database trouble: try again
 	}
 	observeOutcome(task, a, h.now())
+	h.enqueueNotification(ctx, log, task.Notification)
 	return h.conclude(log.With("recipient_ods", task.RecipientODS, "state", task.State), a, task.ExpiresAt)
 }
 

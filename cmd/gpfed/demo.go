@@ -140,7 +140,7 @@ func importDemoPractices(ctx context.Context, db *store.DB, fed *sim.Federation)
 // startDemoServices runs the API server, a worker on every queue, the
 // outbox relay and the scheduler in this process.
 func startDemoServices(ctx context.Context, app *App, db *store.DB, redis asynq.RedisConnOpt, client *asynq.Client, insp *asynq.Inspector) (func(), error) {
-	mux, err := workerMux(app, db)
+	mux, err := workerMuxEnqueuing(app, db, client)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +149,7 @@ func startDemoServices(ctx context.Context, app *App, db *store.DB, redis asynq.
 		return nil, fmt.Errorf("listen %s (GPFED_HTTP_ADDR): %w", app.Cfg.Server.Addr, err)
 	}
 	srv := &api.Server{DB: db, Log: app.Log.With("component", "api"), Enqueuer: client, Inspector: insp, TaskMaxAge: app.Cfg.Tasks.MaxAge,
-		SecureCookies: app.Cfg.Server.SecureCookies}
+		TaskTimeout: deliveryTaskTimeout(app), SecureCookies: app.Cfg.Server.SecureCookies}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	stopRelay := startRelay(ctx, app, db, client)

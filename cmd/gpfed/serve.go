@@ -14,6 +14,11 @@ func init() {
 	register("serve", "run the HTTP API, dashboard, /metrics and health endpoints", runServe)
 }
 
+// apiKeyCacheTTL is how long serve trusts a valid API key without asking
+// Postgres again: revoking a key, or deactivating its practice, takes
+// effect within this time.
+const apiKeyCacheTTL = 5 * time.Second
+
 func runServe(ctx context.Context, app *App, args []string) error {
 	if len(args) > 0 {
 		return usagef("serve takes no arguments (address: GPFED_HTTP_ADDR)")
@@ -27,7 +32,7 @@ func runServe(ctx context.Context, app *App, args []string) error {
 
 	log := app.Log.With("component", "api")
 	srv := &api.Server{DB: db, Log: log, Enqueuer: client, Inspector: inspector, TaskMaxAge: app.Cfg.Tasks.MaxAge,
-		SecureCookies: app.Cfg.Server.SecureCookies}
+		TaskTimeout: deliveryTaskTimeout(app), KeyCacheTTL: apiKeyCacheTTL, SecureCookies: app.Cfg.Server.SecureCookies}
 	stopRelay := startRelay(ctx, app, db, client)
 	defer stopRelay()
 

@@ -27,7 +27,7 @@ func runWorker(ctx context.Context, app *App, args []string) error {
 	}
 	defer c.Close()
 	db, redis, client := c.DB, c.Redis, c.Client
-	mux, err := workerMux(app, db)
+	mux, err := workerMuxEnqueuing(app, db, client)
 	if err != nil {
 		return err
 	}
@@ -37,8 +37,15 @@ func runWorker(ctx context.Context, app *App, args []string) error {
 	return serveQueue(ctx, app, redis, mux, queue.Queues, app.Cfg.Worker.Concurrency)
 }
 
-// workerMux builds the handler mux with every handler group wired.
+// workerMux builds the handler mux with every handler group wired; the
+// notifications a delivery creates go through the outbox relay.
 func workerMux(app *App, db *store.DB) (*asynq.ServeMux, error) {
+	return workerMuxEnqueuing(app, db, nil)
+}
+
+// workerMuxEnqueuing is workerMux whose deliveries enqueue the
+// notifications they create through client themselves (nil: the relay does).
+func workerMuxEnqueuing(app *App, db *store.DB, client *asynq.Client) (*asynq.ServeMux, error) {
 	gpc, err := newGPConnectClient(app)
 	if err != nil {
 		return nil, err
@@ -60,7 +67,7 @@ func workerMux(app *App, db *store.DB) (*asynq.ServeMux, error) {
 				app.Log.Error("low capacity notifications", "component", "worker", "error", err)
 			}
 		}},
-		Delivery: deliveryDeps(app, db),
+		Delivery: deliveryDeps(app, client),
 	}), nil
 }
 

@@ -37,7 +37,7 @@ func (s *Server) requireRole(role string, next http.HandlerFunc) http.HandlerFun
 			writeProblem(w, http.StatusUnauthorized, "Unauthorized", "an API key is required: send Authorization: Bearer <key>", nil)
 			return
 		}
-		k, err := s.DB.AuthenticateAPIKey(r.Context(), raw)
+		k, err := s.authenticate(r.Context(), raw)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="gpfed", error="invalid_token"`)

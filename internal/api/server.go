@@ -6,6 +6,7 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -15,12 +16,17 @@ import (
 
 // Server holds what the handlers need.
 type Server struct {
-	DB         *store.DB
-	Log        *slog.Logger
-	Enqueuer   *asynq.Client    // may be nil: the outbox relay then moves accepted work
-	Inspector  *asynq.Inspector // may be nil: readiness then skips Redis
-	TaskMaxAge time.Duration
-	Now        func() time.Time
+	DB  *store.DB
+	Log *slog.Logger
+	// Enqueuer queues an accepted task right after its commit; its outbox
+	// row lets the relay take over if that fails. May be nil: the outbox
+	// relay then moves accepted work at once.
+	Enqueuer *asynq.Client
+	// TaskTimeout is asynq's per-attempt timeout for the entries it queues.
+	TaskTimeout time.Duration
+	Inspector   *asynq.Inspector // may be nil: readiness then skips Redis
+	TaskMaxAge  time.Duration
+	Now         func() time.Time
 	// Kick, when set, wakes the outbox relay after a commit (lower latency).
 	Kick func()
 	// SessionTTL bounds a dashboard login (default 8h).
@@ -28,6 +34,12 @@ type Server struct {
 	// SecureCookies forces the Secure cookie flag when TLS terminates at a
 	// proxy in front of gpfed; it is set automatically for direct TLS.
 	SecureCookies bool
+	// KeyCacheTTL, when positive, caches valid API keys that long in this
+	// process (a revoked key keeps working for at most the TTL).
+	KeyCacheTTL time.Duration
+
+	keysOnce sync.Once
+	keys     *keyCache
 }
 
 // Handler builds the router. Each route group lives in its own file.

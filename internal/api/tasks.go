@@ -2,14 +2,17 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/gpfed/gpfed/internal/store"
+	"github.com/gpfed/gpfed/queue"
 )
 
 // inboxStates are the states a task shows in its recipient's inbox: only
@@ -76,7 +79,11 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusUnprocessableEntity, "Unprocessable Content", validationDetail(errs), errs)
 		return
 	}
-	t, created, err := s.DB.CreateTask(r.Context(), req.toTask(sender, key, hash, s.Now(), s.taskMaxAge()))
+	var relayDelay time.Duration
+	if s.Enqueuer != nil {
+		relayDelay = store.DirectEnqueueGrace
+	}
+	t, created, err := s.DB.CreateTask(r.Context(), req.toTask(sender, key, hash, s.Now(), s.taskMaxAge()), relayDelay)
 	switch {
 	case errors.Is(err, store.ErrRecipientNotMember):
 		errs := map[string]string{"recipient_ods": "is not an active member of the federation"}
@@ -97,10 +104,25 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Log.InfoContext(r.Context(), "task accepted", "task_id", t.ID, "sender_ods", t.SenderODS,
 		"recipient_ods", t.RecipientODS, "type", t.Type, "priority", t.Priority)
-	if s.Kick != nil {
-		s.Kick()
-	}
+	s.enqueueAccepted(r, t.ID)
 	s.writeTask(w, r, http.StatusAccepted, t, false)
+}
+
+// enqueueAccepted queues a task's delivery right after its commit, so the
+// outbox relay (which holds the row back for store.DirectEnqueueGrace) has
+// nothing to do. A failure only delays delivery: the relay takes over.
+func (s *Server) enqueueAccepted(r *http.Request, id uuid.UUID) {
+	if s.Enqueuer == nil {
+		if s.Kick != nil {
+			s.Kick() // the relay moves it at once
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*time.Second)
+	defer cancel()
+	if err := queue.Enqueue(ctx, s.Enqueuer, store.OutboxTask, id, s.TaskTimeout); err != nil {
+		s.Log.DebugContext(r.Context(), "direct enqueue failed; the outbox relay will take over", "task_id", id, "error", err)
+	}
 }
 
 // replayTask answers a request whose Idempotency-Key the sender used before
@@ -127,13 +149,17 @@ func writeIdempotencyConflict(w http.ResponseWriter) {
 		map[string]string{"Idempotency-Key": "was already used with a different request body"})
 }
 
-// writeTask answers with the task and its audit trail.
+// writeTask answers with the task and its audit trail (t.Events when the
+// store filled it in, else read now).
 func (s *Server) writeTask(w http.ResponseWriter, r *http.Request, status int, t store.Task, replayed bool) {
-	events, err := s.DB.TaskEvents(r.Context(), t.ID)
-	if err != nil {
-		// The change is committed; answer without the trail rather than
-		// make the caller think it failed.
-		s.Log.WarnContext(r.Context(), "load task events", "task_id", t.ID, "error", err)
+	events := t.Events
+	if events == nil {
+		var err error
+		if events, err = s.DB.TaskEvents(r.Context(), t.ID); err != nil {
+			// The change is committed; answer without the trail rather than
+			// make the caller think it failed.
+			s.Log.WarnContext(r.Context(), "load task events", "task_id", t.ID, "error", err)
+		}
 	}
 	if replayed {
 		w.Header().Set("Idempotent-Replayed", "true")

@@ -22,7 +22,7 @@ type OutboxItem struct {
 	RefID uuid.UUID
 }
 
-// RelayOutbox claims up to limit outbox rows with FOR UPDATE SKIP LOCKED
+// RelayOutbox claims up to limit due outbox rows (relay_after passed) with FOR UPDATE SKIP LOCKED
 // (so any number of relays in any number of processes share the work
 // without overlap), hands them to enqueue, and deletes, in the same
 // transaction, the rows whose ids enqueue reports as queued. Rows enqueue did
@@ -31,7 +31,8 @@ func (db *DB) RelayOutbox(ctx context.Context, limit int, enqueue func(ctx conte
 	var claimed int
 	var enqErr error
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, kind, ref_id FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
+		rows, err := tx.Query(ctx, `SELECT id, kind, ref_id FROM outbox WHERE relay_after <= now()
+			ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
 		if err != nil {
 			return fmt.Errorf("claim outbox: %w", err)
 		}
@@ -101,7 +102,17 @@ type Attempt struct {
 type DeliveryOptions struct {
 	Now             time.Time
 	NotificationTTL time.Duration // how long the sender's delivered/failed notification may take to deliver
+	// RelayDelay holds the outbox row of the notification a delivery
+	// creates back from the relay (DirectEnqueueGrace when the caller
+	// enqueues it itself after the commit; 0: the relay moves it at once).
+	RelayDelay time.Duration
 }
+
+// DirectEnqueueGrace is how long an outbox row whose item the committing
+// process enqueues itself waits before the relay takes it over (the process
+// crashed between commit and enqueue, or Redis refused). The delivery that
+// consumes the item deletes the row, so normally the relay never sees it.
+const DirectEnqueueGrace = 5 * time.Second
 
 func (o DeliveryOptions) now() time.Time {
 	if o.Now.IsZero() {

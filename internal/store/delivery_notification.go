@@ -33,7 +33,7 @@ func (db *DB) DeliverNotification(ctx context.Context, id uuid.UUID, opt Deliver
 			return fmt.Errorf("lock notification: %w", err)
 		}
 		if n.State != NotificationPending {
-			return nil
+			return dropOutbox(ctx, tx, OutboxNotification, id)
 		}
 		a = try(ctx, n)
 		return applyNotificationAttempt(ctx, tx, &n, a, opt)
@@ -68,6 +68,9 @@ func applyNotificationAttempt(ctx context.Context, tx pgx.Tx, n *DeliveryNotific
 	default:
 		return fmt.Errorf("unknown attempt result %d", a.Result)
 	}
+	// The queue entry this attempt came from exists, so the outbox row has
+	// done its job: drop it in the same statement.
+	q = `WITH o AS (DELETE FROM outbox WHERE ref_id = $1 AND kind = 'notification') ` + q
 	if _, err := tx.Exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("record notification attempt: %w", err)
 	}

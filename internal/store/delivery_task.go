@@ -34,6 +34,9 @@ type DeliveryTask struct {
 	LastError                 string
 	CreatedAt, ExpiresAt      time.Time
 	WebhookURL, WebhookSecret string
+	// Notification is the sender's delivered/failed notification this
+	// delivery created (uuid.Nil if none), for the caller to enqueue.
+	Notification uuid.UUID
 }
 
 // DeliverTask locks the task row (SELECT ... FOR UPDATE), calls try while
@@ -58,7 +61,7 @@ func (db *DB) DeliverTask(ctx context.Context, id uuid.UUID, opt DeliveryOptions
 			return err
 		}
 		if t.State != stAccepted {
-			return nil
+			return dropOutbox(ctx, tx, OutboxTask, id) // nothing left to deliver
 		}
 		a = try(ctx, t)
 		return applyTaskAttempt(ctx, tx, &t, a, opt)
@@ -67,6 +70,15 @@ func (db *DB) DeliverTask(ctx context.Context, id uuid.UUID, opt DeliveryOptions
 		return t, a, fmt.Errorf("deliver task %s: %w", id, err)
 	}
 	return t, a, nil
+}
+
+// dropOutbox deletes the outbox row of an item whose queue entry is being
+// (or has been) processed.
+func dropOutbox(ctx context.Context, tx pgx.Tx, kind string, id uuid.UUID) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE ref_id = $1 AND kind = $2`, id, kind); err != nil {
+		return fmt.Errorf("drop outbox row: %w", err)
+	}
+	return nil
 }
 
 func lockDeliveryTask(ctx context.Context, tx pgx.Tx, id uuid.UUID) (DeliveryTask, error) {
@@ -96,17 +108,14 @@ func applyTaskAttempt(ctx context.Context, tx pgx.Tx, t *DeliveryTask, a Attempt
 	}
 	switch a.Result {
 	case AttemptDelivered:
-		_, err := tx.Exec(ctx, `UPDATE tasks SET state = 'delivered', channel = $2, attempts = attempts + $3,
-			last_error = NULL, delivered_at = $4, updated_at = $4 WHERE id = $1 AND state = 'accepted'`,
-			t.ID, a.Channel, tried, opt.now())
-		if err != nil {
-			return fmt.Errorf("mark delivered: %w", err)
-		}
 		t.Attempts += tried
 		t.State = stDelivered
-		return recordTaskOutcome(ctx, tx, *t, stDelivered, map[string]any{"channel": a.Channel, "attempts": t.Attempts}, opt)
+		return recordTaskOutcome(ctx, tx, t, tried, a.Channel, map[string]any{"channel": a.Channel, "attempts": t.Attempts}, opt)
 	case AttemptRetry:
-		_, err := tx.Exec(ctx, `UPDATE tasks SET attempts = attempts + $2, last_error = $3, updated_at = $4
+		// The queue entry now exists (this attempt came from it), so the
+		// outbox row has done its job.
+		_, err := tx.Exec(ctx, `WITH o AS (DELETE FROM outbox WHERE ref_id = $1 AND kind = 'task')
+			UPDATE tasks SET attempts = attempts + $2, last_error = $3, updated_at = $4
 			WHERE id = $1 AND state = 'accepted'`, t.ID, tried, a.Error, opt.now())
 		t.Attempts += tried
 		if err != nil {
@@ -115,43 +124,68 @@ func applyTaskAttempt(ctx context.Context, tx pgx.Tx, t *DeliveryTask, a Attempt
 		return nil
 	case AttemptFailed:
 		t.Attempts += tried
-		return failTask(ctx, tx, *t, tried, a, opt)
+		return failTask(ctx, tx, t, tried, a, opt)
 	}
 	return fmt.Errorf("unknown attempt result %d", a.Result)
 }
 
 // failTask moves an accepted task to failed, audits it and tells the sender.
-func failTask(ctx context.Context, tx pgx.Tx, t DeliveryTask, tried int, a Attempt, opt DeliveryOptions) error {
-	_, err := tx.Exec(ctx, `UPDATE tasks SET state = 'failed', attempts = attempts + $2, last_error = $3,
-		finished_at = $4, updated_at = $4 WHERE id = $1 AND state = 'accepted'`, t.ID, tried, a.Error, opt.now())
-	if err != nil {
-		return fmt.Errorf("mark failed: %w", err)
-	}
+func failTask(ctx context.Context, tx pgx.Tx, t *DeliveryTask, tried int, a Attempt, opt DeliveryOptions) error {
 	t.State = stFailed
 	detail := map[string]any{"reason": a.Reason, "error": a.Error, "attempts": t.Attempts}
 	if a.Status != 0 {
 		detail["status"] = a.Status
 	}
-	return recordTaskOutcome(ctx, tx, t, stFailed, detail, opt)
+	return recordTaskOutcome(ctx, tx, t, tried, a.Error, detail, opt)
 }
 
-// recordTaskOutcome writes the audit event and the sender's notification.
-func recordTaskOutcome(ctx context.Context, tx pgx.Tx, t DeliveryTask, to string, detail map[string]any, opt DeliveryOptions) error {
-	if err := InsertTaskEvent(ctx, tx, t.ID, ActorSystem, to, stAccepted, to, detail); err != nil {
-		return err
-	}
+// outcomeUpdates set an accepted task delivered ($4: the channel) or failed
+// ($4: the last error); outcomeTail audits it, creates the sender's
+// notification with its outbox row and drops the task's own outbox row, in
+// the same statement (one round trip).
+var outcomeUpdates = map[string]string{
+	stDelivered: `UPDATE tasks SET state = 'delivered', channel = $4, attempts = attempts + $2,
+		last_error = NULL, delivered_at = $3, updated_at = $3 WHERE id = $1 AND state = 'accepted' RETURNING id`,
+	stFailed: `UPDATE tasks SET state = 'failed', attempts = attempts + $2, last_error = $4,
+		finished_at = $3, updated_at = $3 WHERE id = $1 AND state = 'accepted' RETURNING id`,
+}
+
+const outcomeTail = `,
+	e AS (INSERT INTO task_events (task_id, actor, action, from_state, to_state, detail)
+		SELECT id, 'system', $5::text, 'accepted', $5::text, $6::jsonb FROM u),
+	n AS (INSERT INTO notifications (id, recipient_ods, kind, task_id, subject_ods, data, coalesce_key, expires_at)
+		SELECT $7::uuid, $8::text, $9::text, id, $10::text, $11::jsonb, $12::text, $13::timestamptz FROM u
+		ON CONFLICT (coalesce_key) DO NOTHING RETURNING id),
+	o AS (INSERT INTO outbox (kind, ref_id, relay_after) SELECT 'notification', id, now() + $14::interval FROM n),
+	d AS (DELETE FROM outbox WHERE ref_id = $1 AND kind = 'task')
+	SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n)`
+
+// recordTaskOutcome moves the task to t.State (delivered or failed) with
+// its audit event and the sender's notification, and sets t.Notification
+// when that notification is new (coalesced repeats create nothing).
+func recordTaskOutcome(ctx context.Context, tx pgx.Tx, t *DeliveryTask, tried int, channelOrError string, detail map[string]any, opt DeliveryOptions) error {
 	kind := NotifyTaskDelivered
-	if to == stFailed {
+	if t.State == stFailed {
 		kind = NotifyTaskFailed
 	}
 	data := map[string]any{"task_id": t.ID.String(), "recipient_ods": t.RecipientODS}
 	for k, v := range detail {
 		data[k] = v
 	}
-	id := t.ID
-	_, err := CreateNotificationTx(ctx, tx, Notification{
-		RecipientODS: t.SenderODS, Kind: kind, TaskID: &id, SubjectODS: t.RecipientODS, Data: data,
-		CoalesceKey: kind + ":" + t.ID.String(), ExpiresAt: opt.notificationExpiry(),
-	})
-	return err
+	noteID := uuid.New()
+	var updated, created int
+	err := tx.QueryRow(ctx, `WITH u AS (`+outcomeUpdates[t.State]+`)`+outcomeTail,
+		t.ID, tried, opt.now(), channelOrError, t.State, detail,
+		noteID, t.SenderODS, kind, t.RecipientODS, data, kind+":"+t.ID.String(), opt.notificationExpiry(),
+		opt.RelayDelay).Scan(&updated, &created)
+	if err != nil {
+		return translate(fmt.Errorf("record task %s %s: %w", t.ID, t.State, err))
+	}
+	if updated == 0 {
+		return fmt.Errorf("record task %s %s: %w", t.ID, t.State, ErrWrongState)
+	}
+	if created == 1 {
+		t.Notification = noteID
+	}
+	return nil
 }

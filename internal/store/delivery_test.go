@@ -54,6 +54,36 @@ func TestRelayOutboxPartial(t *testing.T) {
 	}
 }
 
+// Rows held back for a direct enqueue (relay_after ahead) are not claimed.
+func TestRelayOutboxSkipsHeldRows(t *testing.T) {
+	t.Parallel()
+	db, newTask := deliverySetup(t)
+	ctx := context.Background()
+	due := newTask("accepted")
+	held := newTask("accepted")
+	if _, err := db.Pool.Exec(ctx, `UPDATE outbox SET relay_after = now() + interval '5 seconds' WHERE ref_id = $1`, held); err != nil {
+		t.Fatal(err)
+	}
+	var got []uuid.UUID
+	_, err := db.RelayOutbox(ctx, 10, func(_ context.Context, items []store.OutboxItem) ([]int64, error) {
+		var ids []int64
+		for _, it := range items {
+			got = append(got, it.RefID)
+			ids = append(ids, it.ID)
+		}
+		return ids, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]uuid.UUID{due}, got); diff != "" {
+		t.Fatalf("claimed (-want +got):\n%s", diff)
+	}
+	if left, _ := db.OutboxLen(ctx); left != 1 {
+		t.Fatalf("outbox rows = %d, want 1 (the held one)", left)
+	}
+}
+
 // try runs only for accepted tasks, under the row lock; every verdict is
 // applied with attempts counted.
 func TestDeliverTaskVerdicts(t *testing.T) {
@@ -65,6 +95,11 @@ func TestDeliverTaskVerdicts(t *testing.T) {
 		LastErr  string
 		Events   int
 		Notes    []string
+		// TaskOutbox: the task's outbox rows left (the delivery drops it);
+		// HeldNoteOutbox: the notification's outbox rows held back from the
+		// relay; Returned: DeliverTask named the new notification.
+		TaskOutbox, HeldNoteOutbox int
+		Returned                   bool
 	}
 	tests := []struct {
 		name    string
@@ -73,15 +108,15 @@ func TestDeliverTaskVerdicts(t *testing.T) {
 		want    result
 	}{
 		{"delivered", "accepted", store.Attempt{Result: store.AttemptDelivered, Channel: "webhook", Tried: true},
-			result{true, "delivered", 1, "", 1, []string{"task.delivered"}}},
+			result{true, "delivered", 1, "", 1, []string{"task.delivered"}, 0, 1, true}},
 		{"retry", "accepted", store.Attempt{Result: store.AttemptRetry, Tried: true, Error: "webhook answered 503"},
-			result{true, "accepted", 1, "webhook answered 503", 0, nil}},
+			result{true, "accepted", 1, "webhook answered 503", 0, nil, 0, 0, false}},
 		{"failed", "accepted", store.Attempt{Result: store.AttemptFailed, Tried: true, Reason: "rejected", Error: "webhook answered 410", Status: 410},
-			result{true, "failed", 1, "webhook answered 410", 1, []string{"task.failed"}}},
+			result{true, "failed", 1, "webhook answered 410", 1, []string{"task.failed"}, 0, 1, true}},
 		{"cancelled is left alone", "cancelled", store.Attempt{Result: store.AttemptDelivered},
-			result{false, "cancelled", 0, "", 0, nil}},
+			result{false, "cancelled", 0, "", 0, nil, 0, 0, false}},
 		{"delivered is left alone", "delivered", store.Attempt{Result: store.AttemptFailed},
-			result{false, "delivered", 0, "", 0, nil}},
+			result{false, "delivered", 0, "", 0, nil, 0, 0, false}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,7 +125,8 @@ func TestDeliverTaskVerdicts(t *testing.T) {
 			ctx := context.Background()
 			id := newTask(tc.initial)
 			var got result
-			_, _, err := db.DeliverTask(ctx, id, store.DeliveryOptions{Now: time.Now()}, func(context.Context, store.DeliveryTask) store.Attempt {
+			opt := store.DeliveryOptions{Now: time.Now(), RelayDelay: store.DirectEnqueueGrace}
+			dt, _, err := db.DeliverTask(ctx, id, opt, func(context.Context, store.DeliveryTask) store.Attempt {
 				got.Called = true
 				return tc.attempt
 			})
@@ -98,8 +134,14 @@ func TestDeliverTaskVerdicts(t *testing.T) {
 				t.Fatal(err)
 			}
 			if err := db.Pool.QueryRow(ctx, `SELECT state, attempts, COALESCE(last_error, ''),
-				(SELECT count(*) FROM task_events WHERE task_id = $1) FROM tasks WHERE id = $1`, id).Scan(
-				&got.State, &got.Attempts, &got.LastErr, &got.Events); err != nil {
+				(SELECT count(*) FROM task_events WHERE task_id = $1),
+				(SELECT count(*) FROM outbox WHERE ref_id = $1),
+				(SELECT count(*) FROM outbox o JOIN notifications n ON n.id = o.ref_id
+					WHERE n.task_id = $1 AND o.relay_after > now() + interval '4 seconds'),
+				EXISTS (SELECT 1 FROM notifications WHERE id = $2)
+				FROM tasks WHERE id = $1`, id, dt.Notification).Scan(
+				&got.State, &got.Attempts, &got.LastErr, &got.Events, &got.TaskOutbox, &got.HeldNoteOutbox,
+				&got.Returned); err != nil {
 				t.Fatal(err)
 			}
 			rows, err := db.Pool.Query(ctx, `SELECT kind FROM notifications WHERE task_id = $1 AND recipient_ods = 'A20047'`, id)

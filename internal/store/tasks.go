@@ -56,6 +56,8 @@ type Task struct {
 	AcknowledgedAt   *time.Time
 	FinishedAt       *time.Time
 	ExpiresAt        time.Time
+	// Events is the audit trail, where a method says it fills it in.
+	Events []TaskEvent
 }
 
 // TaskEvent is one row of a task's append-only audit trail.
@@ -106,73 +108,88 @@ func InsertTaskEvent(ctx context.Context, tx pgx.Tx, taskID uuid.UUID, actor, ac
 	return nil
 }
 
-// CreateTask accepts t in one transaction: the task in state accepted, its
-// "accepted" audit event (actor: the sender) and its outbox row. t.ID,
-// t.ExpiresAt and the other request fields must be set by the caller.
+// CreateTask accepts t in one statement (so one round trip and one commit):
+// the task in state accepted, its "accepted" audit event (actor: the
+// sender) and its outbox row, only if the recipient is an active member.
+// t.ID, t.ExpiresAt and the other request fields must be set by the caller.
+// A new task comes back with Events holding its accepted event, so callers
+// need not read the trail again. relayDelay > 0 holds the outbox row back
+// from the relay that long: the caller enqueues the task itself after the
+// commit (see DirectEnqueueGrace).
 //
 // With an IdempotencyKey already used by the sender it stores nothing and
 // returns the existing task with created=false when RequestHash matches,
 // or ErrIdempotencyMismatch when it does not. Concurrent requests with the
 // same key are serialised by the unique (sender_ods, idempotency_key) index:
 // the loser waits for the winner's commit and then sees its task.
-func (db *DB) CreateTask(ctx context.Context, t Task) (Task, bool, error) {
-	var out Task
-	var created bool
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		out, created, err = createTaskTx(ctx, tx, t)
-		return err
-	})
-	if err != nil {
-		return Task{}, false, fmt.Errorf("create task: %w", err)
-	}
-	return out, created, nil
-}
-
-func createTaskTx(ctx context.Context, tx pgx.Tx, t Task) (Task, bool, error) {
-	var active bool
-	err := tx.QueryRow(ctx, `SELECT active FROM practices WHERE ods_code = $1`, t.RecipientODS).Scan(&active)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !active) {
-		return Task{}, false, ErrRecipientNotMember
-	}
-	if err != nil {
-		return Task{}, false, fmt.Errorf("look up recipient: %w", err)
-	}
-	row := tx.QueryRow(ctx, `INSERT INTO tasks (id, sender_ods, recipient_ods, patient_nhs_number, type, priority,
-			subject, body, due_date, idempotency_key, request_hash, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, '')::date, NULLIF($10, ''), $11, $12)
-		ON CONFLICT (sender_ods, idempotency_key) DO NOTHING
-		RETURNING `+taskColumns,
-		t.ID, t.SenderODS, t.RecipientODS, t.PatientNHSNumber, t.Type, t.Priority, t.Subject, t.Body,
-		t.DueDate, t.IdempotencyKey, t.RequestHash, t.ExpiresAt)
-	out, err := scanTask(row)
+func (db *DB) CreateTask(ctx context.Context, t Task, relayDelay time.Duration) (Task, bool, error) {
+	out, err := db.insertTask(ctx, t, relayDelay)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return replayTx(ctx, tx, t)
+		out, err = db.explainNotInserted(ctx, t)
+		if err != nil {
+			return Task{}, false, fmt.Errorf("create task: %w", err)
+		}
+		return out, false, nil
 	}
 	if err != nil {
-		return Task{}, false, fmt.Errorf("insert task: %w", err)
-	}
-	if err := InsertTaskEvent(ctx, tx, out.ID, out.SenderODS, "accepted", "", TaskAccepted, nil); err != nil {
-		return Task{}, false, err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO outbox (kind, ref_id) VALUES ('task', $1)`, out.ID); err != nil {
-		return Task{}, false, fmt.Errorf("insert outbox for task %s: %w", out.ID, err)
+		return Task{}, false, translate(fmt.Errorf("create task: %w", err))
 	}
 	return out, true, nil
 }
 
-// replayTx resolves an idempotency-key conflict: the earlier task if the
-// request is the same, ErrIdempotencyMismatch if not.
-func replayTx(ctx context.Context, tx pgx.Tx, t Task) (Task, bool, error) {
-	prev, err := scanTask(tx.QueryRow(ctx, `SELECT `+taskColumns+` FROM tasks
-		WHERE sender_ods = $1 AND idempotency_key = $2`, t.SenderODS, t.IdempotencyKey))
+// insertTask writes the task, its event and its outbox row in one
+// statement; pgx.ErrNoRows means nothing was written (recipient not an
+// active member, or the idempotency key was used before).
+func (db *DB) insertTask(ctx context.Context, t Task, relayDelay time.Duration) (Task, error) {
+	row := db.Pool.QueryRow(ctx, `WITH t AS (
+			INSERT INTO tasks (id, sender_ods, recipient_ods, patient_nhs_number, type, priority,
+				subject, body, due_date, idempotency_key, request_hash, expires_at)
+			SELECT $1::uuid, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text,
+				NULLIF($9::text, '')::date, NULLIF($10::text, ''), $11::bytea, $12::timestamptz
+			WHERE EXISTS (SELECT 1 FROM practices WHERE ods_code = $3::text AND active)
+			ON CONFLICT (sender_ods, idempotency_key) DO NOTHING
+			RETURNING *),
+		e AS (
+			INSERT INTO task_events (task_id, actor, action, to_state)
+			SELECT id, sender_ods, 'accepted', 'accepted' FROM t
+			RETURNING id AS event_id, at AS event_at),
+		o AS (INSERT INTO outbox (kind, ref_id, relay_after) SELECT 'task', id, now() + $13::interval FROM t)
+		SELECT `+taskColumns+`, e.event_id, e.event_at FROM t, e`,
+		t.ID, t.SenderODS, t.RecipientODS, t.PatientNHSNumber, t.Type, t.Priority, t.Subject, t.Body,
+		t.DueDate, t.IdempotencyKey, t.RequestHash, t.ExpiresAt, relayDelay)
+	ev := TaskEvent{Actor: t.SenderODS, Action: "accepted", ToState: TaskAccepted, Detail: map[string]any{}}
+	var out Task
+	err := row.Scan(&out.ID, &out.SenderODS, &out.RecipientODS, &out.PatientNHSNumber, &out.Type, &out.Priority,
+		&out.Subject, &out.Body, &out.DueDate, &out.State, &out.Channel, &out.Attempts, &out.LastError,
+		&out.IdempotencyKey, &out.RequestHash, &out.CreatedAt, &out.UpdatedAt, &out.DeliveredAt, &out.AcknowledgedAt,
+		&out.FinishedAt, &out.ExpiresAt, &ev.ID, &ev.At)
 	if err != nil {
-		return Task{}, false, fmt.Errorf("load task for idempotency key: %w", err)
+		return Task{}, err
+	}
+	out.Events = []TaskEvent{ev}
+	return out, nil
+}
+
+// explainNotInserted finds why insertTask wrote nothing: the recipient is
+// not an active member, or the key replays an earlier request (the earlier
+// task if the request is the same, ErrIdempotencyMismatch if not).
+func (db *DB) explainNotInserted(ctx context.Context, t Task) (Task, error) {
+	var active bool
+	err := db.Pool.QueryRow(ctx, `SELECT active FROM practices WHERE ods_code = $1`, t.RecipientODS).Scan(&active)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !active) {
+		return Task{}, ErrRecipientNotMember
+	}
+	if err != nil {
+		return Task{}, translate(fmt.Errorf("look up recipient: %w", err))
+	}
+	prev, err := db.FindTaskByIdempotencyKey(ctx, t.SenderODS, t.IdempotencyKey)
+	if err != nil {
+		return Task{}, fmt.Errorf("load task for idempotency key: %w", err)
 	}
 	if string(prev.RequestHash) != string(t.RequestHash) {
-		return Task{}, false, ErrIdempotencyMismatch
+		return Task{}, ErrIdempotencyMismatch
 	}
-	return prev, false, nil
+	return prev, nil
 }
 
 // FindTaskByIdempotencyKey returns the sender's task created with key.

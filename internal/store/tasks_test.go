@@ -30,21 +30,21 @@ func TestCreateTask(t *testing.T) {
 	if _, err := db.ImportPractices(ctx, []practice.Practice{mk("A20047", "A"), mk("B81016", "B")}, false); err != nil {
 		t.Fatal(err)
 	}
-	first, created, err := db.CreateTask(ctx, newTask("k1", 1))
+	first, created, err := db.CreateTask(ctx, newTask("k1", 1), 0)
 	if err != nil || !created || first.State != store.TaskAccepted || first.DueDate != "2030-01-05" {
 		t.Fatalf("create: %+v created=%v err=%v", first, created, err)
 	}
-	replay, created, err := db.CreateTask(ctx, newTask("k1", 1))
+	replay, created, err := db.CreateTask(ctx, newTask("k1", 1), 0)
 	if err != nil || created || replay.ID != first.ID {
 		t.Fatalf("replay: id %s created=%v err=%v; want the first task", replay.ID, created, err)
 	}
-	if _, _, err := db.CreateTask(ctx, newTask("k1", 2)); !errors.Is(err, store.ErrIdempotencyMismatch) || !errors.Is(err, store.ErrConflict) {
+	if _, _, err := db.CreateTask(ctx, newTask("k1", 2), 0); !errors.Is(err, store.ErrIdempotencyMismatch) || !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("different request, same key: err = %v", err)
 	}
 	for _, ods := range []string{"M85015", "Q00000"} {
 		tk := newTask("", 1)
 		tk.RecipientODS = ods
-		if _, _, err := db.CreateTask(ctx, tk); !errors.Is(err, store.ErrRecipientNotMember) {
+		if _, _, err := db.CreateTask(ctx, tk, 0); !errors.Is(err, store.ErrRecipientNotMember) {
 			t.Fatalf("recipient %s: err = %v, want ErrRecipientNotMember", ods, err)
 		}
 	}
@@ -75,7 +75,7 @@ func TestTaskTransitionsStore(t *testing.T) {
 	if _, err := db.ImportPractices(ctx, []practice.Practice{mk("A20047", "A"), mk("B81016", "B"), mk("M85015", "M")}, false); err != nil {
 		t.Fatal(err)
 	}
-	task, _, err := db.CreateTask(ctx, newTask("", 1))
+	task, _, err := db.CreateTask(ctx, newTask("", 1), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
