@@ -21,22 +21,23 @@ type DeliveryNotification struct {
 func (db *DB) DeliverNotification(ctx context.Context, id uuid.UUID, opt DeliveryOptions, try func(ctx context.Context, n DeliveryNotification) Attempt) (DeliveryNotification, Attempt, error) {
 	var n DeliveryNotification
 	var a Attempt
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT n.id, n.recipient_ods, n.kind, n.task_id, COALESCE(n.subject_ods, ''), n.data,
-				COALESCE(n.coalesce_key, ''), n.state, n.attempts, n.created_at, n.expires_at,
-				COALESCE(p.webhook_url, ''), COALESCE(p.webhook_secret, '')
-			FROM notifications n JOIN practices p ON p.ods_code = n.recipient_ods
-			WHERE n.id = $1 FOR UPDATE OF n`, id).Scan(
-			&n.ID, &n.RecipientODS, &n.Kind, &n.TaskID, &n.SubjectODS, &n.Data, &n.CoalesceKey, &n.State,
-			&n.Attempts, &n.CreatedAt, &n.ExpiresAt, &n.WebhookURL, &n.WebhookSecret)
-		if err != nil {
+	lock := stmt{sql: `SELECT n.id, n.recipient_ods, n.kind, n.task_id, COALESCE(n.subject_ods, ''), n.data,
+			COALESCE(n.coalesce_key, ''), n.state, n.attempts, n.created_at, n.expires_at,
+			COALESCE(p.webhook_url, ''), COALESCE(p.webhook_secret, '')
+		FROM notifications n JOIN practices p ON p.ods_code = n.recipient_ods
+		WHERE n.id = $1 FOR UPDATE OF n`, args: []any{id}, scan: func(row pgx.Row) error {
+		if err := row.Scan(&n.ID, &n.RecipientODS, &n.Kind, &n.TaskID, &n.SubjectODS, &n.Data, &n.CoalesceKey, &n.State,
+			&n.Attempts, &n.CreatedAt, &n.ExpiresAt, &n.WebhookURL, &n.WebhookSecret); err != nil {
 			return fmt.Errorf("lock notification: %w", err)
 		}
+		return nil
+	}}
+	err := db.lockedTx(ctx, lock, func() (*stmt, error) {
 		if n.State != NotificationPending {
-			return dropOutbox(ctx, tx, OutboxNotification, id)
+			return dropOutbox(OutboxNotification, id), nil
 		}
 		a = try(ctx, n)
-		return applyNotificationAttempt(ctx, tx, &n, a, opt)
+		return notificationVerdict(&n, a, opt)
 	})
 	if err != nil {
 		return n, a, fmt.Errorf("deliver notification %s: %w", id, err)
@@ -44,7 +45,9 @@ func (db *DB) DeliverNotification(ctx context.Context, id uuid.UUID, opt Deliver
 	return n, a, nil
 }
 
-func applyNotificationAttempt(ctx context.Context, tx pgx.Tx, n *DeliveryNotification, a Attempt, opt DeliveryOptions) error {
+// notificationVerdict is the statement that applies a to the locked,
+// pending notification.
+func notificationVerdict(n *DeliveryNotification, a Attempt, opt DeliveryOptions) (*stmt, error) {
 	tried := 0
 	if a.Tried {
 		tried = 1
@@ -66,14 +69,10 @@ func applyNotificationAttempt(ctx context.Context, tx pgx.Tx, n *DeliveryNotific
 		args = []any{n.ID, tried, opt.now(), a.Error}
 		n.State = NotificationFailed
 	default:
-		return fmt.Errorf("unknown attempt result %d", a.Result)
-	}
-	// The queue entry this attempt came from exists, so the outbox row has
-	// done its job: drop it in the same statement.
-	q = `WITH o AS (DELETE FROM outbox WHERE ref_id = $1 AND kind = 'notification') ` + q
-	if _, err := tx.Exec(ctx, q, args...); err != nil {
-		return fmt.Errorf("record notification attempt: %w", err)
+		return nil, fmt.Errorf("unknown attempt result %d", a.Result)
 	}
 	n.Attempts += tried
-	return nil
+	// The queue entry this attempt came from exists, so the outbox row has
+	// done its job: drop it in the same statement.
+	return &stmt{sql: `WITH o AS (DELETE FROM outbox WHERE ref_id = $1 AND kind = 'notification') ` + q, args: args}, nil
 }

@@ -82,7 +82,7 @@ func (db *DB) ExpireTasks(ctx context.Context, opt DeliveryOptions, limit int) (
 		}
 		for _, e := range list {
 			e.t.State = stAccepted
-			if err := failTask(ctx, tx, &e.t, 0, ExpiredAttempt(e.lastErr), opt); err != nil {
+			if err := failStmt(&e.t, 0, ExpiredAttempt(e.lastErr), opt).run(ctx, tx); err != nil {
 				return fmt.Errorf("expire task %s: %w", e.t.ID, err)
 			}
 		}

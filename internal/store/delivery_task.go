@@ -55,16 +55,12 @@ type DeliveryTask struct {
 func (db *DB) DeliverTask(ctx context.Context, id uuid.UUID, opt DeliveryOptions, try func(ctx context.Context, t DeliveryTask) Attempt) (DeliveryTask, Attempt, error) {
 	var t DeliveryTask
 	var a Attempt
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		if t, err = lockDeliveryTask(ctx, tx, id); err != nil {
-			return err
-		}
+	err := db.lockedTx(ctx, lockDeliveryTask(id, &t), func() (*stmt, error) {
 		if t.State != stAccepted {
-			return dropOutbox(ctx, tx, OutboxTask, id) // nothing left to deliver
+			return dropOutbox(OutboxTask, id), nil // nothing left to deliver
 		}
 		a = try(ctx, t)
-		return applyTaskAttempt(ctx, tx, &t, a, opt)
+		return taskVerdict(&t, a, opt)
 	})
 	if err != nil {
 		return t, a, fmt.Errorf("deliver task %s: %w", id, err)
@@ -74,69 +70,63 @@ func (db *DB) DeliverTask(ctx context.Context, id uuid.UUID, opt DeliveryOptions
 
 // dropOutbox deletes the outbox row of an item whose queue entry is being
 // (or has been) processed.
-func dropOutbox(ctx context.Context, tx pgx.Tx, kind string, id uuid.UUID) error {
-	if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE ref_id = $1 AND kind = $2`, id, kind); err != nil {
-		return fmt.Errorf("drop outbox row: %w", err)
-	}
-	return nil
+func dropOutbox(kind string, id uuid.UUID) *stmt {
+	return &stmt{sql: `DELETE FROM outbox WHERE ref_id = $1 AND kind = $2`, args: []any{id, kind}}
 }
 
-func lockDeliveryTask(ctx context.Context, tx pgx.Tx, id uuid.UUID) (DeliveryTask, error) {
-	var t DeliveryTask
-	var due *time.Time
-	err := tx.QueryRow(ctx, `SELECT t.id, t.sender_ods, t.recipient_ods, t.patient_nhs_number, t.type, t.priority,
+func lockDeliveryTask(id uuid.UUID, t *DeliveryTask) stmt {
+	return stmt{sql: `SELECT t.id, t.sender_ods, t.recipient_ods, t.patient_nhs_number, t.type, t.priority,
 			t.subject, t.body, t.due_date, t.state, t.attempts, COALESCE(t.last_error, ''), t.created_at, t.expires_at,
 			COALESCE(p.webhook_url, ''), COALESCE(p.webhook_secret, '')
 		FROM tasks t JOIN practices p ON p.ods_code = t.recipient_ods
-		WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(
-		&t.ID, &t.SenderODS, &t.RecipientODS, &t.PatientNHSNumber, &t.Type, &t.Priority,
-		&t.Subject, &t.Body, &due, &t.State, &t.Attempts, &t.LastError, &t.CreatedAt, &t.ExpiresAt,
-		&t.WebhookURL, &t.WebhookSecret)
-	if err != nil {
-		return t, translate(fmt.Errorf("lock task: %w", err))
-	}
-	if due != nil {
-		t.DueDate = due.Format(time.DateOnly)
-	}
-	return t, nil
+		WHERE t.id = $1 FOR UPDATE OF t`, args: []any{id}, scan: func(row pgx.Row) error {
+		var due *time.Time
+		err := row.Scan(&t.ID, &t.SenderODS, &t.RecipientODS, &t.PatientNHSNumber, &t.Type, &t.Priority,
+			&t.Subject, &t.Body, &due, &t.State, &t.Attempts, &t.LastError, &t.CreatedAt, &t.ExpiresAt,
+			&t.WebhookURL, &t.WebhookSecret)
+		if err != nil {
+			return fmt.Errorf("lock task: %w", err)
+		}
+		if due != nil {
+			t.DueDate = due.Format(time.DateOnly)
+		}
+		return nil
+	}}
 }
 
-func applyTaskAttempt(ctx context.Context, tx pgx.Tx, t *DeliveryTask, a Attempt, opt DeliveryOptions) error {
+// taskVerdict is the statement that applies a to the locked, accepted task.
+func taskVerdict(t *DeliveryTask, a Attempt, opt DeliveryOptions) (*stmt, error) {
 	tried := 0
 	if a.Tried {
 		tried = 1
 	}
+	t.Attempts += tried
 	switch a.Result {
 	case AttemptDelivered:
-		t.Attempts += tried
 		t.State = stDelivered
-		return recordTaskOutcome(ctx, tx, t, tried, a.Channel, map[string]any{"channel": a.Channel, "attempts": t.Attempts}, opt)
+		s := outcomeStmt(t, tried, a.Channel, map[string]any{"channel": a.Channel, "attempts": t.Attempts}, opt)
+		return &s, nil
 	case AttemptRetry:
 		// The queue entry now exists (this attempt came from it), so the
 		// outbox row has done its job.
-		_, err := tx.Exec(ctx, `WITH o AS (DELETE FROM outbox WHERE ref_id = $1 AND kind = 'task')
+		return &stmt{sql: `WITH o AS (DELETE FROM outbox WHERE ref_id = $1 AND kind = 'task')
 			UPDATE tasks SET attempts = attempts + $2, last_error = $3, updated_at = $4
-			WHERE id = $1 AND state = 'accepted'`, t.ID, tried, a.Error, opt.now())
-		t.Attempts += tried
-		if err != nil {
-			return fmt.Errorf("record attempt: %w", err)
-		}
-		return nil
+			WHERE id = $1 AND state = 'accepted'`, args: []any{t.ID, tried, a.Error, opt.now()}}, nil
 	case AttemptFailed:
-		t.Attempts += tried
-		return failTask(ctx, tx, t, tried, a, opt)
+		s := failStmt(t, tried, a, opt)
+		return &s, nil
 	}
-	return fmt.Errorf("unknown attempt result %d", a.Result)
+	return nil, fmt.Errorf("unknown attempt result %d", a.Result)
 }
 
-// failTask moves an accepted task to failed, audits it and tells the sender.
-func failTask(ctx context.Context, tx pgx.Tx, t *DeliveryTask, tried int, a Attempt, opt DeliveryOptions) error {
+// failStmt moves an accepted task to failed, audits it and tells the sender.
+func failStmt(t *DeliveryTask, tried int, a Attempt, opt DeliveryOptions) stmt {
 	t.State = stFailed
 	detail := map[string]any{"reason": a.Reason, "error": a.Error, "attempts": t.Attempts}
 	if a.Status != 0 {
 		detail["status"] = a.Status
 	}
-	return recordTaskOutcome(ctx, tx, t, tried, a.Error, detail, opt)
+	return outcomeStmt(t, tried, a.Error, detail, opt)
 }
 
 // outcomeUpdates set an accepted task delivered ($4: the channel) or failed
@@ -160,10 +150,10 @@ const outcomeTail = `,
 	d AS (DELETE FROM outbox WHERE ref_id = $1 AND kind = 'task')
 	SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n)`
 
-// recordTaskOutcome moves the task to t.State (delivered or failed) with
-// its audit event and the sender's notification, and sets t.Notification
-// when that notification is new (coalesced repeats create nothing).
-func recordTaskOutcome(ctx context.Context, tx pgx.Tx, t *DeliveryTask, tried int, channelOrError string, detail map[string]any, opt DeliveryOptions) error {
+// outcomeStmt moves the task to t.State (delivered or failed) with its
+// audit event and the sender's notification, and sets t.Notification when
+// that notification is new (coalesced repeats create nothing).
+func outcomeStmt(t *DeliveryTask, tried int, channelOrError string, detail map[string]any, opt DeliveryOptions) stmt {
 	kind := NotifyTaskDelivered
 	if t.State == stFailed {
 		kind = NotifyTaskFailed
@@ -173,19 +163,21 @@ func recordTaskOutcome(ctx context.Context, tx pgx.Tx, t *DeliveryTask, tried in
 		data[k] = v
 	}
 	noteID := uuid.New()
-	var updated, created int
-	err := tx.QueryRow(ctx, `WITH u AS (`+outcomeUpdates[t.State]+`)`+outcomeTail,
-		t.ID, tried, opt.now(), channelOrError, t.State, detail,
-		noteID, t.SenderODS, kind, t.RecipientODS, data, kind+":"+t.ID.String(), opt.notificationExpiry(),
-		opt.RelayDelay).Scan(&updated, &created)
-	if err != nil {
-		return translate(fmt.Errorf("record task %s %s: %w", t.ID, t.State, err))
-	}
-	if updated == 0 {
-		return fmt.Errorf("record task %s %s: %w", t.ID, t.State, ErrWrongState)
-	}
-	if created == 1 {
-		t.Notification = noteID
-	}
-	return nil
+	return stmt{sql: `WITH u AS (` + outcomeUpdates[t.State] + `)` + outcomeTail,
+		args: []any{t.ID, tried, opt.now(), channelOrError, t.State, detail,
+			noteID, t.SenderODS, kind, t.RecipientODS, data, kind + ":" + t.ID.String(), opt.notificationExpiry(),
+			opt.RelayDelay},
+		scan: func(row pgx.Row) error {
+			var updated, created int
+			if err := row.Scan(&updated, &created); err != nil {
+				return fmt.Errorf("record task %s %s: %w", t.ID, t.State, err)
+			}
+			if updated == 0 {
+				return fmt.Errorf("record task %s %s: %w", t.ID, t.State, ErrWrongState)
+			}
+			if created == 1 {
+				t.Notification = noteID
+			}
+			return nil
+		}}
 }
