@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -190,6 +191,9 @@ func CreateDatabase(ctx context.Context, adminURL, name string) (string, error) 
 	cfg, err := pgx.ParseConfig(adminURL)
 	if err != nil {
 		return "", err
+	}
+	if strings.HasPrefix(cfg.Host, "/") { // a Unix socket directory
+		return fmt.Sprintf("postgres://%s@/%s?host=%s&port=%d&sslmode=disable", cfg.User, name, cfg.Host, cfg.Port), nil
 	}
 	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name), nil
 }
