@@ -67,7 +67,7 @@ func scheduleDeliveryJobs(ctx context.Context, c *cron.Cron, leader *jobs.Leader
 		return err
 	}
 	rec := &jobs.DeliveryReconciler{DB: db, Inspector: inspector, Redis: redis, TaskTimeout: deliveryTaskTimeout(app),
-		Log: app.Log, NotificationTTL: app.Cfg.Tasks.MaxAge}
+		Log: app.Log, NotificationTTL: app.Cfg.Tasks.MaxAge, Grace: app.Cfg.Tasks.ReconcileGrace}
 	notifier := &jobs.Notifier{DB: db, Log: app.Log, Location: loc, StaleAfter: app.Cfg.Sync.StaleAfter,
 		LowCapacityDays: app.Cfg.Tasks.LowCapacityDays, NotificationTTL: app.Cfg.Tasks.MaxAge}
 	single := cron.NewChain(cron.SkipIfStillRunning(cron.DiscardLogger))

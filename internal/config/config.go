@@ -81,6 +81,7 @@ type Tasks struct {
 	MaxAge            time.Duration `env:"GPFED_TASK_MAX_AGE, default=24h"`
 	WebhookTimeout    time.Duration `env:"GPFED_WEBHOOK_TIMEOUT, default=10s"`
 	ReconcileSchedule string        `env:"GPFED_RECONCILE_SCHEDULE, default=@every 1m"`
+	ReconcileGrace    time.Duration `env:"GPFED_RECONCILE_GRACE, default=30s"`
 	LowCapacityDays   int           `env:"GPFED_LOW_CAPACITY_DAYS, default=7"`
 }
 
@@ -192,6 +193,9 @@ func (c *All) Validate() error {
 	}
 	if _, err := time.LoadLocation(c.Sync.TimeZone); err != nil {
 		bad("GPFED_SYNC_TIMEZONE", "unknown time zone %q", c.Sync.TimeZone)
+	}
+	if c.Tasks.ReconcileGrace < time.Second {
+		bad("GPFED_RECONCILE_GRACE", "must be at least 1s")
 	}
 	if c.Tasks.MaxAge <= 0 {
 		bad("GPFED_TASK_MAX_AGE", "must be > 0")
