@@ -216,7 +216,7 @@ func checkExactlyOnce(ctx context.Context, t *testing.T, ts *testStack, accepted
 	report(t, "accepted but not in Postgres", missing)
 	report(t, "in Postgres but never accepted", extra)
 
-	events, err := countBy(ctx, ts, `SELECT task_id::text, count(*) FROM task_events WHERE to_state = 'delivered' GROUP BY task_id`)
+	events, err := countBy(ctx, ts.DB, `SELECT task_id::text, count(*) FROM task_events WHERE to_state = 'delivered' GROUP BY task_id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func checkExactlyOnce(ctx context.Context, t *testing.T, ts *testStack, accepted
 // (one task.delivered notification, received under its own key).
 func checkNotifications(ctx context.Context, t *testing.T, ts *testStack, accepted map[string]bool) {
 	t.Helper()
-	perTask, err := countBy(ctx, ts, `SELECT task_id::text, count(*) FROM notifications
+	perTask, err := countBy(ctx, ts.DB, `SELECT task_id::text, count(*) FROM notifications
 		WHERE kind = 'task.delivered' AND state = 'delivered' GROUP BY task_id`)
 	if err != nil {
 		t.Fatal(err)
@@ -334,24 +334,6 @@ func column(ctx context.Context, ts *testStack, q string) (map[string]bool, erro
 			return nil, err
 		}
 		out[s] = true
-	}
-	return out, rows.Err()
-}
-
-func countBy(ctx context.Context, ts *testStack, q string) (map[string]int, error) {
-	rows, err := ts.DB.Query(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var s string
-		var n int
-		if err := rows.Scan(&s, &n); err != nil {
-			return nil, err
-		}
-		out[s] = n
 	}
 	return out, rows.Err()
 }

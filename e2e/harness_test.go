@@ -140,7 +140,12 @@ func nhsNumbers(n int) []string {
 
 // stateCounts counts tasks by state.
 func stateCounts(ctx context.Context, db *pgxpool.Pool) (map[string]int, error) {
-	rows, err := db.Query(ctx, `SELECT state, count(*) FROM tasks GROUP BY state`)
+	return countBy(ctx, db, `SELECT state, count(*) FROM tasks GROUP BY state`)
+}
+
+// countBy runs a "SELECT key, count(*) ... GROUP BY key" query into a map.
+func countBy(ctx context.Context, db *pgxpool.Pool, q string) (map[string]int, error) {
+	rows, err := db.Query(ctx, q)
 	if err != nil {
 		return nil, err
 	}
