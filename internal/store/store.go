@@ -118,8 +118,4 @@ func isConnErr(err error) bool {
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
-// Translate is exported for packages that run their own queries through a
-// pgx.Tx handed out by InTx (none outside store should need it).
-func Translate(err error) error { return translate(err) }
-
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
