@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -113,6 +114,15 @@ func realMain(ctx context.Context, args []string) error {
 	}
 	log := logging.New(os.Stderr, cfg.Log.Level, cfg.Log.Format)
 	app := &App{Cfg: cfg, Log: log, Stdout: os.Stdout, Stderr: os.Stderr}
+	if path := os.Getenv("GPFED_CPUPROFILE"); path != "" {
+		// For benchmarking: a CPU profile of the whole command, written to
+		// the given path with the command's name appended (sync.pprof.serve).
+		stop, err := startCPUProfile(path + "." + args[0])
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	return cmd.run(ctx, app, args[1:])
 }
 
@@ -129,4 +139,16 @@ func printUsage(w io.Writer) {
 	}
 	b.WriteString("\nConfiguration is read from the environment; see README.md.\n")
 	fmt.Fprint(w, b.String())
+}
+
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

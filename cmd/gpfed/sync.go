@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -47,14 +46,6 @@ func runSync(ctx context.Context, app *App, args []string) error {
 	}
 	if *days < 1 || *days > 366 {
 		return usagef("--days must be between 1 and 366")
-	}
-	if path := os.Getenv("GPFED_CPUPROFILE"); path != "" {
-		// Undocumented: a CPU profile of the whole sync, for benchmarking.
-		stop, err := startCPUProfile(path)
-		if err != nil {
-			return err
-		}
-		defer stop()
 	}
 	c, err := connect(ctx, app)
 	if err != nil {
@@ -175,16 +166,4 @@ func oneLine(s string, n int) string {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-func startCPUProfile(path string) (func(), error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
