@@ -37,13 +37,16 @@ func (e *env) pids() map[string]int {
 	for _, p := range e.procs {
 		out["gpfed "+p.Name] = p.Pid()
 	}
+	if e.skeleton != nil {
+		out["skeleton (API+worker)"] = e.skeleton.Pid()
+	}
 	return out
 }
 
 // report prints what each delivered task cost between two snapshots.
 func reportCost(before, after usage, tasks int) {
 	fmt.Printf("    cost per task:")
-	for _, name := range []string{"gpfed serve", "gpfed worker", "postgres (private)", "redis-server", "bench (posters+receivers)"} {
+	for _, name := range []string{"gpfed serve", "gpfed worker", "skeleton (API+worker)", "postgres (private)", "redis-server", "bench (posters+receivers)"} {
 		if after.cpu[name] == 0 {
 			continue
 		}

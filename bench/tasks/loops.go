@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gpfed/gpfed/e2e"
@@ -14,9 +15,9 @@ import (
 
 var nhs = []string{"9658218873", "9434765919", "9434765870", "9876543210"}
 
-// post sends task i (sender i mod n, another practice as recipient) and
-// returns its id.
-func post(ctx context.Context, e *env, i int) (string, time.Duration, error) {
+// post sends task i (sender i mod n, another practice as recipient) to api
+// and returns its id.
+func post(ctx context.Context, e *env, api *e2e.Client, i int) (string, time.Duration, error) {
 	ods := e.stack.ODS()
 	n := len(ods)
 	sender, recipient := ods[i%n], ods[(i+1+(i/n)%(n-1))%n]
@@ -24,7 +25,7 @@ func post(ctx context.Context, e *env, i int) (string, time.Duration, error) {
 		Priority: "routine", Subject: fmt.Sprintf("benchmark task %d", i),
 		Body: "Please review the attached discharge summary and arrange a follow-up appointment within two weeks."}
 	start := time.Now()
-	resp, err := e.api.PostTask(ctx, e.stack.Keys[sender], "", t)
+	resp, err := api.PostTask(ctx, e.stack.Keys[sender], "", t)
 	took := time.Since(start)
 	if err != nil {
 		return "", took, err
@@ -38,12 +39,12 @@ func post(ctx context.Context, e *env, i int) (string, time.Duration, error) {
 // benchClosed runs posters flat out and returns tasks/s from the first POST
 // to the last receiver 2xx.
 func benchClosed(ctx context.Context, e *env, p params) (float64, error) {
-	if _, _, err := closedLoop(ctx, e, 300, p.posters, 1_000_000); err != nil { // warm-up
+	if _, _, err := closedLoop(ctx, e, e.api, 300, p.posters, 1_000_000); err != nil { // warm-up
 		return 0, fmt.Errorf("warm-up: %w", err)
 	}
 	before := e.usage(ctx)
 	start := time.Now()
-	ids, accepted, err := closedLoop(ctx, e, p.closedN, p.posters, 0)
+	ids, accepted, err := closedLoop(ctx, e, e.api, p.closedN, p.posters, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -51,12 +52,7 @@ func benchClosed(ctx context.Context, e *env, p params) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var last time.Time
-	for _, t := range got {
-		if t.After(last) {
-			last = t
-		}
-	}
+	last := latest(got)
 	rate := float64(len(ids)) / last.Sub(start).Seconds()
 	fmt.Printf("\n[2] end to end, closed loop: %d posters, %d tasks (load %s)\n", p.posters, p.closedN, loadAvg())
 	fmt.Printf("    API accepted:       %8.0f tasks/s (202s in %.2fs)\n", float64(len(ids))/accepted.Seconds(), accepted.Seconds())
@@ -66,9 +62,60 @@ func benchClosed(ctx context.Context, e *env, p params) (float64, error) {
 	return rate, nil
 }
 
+// benchSkeleton measures the skeleton (skeleton.go) closed loop, like
+// benchClosed, and stops it.
+func benchSkeleton(ctx context.Context, e *env, p params, noDB bool) (float64, error) {
+	if err := e.redis.FlushAll(ctx); err != nil {
+		return 0, err
+	}
+	api, err := e.startSkeleton(p, noDB)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		_ = e.skeleton.Stop(syscall.SIGTERM, 5*time.Second)
+		e.skeleton = nil
+	}()
+	offset := 2_000_000
+	label := "[1b] the skeleton with Postgres"
+	if noDB {
+		offset, label = 3_000_000, "[1c] the skeleton without Postgres"
+	}
+	if _, _, err := closedLoop(ctx, e, api, 300, p.posters, offset); err != nil { // warm-up
+		return 0, fmt.Errorf("skeleton warm-up: %w", err)
+	}
+	before := e.usage(ctx)
+	start := time.Now()
+	ids, accepted, err := closedLoop(ctx, e, api, p.closedN, p.posters, 0)
+	if err != nil {
+		return 0, err
+	}
+	got, err := e.recv.wait(ids, 3*time.Minute)
+	if err != nil {
+		return 0, err
+	}
+	last := latest(got)
+	rate := float64(len(ids)) / last.Sub(start).Seconds()
+	fmt.Printf("\n%s (bench/tasks/skeleton.go), closed loop: %d posters, %d tasks (load %s)\n", label, p.posters, p.closedN, loadAvg())
+	fmt.Printf("    API accepted:       %8.0f tasks/s (202s in %.2fs)\n", float64(len(ids))/accepted.Seconds(), accepted.Seconds())
+	fmt.Printf("    delivered (2xx):    %8.0f tasks/s (last receipt %.2fs after the first POST)\n", rate, last.Sub(start).Seconds())
+	reportCost(before, e.usage(ctx), len(ids))
+	return rate, nil
+}
+
+func latest(ts map[string]time.Time) time.Time {
+	var last time.Time
+	for _, t := range ts {
+		if t.After(last) {
+			last = t
+		}
+	}
+	return last
+}
+
 // closedLoop posts n tasks with k posters (numbered from offset) and
 // returns their ids and how long the API took to accept them all.
-func closedLoop(ctx context.Context, e *env, n, k, offset int) ([]string, time.Duration, error) {
+func closedLoop(ctx context.Context, e *env, api *e2e.Client, n, k, offset int) ([]string, time.Duration, error) {
 	var next atomic.Int64
 	var mu sync.Mutex
 	var ids []string
@@ -84,7 +131,7 @@ func closedLoop(ctx context.Context, e *env, n, k, offset int) ([]string, time.D
 				if i >= n {
 					return
 				}
-				id, _, err := post(ctx, e, offset+i)
+				id, _, err := post(ctx, e, api, offset+i)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
@@ -126,7 +173,7 @@ func benchLatency(ctx context.Context, e *env, p params, rate int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			id, took, err := post(ctx, e, rate*1_000_000+i)
+			id, took, err := post(ctx, e, e.api, rate*1_000_000+i)
 			if err != nil {
 				failed.Add(1)
 				return

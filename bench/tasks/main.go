@@ -39,9 +39,18 @@ type params struct {
 	keep                bool
 	privatePG           bool
 	raw, closed, latent bool
+	floor               bool
+	extraEnv            []string
 }
 
 func main() {
+	if os.Getenv(skeletonEnv) == "1" {
+		if err := skeletonMain(); err != nil {
+			fmt.Fprintln(os.Stderr, "skeleton:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-tasks:", err)
 		os.Exit(1)
@@ -61,11 +70,19 @@ func run() error {
 	flag.StringVar(&p.logLevel, "log-level", "info", "GPFED_LOG_LEVEL for serve and worker")
 	flag.BoolVar(&p.keep, "keep", false, "keep the logs directory")
 	flag.BoolVar(&p.privatePG, "private-postgres", false, "run a private PostgreSQL cluster (fsync off) so its CPU per task can be measured")
-	phases := flag.String("phases", "raw,closed,latency", "which measurements to run")
+	flag.Func("env", "KEY=VALUE for the gpfed processes (repeatable), e.g. -env GPFED_DB_MAX_CONNS=40", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("want KEY=VALUE")
+		}
+		p.extraEnv = append(p.extraEnv, v)
+		return nil
+	})
+	phases := flag.String("phases", "raw,floor,closed,latency", "which measurements to run")
 	flag.Parse()
 	p.raw = strings.Contains(*phases, "raw")
 	p.closed = strings.Contains(*phases, "closed")
 	p.latent = strings.Contains(*phases, "latency")
+	p.floor = strings.Contains(*phases, "floor")
 	for _, r := range strings.Split(*rates, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(r))
 		if err != nil || n <= 0 {
@@ -89,6 +106,15 @@ func run() error {
 		}
 		rawRate = r
 	}
+	var floorRate, noDBRate float64
+	if p.floor {
+		if floorRate, err = benchSkeleton(ctx, env, p, false); err != nil {
+			return err
+		}
+		if noDBRate, err = benchSkeleton(ctx, env, p, true); err != nil {
+			return err
+		}
+	}
 	if err := env.flushAndStart(ctx, p); err != nil {
 		return err
 	}
@@ -105,8 +131,16 @@ func run() error {
 			}
 		}
 	}
+	fmt.Println()
+	if rawRate > 0 && floorRate > 0 {
+		fmt.Printf("skeleton with Postgres / raw asynq    = %5.1f%%\n", 100*floorRate/rawRate)
+		fmt.Printf("skeleton without Postgres / raw asynq = %5.1f%% (bounds any design with issue 3's two HTTP hops and one asynq task, here)\n", 100*noDBRate/rawRate)
+	}
+	if floorRate > 0 && e2eRate > 0 {
+		fmt.Printf("end-to-end / skeleton with Postgres   = %5.1f%%\n", 100*e2eRate/floorRate)
+	}
 	if rawRate > 0 && e2eRate > 0 {
-		fmt.Printf("\nend-to-end / raw asynq = %.1f%% (target >= 40%%)\n", 100*e2eRate/rawRate)
+		fmt.Printf("end-to-end / raw asynq = %.1f%% (target >= 40%%)\n", 100*e2eRate/rawRate)
 	}
 	fmt.Printf("load average at the end: %s\n", loadAvg())
 	return nil

@@ -26,6 +26,7 @@ type env struct {
 	procs    []*e2e.Proc
 	pg       *e2e.Postgres // private cluster, when asked for
 	pgDir    string
+	skeleton *e2e.Proc // the floor, while it runs
 }
 
 func setUp(p params) (*env, error) {
@@ -60,7 +61,7 @@ func setUp(p params) (*env, error) {
 	}
 	e.stack, err = e2e.NewStack(context.Background(), e2e.StackConfig{Bin: p.bin, Dir: dir, DatabaseURL: dbURL,
 		RedisURL: e.redis.URL(), Practices: p.practices, Seed: 1, WrapHooks: e.recv.wrap,
-		Env: []string{"GPFED_LOG_LEVEL=" + p.logLevel, fmt.Sprintf("GPFED_WORKER_CONCURRENCY=%d", p.concurrency)}})
+		Env: benchEnv(p)})
 	if err != nil {
 		e.close()
 		return nil, err
@@ -199,4 +200,14 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 		s.status = http.StatusOK
 	}
 	return s.ResponseWriter.Write(b)
+}
+
+// benchEnv is the environment of the gpfed processes under test;
+// GPFED_CPUPROFILE passes through so that serve and worker can be profiled.
+func benchEnv(p params) []string {
+	env := []string{"GPFED_LOG_LEVEL=" + p.logLevel, fmt.Sprintf("GPFED_WORKER_CONCURRENCY=%d", p.concurrency)}
+	if path := os.Getenv("GPFED_CPUPROFILE"); path != "" {
+		env = append(env, "GPFED_CPUPROFILE="+path)
+	}
+	return append(env, p.extraEnv...)
 }
