@@ -97,13 +97,14 @@ func orDefault(d time.Duration) time.Duration {
 
 // Enqueue puts a delivery entry into asynq. An entry with the same TaskID
 // already there (queued, running, retrying or recently finished) counts as
-// success: the TaskID keeps every item single.
-func Enqueue(ctx context.Context, c *asynq.Client, kind string, id uuid.UUID, timeout time.Duration) error {
+// success: the TaskID keeps every item single. opts are added to the
+// task's own (asynq.ProcessIn, say).
+func Enqueue(ctx context.Context, c *asynq.Client, kind string, id uuid.UUID, timeout time.Duration, opts ...asynq.Option) error {
 	t, err := NewDeliveryTask(kind, id, timeout)
 	if err != nil {
 		return err
 	}
-	if _, err := c.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	if _, err := c.EnqueueContext(ctx, t, opts...); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue %s: %w", DeliveryTaskID(kind, id), err)
 	}
 	return nil

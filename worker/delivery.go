@@ -35,6 +35,10 @@ type DeliveryDeps struct {
 	// enqueue never happens). TaskTimeout is asynq's per-attempt timeout for it.
 	Enqueuer    *asynq.Client
 	TaskTimeout time.Duration
+	// FastPath, when set with Enqueuer, makes the first attempt of those
+	// notifications in this process instead (see FastPath); the caller
+	// closes it after the asynq server has shut down.
+	FastPath *FastPath
 }
 
 type delivery struct {
@@ -46,6 +50,7 @@ type delivery struct {
 	ttl     time.Duration
 	enq     *asynq.Client
 	taskTO  time.Duration
+	fast    *FastPath
 }
 
 func registerDelivery(mux *asynq.ServeMux, d Deps) {
@@ -63,6 +68,9 @@ func registerDelivery(mux *asynq.ServeMux, d Deps) {
 	h := &delivery{db: d.DB, log: log.With("component", "delivery"), now: d.Now,
 		sender: &webhook.Sender{Client: dd.HTTPClient, Now: d.Now}, timeout: dd.WebhookTimeout, ttl: dd.NotificationTTL,
 		enq: dd.Enqueuer, taskTO: dd.TaskTimeout}
+	if dd.Enqueuer != nil {
+		h.fast = dd.FastPath
+	}
 	mux.HandleFunc(queue.TypeTaskDeliver, h.deliverTask)
 	mux.HandleFunc(queue.TypeNotificationDeliver, h.deliverNotification)
 }
@@ -81,15 +89,48 @@ func (h *delivery) options() store.DeliveryOptions {
 	return o
 }
 
-// enqueueNotification queues a notification the delivery just committed.
-// Failure is not an error: its outbox row makes the relay take over.
-func (h *delivery) enqueueNotification(ctx context.Context, log *slog.Logger, id uuid.UUID) {
+// dispatchNotification sends a notification the delivery just committed on
+// its way: the fast path when it has room, else the queue.
+func (h *delivery) dispatchNotification(ctx context.Context, log *slog.Logger, id uuid.UUID) {
+	if id == uuid.Nil {
+		return
+	}
+	if h.fast.Go(func(fctx context.Context) { h.notifyNow(fctx, log, id) }) {
+		return
+	}
+	h.enqueueNotification(ctx, log, id, 0)
+}
+
+// notifyNow is the fast path's attempt; whatever does not end the
+// notification goes to the queue, after the retry schedule's first delay
+// when the receiver asked for a retry.
+func (h *delivery) notifyNow(ctx context.Context, log *slog.Logger, id uuid.UUID) {
+	err := h.notify(ctx, id, false)
+	if err == nil || errors.Is(err, asynq.SkipRetry) {
+		return
+	}
+	var delay time.Duration
+	var re *RetryError
+	if errors.As(err, &re) {
+		delay = DefaultRetryPolicy.Delay(0, err, asynq.NewTask(queue.TypeNotificationDeliver, nil))
+	}
+	h.enqueueNotification(ctx, log, id, delay)
+}
+
+// enqueueNotification queues a notification the delivery just committed,
+// to run after delay. Failure is not an error: its outbox row makes the
+// relay take over.
+func (h *delivery) enqueueNotification(ctx context.Context, log *slog.Logger, id uuid.UUID, delay time.Duration) {
 	if h.enq == nil || id == uuid.Nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if err := queue.Enqueue(ctx, h.enq, store.OutboxNotification, id, h.taskTO); err != nil {
+	var opts []asynq.Option
+	if delay > 0 {
+		opts = append(opts, asynq.ProcessIn(delay))
+	}
+	if err := queue.Enqueue(ctx, h.enq, store.OutboxNotification, id, h.taskTO, opts...); err != nil {
 		log.Debug("direct enqueue failed; the outbox relay will take over", "notification_id", id.String(), "error", err)
 	}
 }
@@ -114,7 +155,7 @@ func (h *delivery) deliverTask(ctx context.Context, t *asynq.Task) error {
 		return err // database trouble: try again
 	}
 	observeOutcome(task, a, h.now())
-	h.enqueueNotification(ctx, log, task.Notification)
+	h.dispatchNotification(ctx, log, task.Notification)
 	return h.conclude(log.With("recipient_ods", task.RecipientODS, "state", task.State), a, task.ExpiresAt)
 }
 

@@ -116,6 +116,14 @@ type env struct {
 // running relay.
 func setup(t *testing.T, script ...int) *env {
 	t.Helper()
+	return setupWith(t, nil, script...)
+}
+
+// setupWith is setup whose worker enqueues the notifications deliveries
+// create itself and, when fast is set, makes their first attempt on the
+// fast path.
+func setupWith(t *testing.T, fast *worker.FastPath, script ...int) *env {
+	t.Helper()
 	ctx := context.Background()
 	db, _ := testdb.New(t)
 	_, redisURL := testredis.DB(t)
@@ -137,7 +145,12 @@ func setup(t *testing.T, script ...int) *env {
 	}
 	e := &env{db: db, client: asynq.NewClient(opt), insp: asynq.NewInspector(opt), rc: rc}
 	t.Cleanup(func() { e.client.Close(); e.insp.Close() })
-	startWorker(t, opt, db)
+	deps := worker.DeliveryDeps{HTTPClient: webhook.NewClient(2 * time.Second), WebhookTimeout: 2 * time.Second}
+	if fast != nil {
+		deps.Enqueuer, deps.FastPath = e.client, fast
+		t.Cleanup(func() { fast.Close(5 * time.Second) })
+	}
+	startWorker(t, opt, db, deps)
 	rctx, cancel := context.WithCancel(ctx)
 	e.relay = &queue.Relay{DB: db, Client: e.client, Log: logging.Discard(), Interval: 50 * time.Millisecond}
 	done := make(chan struct{})
@@ -146,15 +159,14 @@ func setup(t *testing.T, script ...int) *env {
 	return e
 }
 
-func startWorker(t *testing.T, opt asynq.RedisConnOpt, db *store.DB) {
+func startWorker(t *testing.T, opt asynq.RedisConnOpt, db *store.DB, deps worker.DeliveryDeps) {
 	t.Helper()
 	srv := asynq.NewServer(opt, asynq.Config{
 		Concurrency: 4, Queues: queue.Queues, LogLevel: asynq.FatalLevel,
 		TaskCheckInterval: 20 * time.Millisecond, DelayedTaskCheckInterval: 50 * time.Millisecond,
 		RetryDelayFunc: worker.RetryPolicy{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond}.Delay,
 	})
-	mux := worker.NewMux(worker.Deps{DB: db, Log: logging.Discard(), Delivery: worker.DeliveryDeps{
-		HTTPClient: webhook.NewClient(2 * time.Second), WebhookTimeout: 2 * time.Second}})
+	mux := worker.NewMux(worker.Deps{DB: db, Log: logging.Discard(), Delivery: deps})
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
 	"github.com/gpfed/gpfed/internal/store"
@@ -18,13 +19,18 @@ func (h *delivery) deliverNotification(ctx context.Context, t *asynq.Task) error
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return fmt.Errorf("notification:deliver payload: %v: %w", err, asynq.SkipRetry)
 	}
+	return h.notify(ctx, p.NotificationID, lastRetry(ctx))
+}
+
+// notify makes one delivery attempt for notification id; last says no
+// retry follows. The queue handler and the fast path share it.
+func (h *delivery) notify(ctx context.Context, id uuid.UUID, last bool) error {
 	ctx, cancel := h.attemptContext(ctx)
 	defer cancel()
-	last := lastRetry(ctx)
-	n, a, err := h.db.DeliverNotification(ctx, p.NotificationID, h.options(), func(ctx context.Context, n store.DeliveryNotification) store.Attempt {
+	n, a, err := h.db.DeliverNotification(ctx, id, h.options(), func(ctx context.Context, n store.DeliveryNotification) store.Attempt {
 		return h.tryNotification(ctx, n, last)
 	})
-	log := h.log.With("notification_id", p.NotificationID.String())
+	log := h.log.With("notification_id", id.String())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		log.Warn("notification to deliver does not exist")

@@ -140,7 +140,7 @@ func importDemoPractices(ctx context.Context, db *store.DB, fed *sim.Federation)
 // startDemoServices runs the API server, a worker on every queue, the
 // outbox relay and the scheduler in this process.
 func startDemoServices(ctx context.Context, app *App, db *store.DB, redis asynq.RedisConnOpt, client *asynq.Client, insp *asynq.Inspector) (func(), error) {
-	mux, err := workerMuxEnqueuing(app, db, client)
+	mux, waitFast, err := workerMuxEnqueuing(ctx, app, db, client)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +169,7 @@ func startDemoServices(ctx context.Context, app *App, db *store.DB, redis asynq.
 		stopRelay()
 		<-done
 		<-done
+		waitFast()
 	}, nil
 }
 

@@ -43,13 +43,14 @@ func startRelay(ctx context.Context, app *App, db *store.DB, client *asynq.Clien
 }
 
 // deliveryDeps builds the worker's delivery handler dependencies.
-func deliveryDeps(app *App, client *asynq.Client) worker.DeliveryDeps {
+func deliveryDeps(app *App, client *asynq.Client, fast *worker.FastPath) worker.DeliveryDeps {
 	return worker.DeliveryDeps{
 		HTTPClient:      webhook.NewClient(app.Cfg.Tasks.WebhookTimeout),
 		WebhookTimeout:  app.Cfg.Tasks.WebhookTimeout,
 		NotificationTTL: app.Cfg.Tasks.MaxAge,
 		Enqueuer:        client,
 		TaskTimeout:     deliveryTaskTimeout(app),
+		FastPath:        fast,
 	}
 }
 

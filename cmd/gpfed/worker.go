@@ -27,10 +27,11 @@ func runWorker(ctx context.Context, app *App, args []string) error {
 	}
 	defer c.Close()
 	db, redis, client := c.DB, c.Redis, c.Client
-	mux, err := workerMuxEnqueuing(app, db, client)
+	mux, waitFast, err := workerMuxEnqueuing(ctx, app, db, client)
 	if err != nil {
 		return err
 	}
+	defer waitFast()
 	stopRelay := startRelay(ctx, app, db, client)
 	defer stopRelay()
 	defer startMetrics(ctx, app)()
@@ -40,20 +41,32 @@ func runWorker(ctx context.Context, app *App, args []string) error {
 // workerMux builds the handler mux with every handler group wired; the
 // notifications a delivery creates go through the outbox relay.
 func workerMux(app *App, db *store.DB) (*asynq.ServeMux, error) {
-	return workerMuxEnqueuing(app, db, nil)
+	mux, _, err := workerMuxEnqueuing(context.Background(), app, db, nil)
+	return mux, err
 }
 
-// workerMuxEnqueuing is workerMux whose deliveries enqueue the
-// notifications they create through client themselves (nil: the relay does).
-func workerMuxEnqueuing(app *App, db *store.DB, client *asynq.Client) (*asynq.ServeMux, error) {
+// workerMuxEnqueuing is workerMux whose deliveries send the notifications
+// they create on their way themselves, through the fast path and client
+// (nil client: the relay does). When ctx ends the fast path stops taking
+// work; the returned func waits for it to drain (within the shutdown
+// timeout) and must run before the database closes.
+func workerMuxEnqueuing(ctx context.Context, app *App, db *store.DB, client *asynq.Client) (*asynq.ServeMux, func(), error) {
 	gpc, err := newGPConnectClient(app)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var fast *worker.FastPath
+	drained := make(chan struct{})
+	if client != nil {
+		fast = worker.NewFastPath(app.Cfg.Worker.Concurrency)
+		go func() { <-ctx.Done(); fast.Close(app.Cfg.Worker.ShutdownTimeout); close(drained) }()
+	} else {
+		close(drained)
 	}
 	loc, _ := time.LoadLocation(app.Cfg.Sync.TimeZone)
 	notifier := &jobs.Notifier{DB: db, Log: app.Log, Location: loc, StaleAfter: app.Cfg.Sync.StaleAfter,
 		LowCapacityDays: app.Cfg.Tasks.LowCapacityDays, NotificationTTL: app.Cfg.Tasks.MaxAge}
-	return worker.NewMux(worker.Deps{
+	mux := worker.NewMux(worker.Deps{
 		DB:  db,
 		Log: app.Log,
 		Capacity: worker.CapacityDeps{GPC: gpc, OnRunFinished: func(ctx context.Context, _ store.SyncRun) {
@@ -67,8 +80,9 @@ func workerMuxEnqueuing(app *App, db *store.DB, client *asynq.Client) (*asynq.Se
 				app.Log.Error("low capacity notifications", "component", "worker", "error", err)
 			}
 		}},
-		Delivery: deliveryDeps(app, client),
-	}), nil
+		Delivery: deliveryDeps(app, client, fast),
+	})
+	return mux, func() { <-drained }, nil
 }
 
 // serveQueue runs an asynq server until ctx ends, then shuts it down in
