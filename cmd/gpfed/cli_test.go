@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,4 +166,63 @@ func TestCLIUsageErrorsExit2(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A worker stopped by SIGTERM exits 0, and every line it wrote, the
+// shutdown lines included, is a JSON log record.
+func TestCLISignalShutdownLogsJSON(t *testing.T) {
+	e := setup(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gpfedBin, "worker")
+	cmd.Env = append(os.Environ(), e.env...)
+	cmd.Env = append(cmd.Env, "GPFED_LOG_LEVEL=info", "GPFED_LOG_FORMAT=json")
+	var errb syncBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(errb.String(), `"worker started"`) {
+		if ctx.Err() != nil {
+			t.Fatalf("worker did not start: %s", errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("worker after SIGTERM: %v\n%s", err, errb.String())
+	}
+	var sawShutdown bool
+	for _, line := range strings.Split(strings.TrimSpace(errb.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("stderr line is not JSON: %q", line)
+		}
+		if strings.HasPrefix(fmt.Sprint(rec["msg"]), "shutting down") && rec["signal"] == "terminated" {
+			sawShutdown = true
+		}
+	}
+	if !sawShutdown {
+		t.Fatalf("no JSON shutting-down record with the signal in:\n%s", errb.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/gpfed/gpfed/internal/config"
@@ -85,14 +86,27 @@ func signalContext() (context.Context, func()) {
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
-		<-ch
-		fmt.Fprintln(os.Stderr, "gpfed: shutting down (signal again to exit at once)")
+		sig := <-ch
+		signalLog("shutting down (signal again to exit at once)", sig)
 		cancel()
-		<-ch
-		fmt.Fprintln(os.Stderr, "gpfed: second signal, exiting now")
+		sig = <-ch
+		signalLog("second signal, exiting now", sig)
 		os.Exit(130)
 	}()
 	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// processLog is the command's logger once the configuration is loaded; the
+// signal handler writes through it so that the shutdown lines are in the
+// same format (JSON in production) as everything else.
+var processLog atomic.Pointer[slog.Logger]
+
+func signalLog(msg string, sig os.Signal) {
+	if l := processLog.Load(); l != nil {
+		l.Info(msg, "component", "process", "signal", sig.String())
+		return
+	}
+	fmt.Fprintf(os.Stderr, "gpfed: %s\n", msg)
 }
 
 func realMain(ctx context.Context, args []string) error {
@@ -114,6 +128,7 @@ func realMain(ctx context.Context, args []string) error {
 	}
 	log := logging.New(os.Stderr, cfg.Log.Level, cfg.Log.Format)
 	app := &App{Cfg: cfg, Log: log, Stdout: os.Stdout, Stderr: os.Stderr}
+	processLog.Store(log)
 	if path := os.Getenv("GPFED_CPUPROFILE"); path != "" {
 		// For benchmarking: a CPU profile of the whole command, written to
 		// the given path with the command's name appended (sync.pprof.serve).
