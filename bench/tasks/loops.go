@@ -36,34 +36,16 @@ func post(ctx context.Context, e *env, api *e2e.Client, i int) (string, time.Dur
 	return resp.ID, took, nil
 }
 
-// benchClosed runs posters flat out and returns tasks/s from the first POST
-// to the last receiver 2xx.
+// benchClosed runs posters flat out against gpfed and returns tasks/s from
+// the first POST to the last receiver 2xx.
 func benchClosed(ctx context.Context, e *env, p params) (float64, error) {
-	if _, _, err := closedLoop(ctx, e, e.api, 300, p.posters, 1_000_000); err != nil { // warm-up
-		return 0, fmt.Errorf("warm-up: %w", err)
-	}
-	before := e.usage(ctx)
-	start := time.Now()
-	ids, accepted, err := closedLoop(ctx, e, e.api, p.closedN, p.posters, 0)
-	if err != nil {
-		return 0, err
-	}
-	got, err := e.recv.wait(ids, 3*time.Minute)
-	if err != nil {
-		return 0, err
-	}
-	last := latest(got)
-	rate := float64(len(ids)) / last.Sub(start).Seconds()
-	fmt.Printf("\n[2] end to end, closed loop: %d posters, %d tasks (load %s)\n", p.posters, p.closedN, loadAvg())
-	fmt.Printf("    API accepted:       %8.0f tasks/s (202s in %.2fs)\n", float64(len(ids))/accepted.Seconds(), accepted.Seconds())
-	fmt.Printf("    delivered (2xx):    %8.0f tasks/s (last receipt %.2fs after the first POST)\n", rate, last.Sub(start).Seconds())
-	time.Sleep(2 * time.Second) // let the sender notifications finish: they are part of each task's cost
-	reportCost(before, e.usage(ctx), len(ids))
-	return rate, nil
+	// Let the sender notifications finish before reading the cost: they are
+	// part of each task's.
+	return measureClosed(ctx, e, e.api, p, 1_000_000, "[2] end to end", 2*time.Second)
 }
 
-// benchSkeleton measures the skeleton (skeleton.go) closed loop, like
-// benchClosed, and stops it.
+// benchSkeleton measures the skeleton (skeleton.go) the same way, and
+// stops it.
 func benchSkeleton(ctx context.Context, e *env, p params, noDB bool) (float64, error) {
 	if err := e.redis.FlushAll(ctx); err != nil {
 		return 0, err
@@ -76,13 +58,18 @@ func benchSkeleton(ctx context.Context, e *env, p params, noDB bool) (float64, e
 		_ = e.skeleton.Stop(syscall.SIGTERM, 5*time.Second)
 		e.skeleton = nil
 	}()
-	offset := 2_000_000
-	label := "[1b] the skeleton with Postgres"
 	if noDB {
-		offset, label = 3_000_000, "[1c] the skeleton without Postgres"
+		return measureClosed(ctx, e, api, p, 3_000_000, "[1c] the skeleton without Postgres (bench/tasks/skeleton.go)", 0)
 	}
-	if _, _, err := closedLoop(ctx, e, api, 300, p.posters, offset); err != nil { // warm-up
-		return 0, fmt.Errorf("skeleton warm-up: %w", err)
+	return measureClosed(ctx, e, api, p, 2_000_000, "[1b] the skeleton with Postgres (bench/tasks/skeleton.go)", 0)
+}
+
+// measureClosed warms api up with 300 tasks (numbered from warmOffset),
+// then posts p.closedN with p.posters, waits for every receipt, reports the
+// rates and, settle later, the cost per task; it returns delivered tasks/s.
+func measureClosed(ctx context.Context, e *env, api *e2e.Client, p params, warmOffset int, label string, settle time.Duration) (float64, error) {
+	if _, _, err := closedLoop(ctx, e, api, 300, p.posters, warmOffset); err != nil {
+		return 0, fmt.Errorf("%s: warm-up: %w", label, err)
 	}
 	before := e.usage(ctx)
 	start := time.Now()
@@ -96,9 +83,10 @@ func benchSkeleton(ctx context.Context, e *env, p params, noDB bool) (float64, e
 	}
 	last := latest(got)
 	rate := float64(len(ids)) / last.Sub(start).Seconds()
-	fmt.Printf("\n%s (bench/tasks/skeleton.go), closed loop: %d posters, %d tasks (load %s)\n", label, p.posters, p.closedN, loadAvg())
+	fmt.Printf("\n%s, closed loop: %d posters, %d tasks (load %s)\n", label, p.posters, p.closedN, loadAvg())
 	fmt.Printf("    API accepted:       %8.0f tasks/s (202s in %.2fs)\n", float64(len(ids))/accepted.Seconds(), accepted.Seconds())
 	fmt.Printf("    delivered (2xx):    %8.0f tasks/s (last receipt %.2fs after the first POST)\n", rate, last.Sub(start).Seconds())
+	time.Sleep(settle)
 	reportCost(before, e.usage(ctx), len(ids))
 	return rate, nil
 }
