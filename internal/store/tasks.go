@@ -239,32 +239,62 @@ func (db *DB) TaskEvents(ctx context.Context, id uuid.UUID) ([]TaskEvent, error)
 	return events, nil
 }
 
+// taskList is one newest-first list of tasks: the column naming the practice
+// whose list it is, and the column of the practice at the other end. Only the
+// values below exist, so no column name in a list query comes from a request.
+type taskList struct{ name, owner, other string }
+
+var (
+	inboxList = taskList{name: "inbox", owner: "recipient_ods", other: "sender_ods"}
+	sentList  = taskList{name: "sent tasks", owner: "sender_ods", other: "recipient_ods"}
+)
+
 // ListInbox returns up to limit tasks addressed to recipient whose state is
 // one of states, newest first (created_at, then id), starting after after.
 func (db *DB) ListInbox(ctx context.Context, recipient string, states []string, after *PageKey, limit int) ([]Task, error) {
+	return db.listTasks(ctx, inboxList, recipient, states, "", after, limit)
+}
+
+// ListSent returns up to limit tasks sent by sender whose state is one of
+// states, newest first (created_at, then id), starting after after. A
+// non-empty recipient keeps only the tasks sent to that practice.
+func (db *DB) ListSent(ctx context.Context, sender string, states []string, recipient string, after *PageKey, limit int) ([]Task, error) {
+	return db.listTasks(ctx, sentList, sender, states, recipient, after, limit)
+}
+
+// listTasks pages through l for the practice ods (served by the index on
+// the owner column, created_at and id); other, when not empty, keeps only
+// the tasks whose other party is that practice.
+func (db *DB) listTasks(ctx context.Context, l taskList, ods string, states []string, other string, after *PageKey, limit int) ([]Task, error) {
 	var afterAt *time.Time
 	var afterID *uuid.UUID
 	if after != nil {
 		afterAt, afterID = &after.CreatedAt, &after.ID
 	}
+	args := []any{ods, states, afterAt, afterID, limit}
+	filter := ""
+	if other != "" {
+		args = append(args, other)
+		filter = ` AND ` + l.other + ` = $6`
+	}
 	rows, err := db.Pool.Query(ctx, `SELECT `+taskColumns+` FROM tasks
-		WHERE recipient_ods = $1 AND state = ANY($2)
+		WHERE `+l.owner+` = $1 AND state = ANY($2)`+filter+`
 		  AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
-		ORDER BY created_at DESC, id DESC LIMIT $5`, recipient, states, afterAt, afterID, limit)
+		ORDER BY created_at DESC, id DESC LIMIT $5`, args...)
 	if err != nil {
-		return nil, translate(fmt.Errorf("list inbox of %s: %w", recipient, err))
+		return nil, translate(fmt.Errorf("list %s of %s: %w", l.name, ods, err))
 	}
 	defer rows.Close()
 	tasks := []Task{}
 	for rows.Next() {
 		t, err := scanTask(rows)
 		if err != nil {
-			return nil, translate(fmt.Errorf("scan inbox task: %w", err))
+			return nil, translate(fmt.Errorf("scan %s task: %w", l.name, err))
 		}
 		tasks = append(tasks, t)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, translate(fmt.Errorf("list inbox of %s: %w", recipient, err))
+		return nil, translate(fmt.Errorf("list %s of %s: %w", l.name, ods, err))
 	}
 	return tasks, nil
 }
