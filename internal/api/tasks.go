@@ -19,9 +19,12 @@ import (
 // delivered work, so an inbox reader never races the webhook push.
 var inboxStates = []string{store.TaskDelivered, store.TaskAcknowledged}
 
+// sentStates are the states a task shows in its sender's list: all of them.
+var sentStates = []string{store.TaskAccepted, store.TaskDelivered, store.TaskAcknowledged, store.TaskFailed, store.TaskCancelled}
+
 // routesTasks registers the practice-facing task and notification API. Each
 // path also gets a method-less fallback so a wrong method is a 405
-// problem with an Allow header.
+// problem with an Allow header listing the path's methods.
 func (s *Server) routesTasks(mux *http.ServeMux) {
 	practice := func(h http.HandlerFunc) http.HandlerFunc { return s.requireRole(store.RolePractice, h) }
 	routes := []struct {
@@ -29,6 +32,7 @@ func (s *Server) routesTasks(mux *http.ServeMux) {
 		h            http.HandlerFunc
 	}{
 		{"POST", "/v1/tasks", s.createTask},
+		{"GET", "/v1/tasks", s.listSent},
 		{"GET", "/v1/tasks/{id}", s.getTask},
 		{"POST", "/v1/tasks/{id}/ack", s.ackTask},
 		{"POST", "/v1/tasks/{id}/cancel", s.cancelTask},
@@ -36,16 +40,28 @@ func (s *Server) routesTasks(mux *http.ServeMux) {
 		{"GET", "/v1/notifications", s.listNotifications},
 		{"POST", "/v1/notifications/{id}/ack", s.ackNotification},
 	}
+	methods := map[string][]string{}
 	for _, rt := range routes {
 		mux.HandleFunc(rt.method+" "+rt.path, practice(rt.h))
-		mux.HandleFunc(rt.path, methodNotAllowed(rt.method))
+		methods[rt.path] = append(methods[rt.path], rt.method)
+	}
+	for path, ms := range methods {
+		mux.HandleFunc(path, methodNotAllowed(ms...))
 	}
 }
 
-func methodNotAllowed(allow string) http.HandlerFunc {
-	if allow == http.MethodGet {
-		allow = "GET, HEAD"
+// methodNotAllowed answers any other method of a path whose methods are
+// given (a GET also serves HEAD).
+func methodNotAllowed(methods ...string) http.HandlerFunc {
+	var list []string
+	for _, m := range methods {
+		list = append(list, m)
+		if m == http.MethodGet {
+			list = append(list, http.MethodHead)
+		}
 	}
+	slices.Sort(list)
+	allow := strings.Join(list, ", ")
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
 		writeProblem(w, http.StatusMethodNotAllowed, "Method Not Allowed", "this path accepts "+allow, nil)

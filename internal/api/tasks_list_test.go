@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -114,10 +115,156 @@ func TestInbox(t *testing.T) {
 	}
 }
 
+func TestSentTasks(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	// A sends six tasks to B and two to C, in every state.
+	var toB, toC []string
+	for i := 0; i < 6; i++ {
+		toB = append(toB, f.create().ID)
+	}
+	for i := 0; i < 2; i++ {
+		toC = append(toC, f.create(set("recipient_ods", odsC)).ID)
+	}
+	f.deliver(toB[1])
+	f.deliver(toB[2])
+	f.deliver(toC[0])
+	if res := f.do("POST", "/v1/tasks/"+toB[2]+"/ack", f.keys[odsB], ""); res.status != 200 {
+		t.Fatalf("ack: %d %s", res.status, res.body)
+	}
+	if res := f.do("POST", "/v1/tasks/"+toB[3]+"/cancel", f.keys[odsA], ""); res.status != 200 {
+		t.Fatalf("cancel: %d %s", res.status, res.body)
+	}
+	if _, err := f.db.Pool.Exec(ctx, `UPDATE tasks SET state = 'failed', finished_at = now() WHERE id = $1`, toB[4]); err != nil {
+		t.Fatal(err)
+	}
+	// Tasks A did not send: B to A, and C to B.
+	fromB := f.do("POST", "/v1/tasks", f.keys[odsB], taskBody(set("recipient_ods", odsA)))
+	fromC := f.do("POST", "/v1/tasks", f.keys[odsC], taskBody())
+	if fromB.status != http.StatusAccepted || fromC.status != http.StatusAccepted {
+		t.Fatalf("create as B: %d %s; as C: %d %s", fromB.status, fromB.body, fromC.status, fromC.body)
+	}
+	var bTask, cTask taskView
+	fromB.json(t, &bTask)
+	fromC.json(t, &cTask)
+	f.deliver(bTask.ID)
+	// Four of A's share a creation time, so only the id orders them.
+	same := []string{toB[0], toB[5], toC[0], toC[1]}
+	if _, err := f.db.Pool.Exec(ctx, `UPDATE tasks SET created_at = '2026-01-05T09:00:00Z' WHERE id = ANY($1)`, same); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := f.db.Pool.Query(ctx, `SELECT id::text FROM tasks WHERE sender_ods = $1 ORDER BY created_at DESC, id DESC`, odsA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameSet(want, append(append([]string{}, toB...), toC...)) {
+		t.Fatalf("setup: A's tasks in the database %v, want %v and %v", want, toB, toC)
+	}
+	taskID := func(tv taskView) string { return tv.ID }
+	for _, limit := range []string{"1", "2", "3", "7", "8", "200"} {
+		got, pages := walk(t, f, f.keys[odsA], "/v1/tasks?limit="+limit, taskID)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("limit %s: sent ids over %d pages (-want +got):\n%s", limit, pages, diff)
+		}
+	}
+	got, pages := walk(t, f, f.keys[odsA], "/v1/tasks", taskID)
+	if len(got) != 8 || pages != 1 {
+		t.Fatalf("default limit: %d items over %d pages", len(got), pages)
+	}
+	// inOrder keeps the ids of want that are in subset, in want's order.
+	inOrder := func(subset ...string) []string {
+		var out []string
+		for _, id := range want {
+			if slices.Contains(subset, id) {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"state=accepted", inOrder(toB[0], toB[5], toC[1])},
+		{"state=delivered", inOrder(toB[1], toC[0])},
+		{"state=acknowledged", inOrder(toB[2])},
+		{"state=cancelled", inOrder(toB[3])},
+		{"state=failed", inOrder(toB[4])},
+		{"recipient_ods=" + odsC, inOrder(toC...)},
+		{"recipient_ods=" + odsB, inOrder(toB...)},
+		{"recipient_ods=" + odsB + "&state=accepted", inOrder(toB[0], toB[5])},
+		{"state=delivered&recipient_ods=" + odsC, inOrder(toC[0])},
+		{"state=failed&recipient_ods=" + odsC, nil},
+		{"recipient_ods=" + odsA, nil}, // itself: never a recipient
+		{"recipient_ods=" + odsZ, nil}, // left the federation
+		{"recipient_ods=ABC123", nil},  // no such practice
+	} {
+		got, _ := walk(t, f, f.keys[odsA], "/v1/tasks?limit=2&"+tc.query, taskID)
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.query, diff)
+		}
+	}
+	// Each practice sees only what it sent.
+	if got, _ := walk(t, f, f.keys[odsB], "/v1/tasks", taskID); !slices.Equal(got, []string{bTask.ID}) {
+		t.Fatalf("B's sent tasks = %v, want only %s", got, bTask.ID)
+	}
+	if got, _ := walk(t, f, f.keys[odsC], "/v1/tasks?recipient_ods="+odsB, taskID); !slices.Equal(got, []string{cTask.ID}) {
+		t.Fatalf("C's sent tasks = %v, want only %s", got, cTask.ID)
+	}
+	for _, tc := range []struct {
+		name, key string
+		status    int
+	}{
+		{"no key", "", http.StatusUnauthorized},
+		{"unknown key", "gpfed_not-a-key", http.StatusUnauthorized},
+		{"practice that left", f.keys[odsZ], http.StatusUnauthorized},
+		{"admin key", f.keys["admin"], http.StatusForbidden},
+	} {
+		res := f.do("GET", "/v1/tasks", tc.key, "")
+		if res.status != tc.status {
+			t.Fatalf("%s: %d %s, want %d", tc.name, res.status, res.body, tc.status)
+		}
+		res.reason(t)
+		if contains(string(res.body), nhsValid) || contains(string(res.body), toB[0]) {
+			t.Fatalf("%s: answer leaks a task: %s", tc.name, res.body)
+		}
+	}
+	var first pageView[taskView]
+	f.do("GET", "/v1/tasks?limit=1&state=acknowledged", f.keys[odsA], "").json(t, &first)
+	if len(first.Items) != 1 || first.NextCursor != nil {
+		t.Fatalf("state=acknowledged page = %+v", first)
+	}
+	if it := first.Items[0]; it.ID != toB[2] || it.SenderODS != odsA || it.RecipientODS != odsB || it.State != "acknowledged" ||
+		it.AcknowledgedAt == nil || it.PatientNHSNumber != nhsValid || it.Body != secretBody || it.Events != nil {
+		t.Fatalf("sent item = %+v; want the full acknowledged task without its trail", it)
+	}
+	// The same JSON as the task read by id, less the trail.
+	var byID map[string]any
+	f.do("GET", "/v1/tasks/"+toB[2], f.keys[odsA], "").json(t, &byID)
+	delete(byID, "events")
+	var listed pageView[map[string]any]
+	f.do("GET", "/v1/tasks?state=acknowledged", f.keys[odsA], "").json(t, &listed)
+	if diff := cmp.Diff(byID, listed.Items[0]); diff != "" {
+		t.Fatalf("list item differs from GET /v1/tasks/{id} (-byID +listed):\n%s", diff)
+	}
+	for _, secret := range []string{nhsValid, secretBody} {
+		if contains(f.logs.String(), secret) {
+			t.Fatalf("logs hold patient data %q", secret)
+		}
+	}
+}
+
 func TestListQueryErrors(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	notesCursor := base64.RawURLEncoding.EncodeToString([]byte("notifications.1767603600000000." + uuid.NewString()))
+	inboxCursor := base64.RawURLEncoding.EncodeToString([]byte("inbox.1767603600000000." + uuid.NewString()))
+	sentCursor := base64.RawURLEncoding.EncodeToString([]byte("sent.1767603600000000." + uuid.NewString()))
 	tests := []struct {
 		name, path string
 		wantReason string
@@ -134,6 +281,23 @@ func TestListQueryErrors(t *testing.T) {
 		{name: "repeated parameter", path: "/v1/inbox?state=delivered&state=acknowledged", wantReason: "state: must be given at most once"},
 		{name: "unacked not boolean", path: "/v1/notifications?unacked=yes", wantReason: "unacked: must be true or false"},
 		{name: "state on notifications", path: "/v1/notifications?state=delivered", wantReason: "state: is not a parameter"},
+		{name: "sent: unknown state", path: "/v1/tasks?state=bogus", wantReason: "state: must be accepted, delivered, acknowledged, failed or cancelled"},
+		{name: "sent: state in capitals", path: "/v1/tasks?state=Delivered", wantReason: "state: must be accepted"},
+		{name: "sent: empty state", path: "/v1/tasks?state=", wantReason: "state: must be accepted"},
+		{name: "sent: limit zero", path: "/v1/tasks?limit=0", wantReason: "limit: must be a whole number from 1 to 200"},
+		{name: "sent: limit too big", path: "/v1/tasks?limit=201", wantReason: "limit: must be a whole number"},
+		{name: "sent: limit not a number", path: "/v1/tasks?limit=ten", wantReason: "limit: must be a whole number"},
+		{name: "sent: cursor not base64", path: "/v1/tasks?cursor=***", wantReason: "cursor: is not a cursor from this list"},
+		{name: "sent: inbox cursor", path: "/v1/tasks?cursor=" + inboxCursor, wantReason: "cursor: is not a cursor from this list"},
+		{name: "inbox: sent cursor", path: "/v1/inbox?cursor=" + sentCursor, wantReason: "cursor: is not a cursor from this list"},
+		{name: "sent: recipient lower case", path: "/v1/tasks?recipient_ods=b81016", wantReason: "recipient_ods: must be an ODS code"},
+		{name: "sent: recipient too short", path: "/v1/tasks?recipient_ods=B8", wantReason: "recipient_ods: must be an ODS code"},
+		{name: "sent: recipient too long", path: "/v1/tasks?recipient_ods=B810161234567", wantReason: "recipient_ods: must be an ODS code"},
+		{name: "sent: recipient empty", path: "/v1/tasks?recipient_ods=", wantReason: "recipient_ods: must be an ODS code"},
+		{name: "sent: recipient punctuation", path: "/v1/tasks?recipient_ods=B81016%27--", wantReason: "recipient_ods: must be an ODS code"},
+		{name: "sent: repeated recipient", path: "/v1/tasks?recipient_ods=B81016&recipient_ods=M85015", wantReason: "recipient_ods: must be given at most once"},
+		{name: "sent: misspelt filter", path: "/v1/tasks?recipient=B81016", wantReason: "recipient: is not a parameter"},
+		{name: "recipient on the inbox", path: "/v1/inbox?recipient_ods=B81016", wantReason: "recipient_ods: is not a parameter"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

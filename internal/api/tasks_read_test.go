@@ -58,7 +58,8 @@ func TestWrongMethodIsProblem(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	tests := []struct{ method, path, allow string }{
-		{"GET", "/v1/tasks", "POST"},
+		{"DELETE", "/v1/tasks", "GET, HEAD, POST"},
+		{"PUT", "/v1/tasks", "GET, HEAD, POST"},
 		{"DELETE", "/v1/tasks/" + uuid.NewString(), "GET, HEAD"},
 		{"GET", "/v1/tasks/" + uuid.NewString() + "/ack", "POST"},
 		{"PUT", "/v1/inbox", "GET, HEAD"},

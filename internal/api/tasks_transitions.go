@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -105,21 +106,63 @@ func (s *Server) listInbox(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, rerr)
 		return
 	}
-	states := inboxStates
-	if q.values.Has("state") {
-		st := q.values.Get("state")
-		if st != store.TaskDelivered && st != store.TaskAcknowledged {
-			writeRequestError(w, badParam("state", "must be delivered or acknowledged (the inbox holds delivered tasks only)"))
-			return
-		}
-		states = []string{st}
+	states, rerr := stateFilter(q, inboxStates, "must be delivered or acknowledged (the inbox holds delivered tasks only)")
+	if rerr != nil {
+		writeRequestError(w, rerr)
+		return
 	}
 	tasks, err := s.DB.ListInbox(r.Context(), caller(r).ODSCode, states, q.after, q.limit+1)
 	if err != nil {
 		s.unavailable(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, listPage("inbox", tasks, q.limit,
+	writeTaskPage(w, "inbox", tasks, q.limit)
+}
+
+// listSent answers GET /v1/tasks: tasks the caller sent, newest first,
+// optionally one state only and one recipient only.
+func (s *Server) listSent(w http.ResponseWriter, r *http.Request) {
+	q, rerr := parsePageQuery(r, "sent", "state", "recipient_ods")
+	if rerr != nil {
+		writeRequestError(w, rerr)
+		return
+	}
+	states, rerr := stateFilter(q, sentStates, "must be accepted, delivered, acknowledged, failed or cancelled")
+	if rerr != nil {
+		writeRequestError(w, rerr)
+		return
+	}
+	recipient := q.values.Get("recipient_ods")
+	if q.values.Has("recipient_ods") && !odsCodeRE.MatchString(recipient) {
+		writeRequestError(w, badParam("recipient_ods", "must be an ODS code: 3 to 10 upper-case letters and digits"))
+		return
+	}
+	tasks, err := s.DB.ListSent(r.Context(), caller(r).ODSCode, states, recipient, q.after, q.limit+1)
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	writeTaskPage(w, "sent", tasks, q.limit)
+}
+
+// stateFilter reads the optional state parameter of a task list: all of
+// allowed when absent, that one state when it is one of them, a 400 with
+// reason otherwise.
+func stateFilter(q pageQuery, allowed []string, reason string) ([]string, *requestError) {
+	if !q.values.Has("state") {
+		return allowed, nil
+	}
+	st := q.values.Get("state")
+	if !slices.Contains(allowed, st) {
+		return nil, badParam("state", reason)
+	}
+	return []string{st}, nil
+}
+
+// writeTaskPage answers 200 with one page of a task list; items are full
+// tasks without their audit trail.
+func writeTaskPage(w http.ResponseWriter, list string, tasks []store.Task, limit int) {
+	writeJSON(w, http.StatusOK, listPage(list, tasks, limit,
 		func(t store.Task) store.PageKey { return store.PageKey{CreatedAt: t.CreatedAt, ID: t.ID} },
 		func(t store.Task) taskJSON { return toTaskJSON(t, nil) }))
 }
