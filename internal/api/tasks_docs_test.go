@@ -20,6 +20,7 @@ func TestTaskAPIDocumented(t *testing.T) {
 	}
 	routes := []struct{ method, path string }{
 		{"post", "/v1/tasks"},
+		{"get", "/v1/tasks"},
 		{"get", "/v1/tasks/{id}"},
 		{"post", "/v1/tasks/{id}/cancel"},
 		{"post", "/v1/tasks/{id}/ack"},
