@@ -2,7 +2,9 @@
 // no-op throughput on the same Redis in the same run (issue 3):
 //
 //  1. raw asynq: N no-op tasks enqueued and processed at the worker's
-//     concurrency, in this process;
+//     concurrency, in this process; then the floor: the same closed loop as
+//     (2) against a skeleton of the architecture with none of gpfed's own
+//     work, with and without Postgres (skeleton.go);
 //  2. end to end, closed loop: K posters send POST /v1/tasks as fast as the
 //     API answers; throughput counts tasks whose webhook the receiver
 //     answered 2xx;
@@ -134,7 +136,7 @@ func run() error {
 	fmt.Println()
 	if rawRate > 0 && floorRate > 0 {
 		fmt.Printf("skeleton with Postgres / raw asynq    = %5.1f%%\n", 100*floorRate/rawRate)
-		fmt.Printf("skeleton without Postgres / raw asynq = %5.1f%% (bounds any design with issue 3's two HTTP hops and one asynq task, here)\n", 100*noDBRate/rawRate)
+		fmt.Printf("skeleton without Postgres / raw asynq = %5.1f%% (only the two HTTP hops and the asynq task the issue prescribes)\n", 100*noDBRate/rawRate)
 	}
 	if floorRate > 0 && e2eRate > 0 {
 		fmt.Printf("end-to-end / skeleton with Postgres   = %5.1f%%\n", 100*e2eRate/floorRate)

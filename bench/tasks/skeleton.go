@@ -37,11 +37,9 @@ import (
 // throughput is what the simplest design that keeps those rules reaches on
 // the same machine in the same run.
 //
-// With SKELETON_NO_DB=1 it drops Postgres too (the task travels in the
+// With SKELETON_NO_DB=true it drops Postgres too (the task travels in the
 // asynq payload, which gpfed must not do): what is left is the two HTTP
-// exchanges and the one asynq task that issue 3 itself prescribes, so its
-// ratio to raw asynq bounds any design on this machine, however it uses
-// Postgres.
+// exchanges and the one asynq task that issue 3 itself prescribes.
 const skeletonEnv = "GPFED_BENCH_SKELETON"
 
 // skeletonTask is a task as the skeleton stores and delivers it.
