@@ -120,8 +120,10 @@ func TestFastPathBoundsAndClose(t *testing.T) {
 			cancelled.Add(1)
 		}
 	}
-	if !fp.Go(block) || !fp.Go(block) {
-		t.Fatal("Go refused within the limit")
+	for i := range 2 {
+		if !fp.Go(block) {
+			t.Fatalf("Go refused function %d of 2 within the limit", i+1)
+		}
 	}
 	if fp.Go(block) {
 		t.Fatal("Go ran a third function with limit 2")
