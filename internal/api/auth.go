@@ -55,20 +55,21 @@ func (s *Server) requireRole(role string, next http.HandlerFunc) http.HandlerFun
 	}
 }
 
+// dbUnavailable reports whether err means the database could not be
+// reached in time (store translates dropped and refused connections and
+// Postgres shutting down into store.ErrUnavailable).
+func dbUnavailable(err error) bool {
+	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}
+
 // unavailable answers 503 when the database is down, 500 otherwise; the
 // error is logged, never shown.
 func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || isConnRefused(err) {
+	if dbUnavailable(err) {
 		w.Header().Set("Retry-After", "5")
 		writeProblem(w, http.StatusServiceUnavailable, "Service Unavailable", "the database is unreachable; nothing was stored, retry later", nil)
 		return
 	}
 	s.Log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "error", err)
 	writeProblem(w, http.StatusInternalServerError, "Internal Server Error", "the request failed; nothing was stored", nil)
-}
-
-func isConnRefused(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "connection refused") || strings.Contains(s, "failed to connect") ||
-		strings.Contains(s, "conn closed") || strings.Contains(s, "unexpected EOF")
 }

@@ -5,14 +5,11 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/gpfed/gpfed/internal/store"
 )
 
 //go:embed web/*.html web/style.css
@@ -101,7 +98,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 
 // pageUnavailable is the dashboard's counterpart of unavailable().
 func (s *Server) pageUnavailable(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, store.ErrUnavailable) || isConnRefused(err) {
+	if dbUnavailable(err) {
 		w.Header().Set("Retry-After", "5")
 		s.renderError(w, r, http.StatusServiceUnavailable, "Database unavailable",
 			"gpfed cannot reach its database right now. Reload in a few seconds.")

@@ -147,8 +147,11 @@ func TestDatabaseOutage(t *testing.T) {
 		{"POST", "/v1/tasks"},
 		{"GET", "/v1/tasks/" + delivered.ID},
 		{"POST", "/v1/tasks/" + delivered.ID + "/ack"},
+		{"POST", "/v1/tasks/" + delivered.ID + "/cancel"},
+		{"GET", "/v1/tasks"},
 		{"GET", "/v1/inbox"},
 		{"GET", "/v1/notifications"},
+		{"POST", "/v1/notifications/" + delivered.ID + "/ack"},
 	} {
 		body := ""
 		if tc.path == "/v1/tasks" {
@@ -159,6 +162,18 @@ func TestDatabaseOutage(t *testing.T) {
 			t.Fatalf("%s %s while down: %d Retry-After %q; %s", tc.method, tc.path, res.status, res.header.Get("Retry-After"), res.body)
 		}
 		res.reason(t)
+	}
+	for _, path := range []string{"/v1/practices", "/v1/capacity", "/v1/sync-runs"} {
+		res := f.do("GET", path, f.keys["admin"], "")
+		if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {
+			t.Fatalf("GET %s while down: %d Retry-After %q; %s", path, res.status, res.header.Get("Retry-After"), res.body)
+		}
+		res.reason(t)
+	}
+	// The dashboard cannot look the session up: a 503 page, not a 500 or the login form.
+	res = f.do("GET", "/", "", "", "Cookie", "gpfed_session=any-session")
+	if res.status != http.StatusServiceUnavailable || !strings.Contains(string(res.body), "Database unavailable") {
+		t.Fatalf("dashboard while down: %d; %s", res.status, res.body)
 	}
 	proxy.setDown(false)
 
