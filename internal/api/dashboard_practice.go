@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gpfed/gpfed/internal/practice"
 	"github.com/gpfed/gpfed/internal/store"
 )
 
@@ -47,7 +48,7 @@ const chartHeight = 120
 
 func (s *Server) handlePracticePage(w http.ResponseWriter, r *http.Request) {
 	ods := strings.ToUpper(r.PathValue("ods"))
-	if !odsPattern.MatchString(ods) {
+	if !practice.ValidODS(ods) {
 		s.renderError(w, r, http.StatusNotFound, "No such practice", "That is not an ODS code.")
 		return
 	}

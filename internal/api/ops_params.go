@@ -3,15 +3,14 @@ package api
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/gpfed/gpfed/internal/practice"
 )
 
 // maxCapacityDays bounds one capacity query (a year and a day).
 const maxCapacityDays = 366
-
-var odsPattern = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
 
 // paramErrors collects per-parameter reasons for one 400 answer.
 type paramErrors map[string]string
@@ -100,7 +99,7 @@ func practiceCodes(q url.Values, errs paramErrors) []string {
 			if code == "" {
 				continue
 			}
-			if !odsPattern.MatchString(code) {
+			if !practice.ValidODS(code) {
 				errs.add("practice", "%q is not an ODS code (3-10 letters and digits)", truncate(code, 20))
 				continue
 			}

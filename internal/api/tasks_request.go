@@ -9,13 +9,13 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/gpfed/gpfed/internal/nhsnumber"
+	"github.com/gpfed/gpfed/internal/practice"
 )
 
 // Request limits. maxBodyBytes caps the whole request: 10,000 characters of
@@ -26,8 +26,6 @@ const (
 	maxTaskBodyChar = 10000
 	maxIdemKeyLen   = 255
 )
-
-var odsCodeRE = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
 
 // createTaskRequest is the body of POST /v1/tasks.
 type createTaskRequest struct {
@@ -182,7 +180,7 @@ func (req *createTaskRequest) Validate(sender string, now time.Time) map[string]
 	}
 	switch {
 	case errs["recipient_ods"] != "":
-	case !odsCodeRE.MatchString(req.RecipientODS):
+	case !practice.ValidODS(req.RecipientODS):
 		errs["recipient_ods"] = "must be an ODS code: 3 to 10 upper-case letters and digits"
 	case req.RecipientODS == sender:
 		errs["recipient_ods"] = "must not be the sending practice"

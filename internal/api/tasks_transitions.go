@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gpfed/gpfed/internal/practice"
 	"github.com/gpfed/gpfed/internal/store"
 )
 
@@ -133,7 +134,7 @@ func (s *Server) listSent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	recipient := q.values.Get("recipient_ods")
-	if q.values.Has("recipient_ods") && !odsCodeRE.MatchString(recipient) {
+	if q.values.Has("recipient_ods") && !practice.ValidODS(recipient) {
 		writeRequestError(w, badParam("recipient_ods", "must be an ODS code: 3 to 10 upper-case letters and digits"))
 		return
 	}

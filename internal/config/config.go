@@ -9,11 +9,12 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/gpfed/gpfed/internal/practice"
 )
 
 // Database is the Postgres connection.
@@ -128,11 +129,6 @@ func Load(ctx context.Context, l envconfig.Lookuper) (*All, error) {
 	return &cfg, nil
 }
 
-var (
-	odsRe  = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
-	asidRe = regexp.MustCompile(`^[0-9]{12}$`)
-)
-
 // Validate checks every rule that a type alone cannot, naming the variable.
 func (c *All) Validate() error {
 	var errs []error
@@ -145,10 +141,10 @@ func (c *All) Validate() error {
 	if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 		bad("REDIS_URL", "must be a redis:// or rediss:// URL")
 	}
-	if !odsRe.MatchString(c.Consumer.ODS) {
+	if !practice.ValidODS(c.Consumer.ODS) {
 		bad("GPFED_CONSUMER_ODS", "%q is not an ODS code (3-10 upper-case letters and digits)", c.Consumer.ODS)
 	}
-	if !asidRe.MatchString(c.Consumer.ASID) {
+	if !practice.ValidASID(c.Consumer.ASID) {
 		bad("GPFED_CONSUMER_ASID", "%q is not an ASID (12 digits)", c.Consumer.ASID)
 	}
 	if !isAbsHTTP(c.Consumer.EndpointURL) {

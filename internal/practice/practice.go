@@ -36,6 +36,14 @@ var (
 	asidRe = regexp.MustCompile(`^[0-9]{12}$`)
 )
 
+// ValidODS reports whether code has the shape of an ODS organisation code
+// as gpfed stores them: 3 to 10 upper-case letters and digits.
+func ValidODS(code string) bool { return odsRe.MatchString(code) }
+
+// ValidASID reports whether asid has the shape of a Spine Accredited System
+// ID: 12 digits.
+func ValidASID(asid string) bool { return asidRe.MatchString(asid) }
+
 // LineError is one problem on one line of the CSV (1-based, header = 1).
 type LineError struct {
 	Line   int
