@@ -92,12 +92,14 @@ func (h *delivery) options() store.DeliveryOptions {
 // dispatchNotification sends a notification the delivery just committed on
 // its way: the fast path when it has room, else the queue.
 func (h *delivery) dispatchNotification(ctx context.Context, log *slog.Logger, id uuid.UUID) {
-	if id == uuid.Nil {
-		return
+	if id == uuid.Nil || h.enq == nil {
+		return // without an enqueuer the outbox relay sends it
 	}
 	if h.fast.Go(func(fctx context.Context) { h.notifyNow(fctx, log, id) }) {
+		metrics.NotificationDispatch.WithLabelValues("fast_path").Inc()
 		return
 	}
+	metrics.NotificationDispatch.WithLabelValues("queue").Inc()
 	h.enqueueNotification(ctx, log, id, 0)
 }
 
@@ -114,6 +116,7 @@ func (h *delivery) notifyNow(ctx context.Context, log *slog.Logger, id uuid.UUID
 	if errors.As(err, &re) {
 		delay = DefaultRetryPolicy.Delay(0, err, asynq.NewTask(queue.TypeNotificationDeliver, nil))
 	}
+	metrics.NotificationDispatch.WithLabelValues("fast_path_to_queue").Inc()
 	h.enqueueNotification(ctx, log, id, delay)
 }
 

@@ -10,6 +10,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/gpfed/gpfed/internal/metrics"
 	"github.com/gpfed/gpfed/internal/webhook"
 	"github.com/gpfed/gpfed/queue"
 	"github.com/gpfed/gpfed/worker"
@@ -39,7 +42,8 @@ func notificationEntries(t *testing.T, e *env) []string {
 // A delivered task's sender notification is delivered by the fast path:
 // once, signed, with no trip through the queue.
 func TestFastPathDeliversSenderNotification(t *testing.T) {
-	t.Parallel()
+	// Not parallel with the other fast-path test: both read the dispatch counters.
+	before := dispatchCounts()
 	e := setupWith(t, worker.NewFastPath(4))
 	if err := e.db.SetWebhook(context.Background(), sender, e.rc.srv.URL+"/hooks/"+sender, secret); err != nil {
 		t.Fatal(err)
@@ -60,6 +64,9 @@ func TestFastPathDeliversSenderNotification(t *testing.T) {
 	if got := notificationEntries(t, e); len(got) != 0 {
 		t.Fatalf("notifications queue holds %v, want nothing (fast path)", got)
 	}
+	if got := dispatchCounts().minus(before); got != [3]float64{1, 0, 0} {
+		t.Fatalf("dispatch counters (fast_path, queue, fast_path_to_queue) moved by %v, want [1 0 0]", got)
+	}
 	var outbox int
 	if err := e.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox`).Scan(&outbox); err != nil {
 		t.Fatal(err)
@@ -72,7 +79,7 @@ func TestFastPathDeliversSenderNotification(t *testing.T) {
 // A fast-path attempt the receiver asks to retry goes to the queue, which
 // delivers it: two POSTs, one 2xx, one queue entry.
 func TestFastPathRetryGoesToQueue(t *testing.T) {
-	t.Parallel()
+	before := dispatchCounts()
 	e := setupWith(t, worker.NewFastPath(4), 200, 503)
 	if err := e.db.SetWebhook(context.Background(), sender, e.rc.srv.URL+"/hooks/"+sender, secret); err != nil {
 		t.Fatal(err)
@@ -104,6 +111,28 @@ func TestFastPathRetryGoesToQueue(t *testing.T) {
 	if attempts != 2 {
 		t.Fatalf("notification attempts = %d, want 2", attempts)
 	}
+	if got := dispatchCounts().minus(before); got != [3]float64{1, 0, 1} {
+		t.Fatalf("dispatch counters (fast_path, queue, fast_path_to_queue) moved by %v, want [1 0 1]", got)
+	}
+}
+
+type counts [3]float64
+
+// dispatchCounts reads gpfed_notification_dispatch_total by path.
+func dispatchCounts() counts {
+	var c counts
+	for i, path := range []string{"fast_path", "queue", "fast_path_to_queue"} {
+		var m dto.Metric
+		if err := metrics.NotificationDispatch.WithLabelValues(path).Write(&m); err != nil {
+			panic(err)
+		}
+		c[i] = m.GetCounter().GetValue()
+	}
+	return c
+}
+
+func (c counts) minus(d counts) [3]float64 {
+	return [3]float64{c[0] - d[0], c[1] - d[1], c[2] - d[2]}
 }
 
 // Go runs at most limit functions at once and nothing after Close; Close
