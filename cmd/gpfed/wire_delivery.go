@@ -25,6 +25,11 @@ import (
 // frequency only bounds how late one can be).
 const notifySchedule = "@every 5m"
 
+// retentionSchedule is how often the leader blanks the patient data of
+// tasks past GPFED_TASK_RETENTION (so a task keeps it at most an hour
+// longer than the setting says).
+const retentionSchedule = "@every 1h"
+
 // deliveryTaskTimeout is asynq's per-attempt timeout for delivery entries:
 // the webhook timeout plus room for the database work.
 func deliveryTaskTimeout(app *App) time.Duration {
@@ -92,8 +97,15 @@ func scheduleDeliveryJobs(ctx context.Context, c *cron.Cron, leader *jobs.Leader
 	}); err != nil {
 		return fmt.Errorf("GPFED_RECONCILE_SCHEDULE: %w", err)
 	}
-	return add(notifySchedule, "notification checks", func() error {
+	if err := add(notifySchedule, "notification checks", func() error {
 		_, err := notifier.RunOnce(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
+	retention := &jobs.Retention{DB: db, Log: app.Log, Retention: app.Cfg.Tasks.Retention}
+	return add(retentionSchedule, "task retention", func() error {
+		_, err := retention.RunOnce(ctx)
 		return err
 	})
 }

@@ -84,6 +84,8 @@ type Tasks struct {
 	ReconcileSchedule string        `env:"GPFED_RECONCILE_SCHEDULE, default=@every 1m"`
 	ReconcileGrace    time.Duration `env:"GPFED_RECONCILE_GRACE, default=30s"`
 	LowCapacityDays   int           `env:"GPFED_LOW_CAPACITY_DAYS, default=7"`
+	// Retention is how long a finished task keeps its patient data (0: forever).
+	Retention time.Duration `env:"GPFED_TASK_RETENTION, default=720h"`
 }
 
 // Server is the HTTP API and dashboard.
@@ -195,6 +197,9 @@ func (c *All) Validate() error {
 	}
 	if c.Tasks.MaxAge <= 0 {
 		bad("GPFED_TASK_MAX_AGE", "must be > 0")
+	}
+	if c.Tasks.Retention < 0 {
+		bad("GPFED_TASK_RETENTION", "must be >= 0 (0 keeps patient data forever)")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

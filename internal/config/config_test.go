@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 )
@@ -17,6 +18,9 @@ func TestLoadDefaults(t *testing.T) {
 	if cfg.Sync.Days != 28 || cfg.Sync.Schedule != "0 2 * * *" || cfg.Sync.TimeZone != "Europe/London" {
 		t.Errorf("unexpected sync defaults: %+v", cfg.Sync)
 	}
+	if cfg.Tasks.Retention != 720*time.Hour {
+		t.Errorf("GPFED_TASK_RETENTION default = %s, want 720h (30 days)", cfg.Tasks.Retention)
+	}
 }
 
 func TestLoadNamesBadVariable(t *testing.T) {
@@ -25,16 +29,17 @@ func TestLoadNamesBadVariable(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"bad asid":      {map[string]string{"GPFED_CONSUMER_ASID": "12ab"}, "GPFED_CONSUMER_ASID"},
-		"bad ods":       {map[string]string{"GPFED_CONSUMER_ODS": "a!"}, "GPFED_CONSUMER_ODS"},
-		"empty person":  {map[string]string{"GPFED_PRACTITIONER_FAMILY_NAME": " "}, "GPFED_PRACTITIONER_FAMILY_NAME"},
-		"cert no key":   {map[string]string{"GPFED_TLS_CERT_FILE": "/x.pem"}, "GPFED_TLS_KEY_FILE"},
-		"bad days":      {map[string]string{"GPFED_SYNC_DAYS": "0"}, "GPFED_SYNC_DAYS"},
-		"malformed int": {map[string]string{"GPFED_SYNC_DAYS": "many"}, "GPFED_SYNC_DAYS"},
-		"bad redis":     {map[string]string{"REDIS_URL": "http://x"}, "REDIS_URL"},
-		"ssp no slash":  {map[string]string{"GPFED_SSP_URL": "https://ssp.example"}, "GPFED_SSP_URL"},
-		"bad tz":        {map[string]string{"GPFED_SYNC_TIMEZONE": "Mars/Olympus"}, "GPFED_SYNC_TIMEZONE"},
-		"bad log level": {map[string]string{"GPFED_LOG_LEVEL": "loud"}, "GPFED_LOG_LEVEL"},
+		"bad asid":           {map[string]string{"GPFED_CONSUMER_ASID": "12ab"}, "GPFED_CONSUMER_ASID"},
+		"bad ods":            {map[string]string{"GPFED_CONSUMER_ODS": "a!"}, "GPFED_CONSUMER_ODS"},
+		"empty person":       {map[string]string{"GPFED_PRACTITIONER_FAMILY_NAME": " "}, "GPFED_PRACTITIONER_FAMILY_NAME"},
+		"cert no key":        {map[string]string{"GPFED_TLS_CERT_FILE": "/x.pem"}, "GPFED_TLS_KEY_FILE"},
+		"bad days":           {map[string]string{"GPFED_SYNC_DAYS": "0"}, "GPFED_SYNC_DAYS"},
+		"malformed int":      {map[string]string{"GPFED_SYNC_DAYS": "many"}, "GPFED_SYNC_DAYS"},
+		"bad redis":          {map[string]string{"REDIS_URL": "http://x"}, "REDIS_URL"},
+		"ssp no slash":       {map[string]string{"GPFED_SSP_URL": "https://ssp.example"}, "GPFED_SSP_URL"},
+		"bad tz":             {map[string]string{"GPFED_SYNC_TIMEZONE": "Mars/Olympus"}, "GPFED_SYNC_TIMEZONE"},
+		"bad log level":      {map[string]string{"GPFED_LOG_LEVEL": "loud"}, "GPFED_LOG_LEVEL"},
+		"negative retention": {map[string]string{"GPFED_TASK_RETENTION": "-1h"}, "GPFED_TASK_RETENTION"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -75,7 +75,7 @@ func dropOutbox(kind string, id uuid.UUID) *stmt {
 }
 
 func lockDeliveryTask(id uuid.UUID, t *DeliveryTask) stmt {
-	return stmt{sql: `SELECT t.id, t.sender_ods, t.recipient_ods, t.patient_nhs_number, t.type, t.priority,
+	return stmt{sql: `SELECT t.id, t.sender_ods, t.recipient_ods, COALESCE(t.patient_nhs_number, ''), t.type, t.priority,
 			t.subject, t.body, t.due_date, t.state, t.attempts, COALESCE(t.last_error, ''), t.created_at, t.expires_at,
 			COALESCE(p.webhook_url, ''), COALESCE(p.webhook_secret, '')
 		FROM tasks t JOIN practices p ON p.ods_code = t.recipient_ods

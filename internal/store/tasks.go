@@ -56,6 +56,9 @@ type Task struct {
 	AcknowledgedAt   *time.Time
 	FinishedAt       *time.Time
 	ExpiresAt        time.Time
+	// RedactedAt is when retention blanked the patient data (NHS number,
+	// subject, body); nil while the task keeps it.
+	RedactedAt *time.Time
 	// Events is the audit trail, where a method says it fills it in.
 	Events []TaskEvent
 }
@@ -78,17 +81,17 @@ type PageKey struct {
 	ID        uuid.UUID
 }
 
-const taskColumns = `id, sender_ods, recipient_ods, patient_nhs_number, type, priority, subject, body,
+const taskColumns = `id, sender_ods, recipient_ods, COALESCE(patient_nhs_number, ''), type, priority, subject, body,
 	COALESCE(to_char(due_date, 'YYYY-MM-DD'), ''), state, COALESCE(channel, ''), attempts, COALESCE(last_error, ''),
 	COALESCE(idempotency_key, ''), request_hash, created_at, updated_at, delivered_at, acknowledged_at,
-	finished_at, expires_at`
+	finished_at, expires_at, redacted_at`
 
 func scanTask(row pgx.Row) (Task, error) {
 	var t Task
 	err := row.Scan(&t.ID, &t.SenderODS, &t.RecipientODS, &t.PatientNHSNumber, &t.Type, &t.Priority,
 		&t.Subject, &t.Body, &t.DueDate, &t.State, &t.Channel, &t.Attempts, &t.LastError,
 		&t.IdempotencyKey, &t.RequestHash, &t.CreatedAt, &t.UpdatedAt, &t.DeliveredAt, &t.AcknowledgedAt,
-		&t.FinishedAt, &t.ExpiresAt)
+		&t.FinishedAt, &t.ExpiresAt, &t.RedactedAt)
 	return t, err
 }
 
@@ -162,7 +165,7 @@ func (db *DB) insertTask(ctx context.Context, t Task, relayDelay time.Duration) 
 	err := row.Scan(&out.ID, &out.SenderODS, &out.RecipientODS, &out.PatientNHSNumber, &out.Type, &out.Priority,
 		&out.Subject, &out.Body, &out.DueDate, &out.State, &out.Channel, &out.Attempts, &out.LastError,
 		&out.IdempotencyKey, &out.RequestHash, &out.CreatedAt, &out.UpdatedAt, &out.DeliveredAt, &out.AcknowledgedAt,
-		&out.FinishedAt, &out.ExpiresAt, &ev.ID, &ev.At)
+		&out.FinishedAt, &out.ExpiresAt, &out.RedactedAt, &ev.ID, &ev.At)
 	if err != nil {
 		return Task{}, err
 	}
