@@ -23,7 +23,7 @@ type taskJSON struct {
 	ID               string      `json:"id"`
 	SenderODS        string      `json:"sender_ods"`
 	RecipientODS     string      `json:"recipient_ods"`
-	PatientNHSNumber string      `json:"patient_nhs_number"`
+	PatientNHSNumber *string     `json:"patient_nhs_number"`
 	Type             string      `json:"type"`
 	Priority         string      `json:"priority"`
 	Subject          string      `json:"subject"`
@@ -39,6 +39,7 @@ type taskJSON struct {
 	AcknowledgedAt   *time.Time  `json:"acknowledged_at"`
 	FinishedAt       *time.Time  `json:"finished_at"`
 	ExpiresAt        time.Time   `json:"expires_at"`
+	RedactedAt       *time.Time  `json:"redacted_at"`
 	Events           []eventJSON `json:"events,omitempty"`
 }
 
@@ -75,11 +76,11 @@ type pageJSON[T any] struct {
 func toTaskJSON(t store.Task, events []store.TaskEvent) taskJSON {
 	out := taskJSON{
 		ID: t.ID.String(), SenderODS: t.SenderODS, RecipientODS: t.RecipientODS,
-		PatientNHSNumber: t.PatientNHSNumber, Type: t.Type, Priority: t.Priority, Subject: t.Subject, Body: t.Body,
+		PatientNHSNumber: nullable(t.PatientNHSNumber), Type: t.Type, Priority: t.Priority, Subject: t.Subject, Body: t.Body,
 		DueDate: nullable(t.DueDate), State: t.State, Channel: nullable(t.Channel), Attempts: t.Attempts,
 		LastError: nullable(t.LastError), CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(),
 		DeliveredAt: utc(t.DeliveredAt), AcknowledgedAt: utc(t.AcknowledgedAt), FinishedAt: utc(t.FinishedAt),
-		ExpiresAt: t.ExpiresAt.UTC(),
+		ExpiresAt: t.ExpiresAt.UTC(), RedactedAt: utc(t.RedactedAt),
 	}
 	for _, e := range events {
 		out.Events = append(out.Events, eventJSON{At: e.At.UTC(), Actor: e.Actor, Action: e.Action,
