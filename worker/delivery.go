@@ -163,11 +163,20 @@ func (h *delivery) deliverTask(ctx context.Context, t *asynq.Task) error {
 }
 
 // send posts one webhook and records its latency by event and status.
-func (h *delivery) send(ctx context.Context, url, secret, event, id string, body []byte) webhook.Result {
+func (h *delivery) send(ctx context.Context, url string, secrets []string, event, id string, body []byte) webhook.Result {
 	start := time.Now()
-	res := h.sender.Send(ctx, url, secret, event, id, body)
+	res := h.sender.Send(ctx, url, secrets, event, id, body)
 	metrics.WebhookRequests.WithLabelValues(event, strconv.Itoa(res.Status)).Observe(time.Since(start).Seconds())
 	return res
+}
+
+// signingSecrets is what a delivery signs with: the practice's secret, and
+// the previous one while a rotation keeps it valid.
+func signingSecrets(current, previous string) []string {
+	if previous == "" || previous == current {
+		return []string{current}
+	}
+	return []string{current, previous}
 }
 
 // observeOutcome records acceptance-to-outcome latency and attempts once a
@@ -206,7 +215,7 @@ func (h *delivery) tryTask(ctx context.Context, t store.DeliveryTask, last bool)
 	if err != nil {
 		return store.Attempt{Result: store.AttemptRetry, Error: "encode task event failed"}
 	}
-	res := h.send(ctx, t.WebhookURL, t.WebhookSecret, webhook.EventTask, t.ID.String(), body)
+	res := h.send(ctx, t.WebhookURL, signingSecrets(t.WebhookSecret, t.WebhookSecretPrevious), webhook.EventTask, t.ID.String(), body)
 	return verdict(res, "webhook", last)
 }
 

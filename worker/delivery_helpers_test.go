@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,6 +48,7 @@ type receiver struct {
 
 type recorded struct {
 	Event, Key string
+	Signatures int // v1 entries in Gpfed-Signature
 	Verified   bool
 	Body       string
 	Status     int
@@ -76,7 +78,8 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rec := recorded{Event: r.Header.Get(webhook.HeaderEvent), Key: r.Header.Get(webhook.HeaderIdempotencyKey), Body: string(body),
-		Verified: webhook.Verify(secret, r.Header.Get(webhook.HeaderSignature), body) == nil}
+		Signatures: strings.Count(r.Header.Get(webhook.HeaderSignature), "v1="),
+		Verified:   webhook.Verify(secret, r.Header.Get(webhook.HeaderSignature), body) == nil}
 	rc.mu.Lock()
 	rec.Status = http.StatusOK
 	switch {
@@ -136,7 +139,7 @@ func setupWith(t *testing.T, fast *worker.FastPath, script ...int) *env {
 		t.Fatal(err)
 	}
 	rc := newReceiver(t, script...)
-	if err := db.SetWebhook(ctx, recipient, rc.srv.URL+"/hooks/"+recipient, secret); err != nil {
+	if err := db.SetWebhook(ctx, recipient, rc.srv.URL+"/hooks/"+recipient, secret, 0); err != nil {
 		t.Fatal(err)
 	}
 	opt, err := queue.RedisOpt(redisURL)

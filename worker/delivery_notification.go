@@ -61,6 +61,6 @@ func (h *delivery) tryNotification(ctx context.Context, n store.DeliveryNotifica
 	if err != nil {
 		return store.Attempt{Result: store.AttemptRetry, Error: "encode notification event failed"}
 	}
-	res := h.send(ctx, n.WebhookURL, n.WebhookSecret, webhook.EventNotification, n.ID.String(), body)
+	res := h.send(ctx, n.WebhookURL, signingSecrets(n.WebhookSecret, n.WebhookSecretPrevious), webhook.EventNotification, n.ID.String(), body)
 	return verdict(res, "webhook", last)
 }

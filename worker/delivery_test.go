@@ -122,7 +122,7 @@ func TestTaskWebhookBody(t *testing.T) {
 func TestNotificationByWebhook(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	if err := e.db.SetWebhook(context.Background(), sender, e.rc.srv.URL+"/hooks/"+sender, secret); err != nil {
+	if err := e.db.SetWebhook(context.Background(), sender, e.rc.srv.URL+"/hooks/"+sender, secret, 0); err != nil {
 		t.Fatal(err)
 	}
 	id := newTask(t, e.db, inboxOnly, time.Hour)

@@ -45,7 +45,7 @@ func TestFastPathDeliversSenderNotification(t *testing.T) {
 	// Not parallel with the other fast-path test: both read the dispatch counters.
 	before := dispatchCounts()
 	e := setupWith(t, worker.NewFastPath(4))
-	if err := e.db.SetWebhook(context.Background(), sender, e.rc.srv.URL+"/hooks/"+sender, secret); err != nil {
+	if err := e.db.SetWebhook(context.Background(), sender, e.rc.srv.URL+"/hooks/"+sender, secret, 0); err != nil {
 		t.Fatal(err)
 	}
 	id := newTask(t, e.db, recipient, time.Hour)
@@ -81,7 +81,7 @@ func TestFastPathDeliversSenderNotification(t *testing.T) {
 func TestFastPathRetryGoesToQueue(t *testing.T) {
 	before := dispatchCounts()
 	e := setupWith(t, worker.NewFastPath(4), 200, 503)
-	if err := e.db.SetWebhook(context.Background(), sender, e.rc.srv.URL+"/hooks/"+sender, secret); err != nil {
+	if err := e.db.SetWebhook(context.Background(), sender, e.rc.srv.URL+"/hooks/"+sender, secret, 0); err != nil {
 		t.Fatal(err)
 	}
 	id := newTask(t, e.db, recipient, time.Hour)

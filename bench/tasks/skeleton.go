@@ -107,7 +107,7 @@ func skeletonMain() error {
 		if err != nil {
 			return err
 		}
-		if r := sender.Send(ctx, hook[0], hook[1], "task", id, body); r.Outcome != webhook.Delivered {
+		if r := sender.Send(ctx, hook[0], []string{hook[1]}, "task", id, body); r.Outcome != webhook.Delivered {
 			return r.Err
 		}
 		if noDB {

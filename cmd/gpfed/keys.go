@@ -1,9 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/gpfed/gpfed/internal/practice"
 	"github.com/gpfed/gpfed/internal/store"
@@ -51,13 +57,29 @@ func practicesRevoke(ctx context.Context, app *App, args []string) error {
 	return nil
 }
 
+const webhookUsage = "usage: gpfed practices webhook [--keep-previous DURATION] ODS URL SECRET|-   (- reads the secret from standard input; ODS alone clears the webhook)"
+
 func practicesWebhook(ctx context.Context, app *App, args []string) error {
-	if len(args) != 1 && len(args) != 3 {
-		return usagef("usage: gpfed practices webhook ODS URL SECRET   (or ODS alone to clear)")
+	fs := flag.NewFlagSet("practices webhook", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	keep := fs.Duration("keep-previous", 0, "keep signing with the replaced secret too for this long (rotation)")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v; %s", err, webhookUsage)
+	}
+	args = fs.Args()
+	if (len(args) != 1 && len(args) != 3) || *keep < 0 || (*keep > 0 && len(args) != 3) {
+		return usagef("%s", webhookUsage)
 	}
 	url, secret := "", ""
 	if len(args) == 3 {
 		url, secret = args[1], args[2]
+		if secret == "-" {
+			line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("read the secret from standard input: %w", err)
+			}
+			secret = strings.TrimRight(line, "\r\n")
+		}
 		if reason := practice.CheckEndpoint(url); reason != "" {
 			return usagef("webhook URL: %s", reason)
 		}
@@ -70,8 +92,13 @@ func practicesWebhook(ctx context.Context, app *App, args []string) error {
 		return err
 	}
 	defer db.Close()
-	if err := db.SetWebhook(ctx, args[0], url, secret); err != nil {
+	if err := db.SetWebhook(ctx, args[0], url, secret, *keep); err != nil {
 		return err
+	}
+	if *keep > 0 {
+		fmt.Fprintf(app.Stdout, "webhook for %s updated; deliveries are signed with the previous secret too until %s\n",
+			args[0], time.Now().Add(*keep).UTC().Format(time.RFC3339))
+		return nil
 	}
 	fmt.Fprintf(app.Stdout, "webhook for %s updated\n", args[0])
 	return nil

@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register("practices", "manage member practices: import FILE | list | token ODS | revoke ODS | webhook ODS URL SECRET", runPractices)
+	register("practices", "manage member practices: import FILE | list | token ODS | revoke ODS | webhook [--keep-previous D] ODS URL SECRET|-", runPractices)
 }
 
 func runPractices(ctx context.Context, app *App, args []string) error {

@@ -34,6 +34,8 @@ type DeliveryTask struct {
 	LastError                 string
 	CreatedAt, ExpiresAt      time.Time
 	WebhookURL, WebhookSecret string
+	// WebhookSecretPrevious is the replaced secret while a rotation keeps it valid, else "".
+	WebhookSecretPrevious string
 	// Notification is the sender's delivered/failed notification this
 	// delivery created (uuid.Nil if none), for the caller to enqueue.
 	Notification uuid.UUID
@@ -77,13 +79,13 @@ func dropOutbox(kind string, id uuid.UUID) *stmt {
 func lockDeliveryTask(id uuid.UUID, t *DeliveryTask) stmt {
 	return stmt{sql: `SELECT t.id, t.sender_ods, t.recipient_ods, COALESCE(t.patient_nhs_number, ''), t.type, t.priority,
 			t.subject, t.body, t.due_date, t.state, t.attempts, COALESCE(t.last_error, ''), t.created_at, t.expires_at,
-			COALESCE(p.webhook_url, ''), COALESCE(p.webhook_secret, '')
+			COALESCE(p.webhook_url, ''), COALESCE(p.webhook_secret, ''), CASE WHEN p.webhook_secret_previous_until > now() THEN p.webhook_secret_previous ELSE '' END
 		FROM tasks t JOIN practices p ON p.ods_code = t.recipient_ods
 		WHERE t.id = $1 FOR UPDATE OF t`, args: []any{id}, scan: func(row pgx.Row) error {
 		var due *time.Time
 		err := row.Scan(&t.ID, &t.SenderODS, &t.RecipientODS, &t.PatientNHSNumber, &t.Type, &t.Priority,
 			&t.Subject, &t.Body, &due, &t.State, &t.Attempts, &t.LastError, &t.CreatedAt, &t.ExpiresAt,
-			&t.WebhookURL, &t.WebhookSecret)
+			&t.WebhookURL, &t.WebhookSecret, &t.WebhookSecretPrevious)
 		if err != nil {
 			return fmt.Errorf("lock task: %w", err)
 		}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -100,9 +101,20 @@ func (db *DB) GetPractice(ctx context.Context, ods string) (practice.Practice, e
 }
 
 // SetWebhook sets (or, with url "", clears) a practice's webhook channel.
-func (db *DB) SetWebhook(ctx context.Context, ods, url, secret string) error {
-	tag, err := db.Pool.Exec(ctx, `UPDATE practices SET webhook_url = NULLIF($2, ''), webhook_secret = NULLIF($3, ''),
-		updated_at = now() WHERE ods_code = $1`, ods, url, secret)
+// keepPrevious > 0 rotates the secret gently: deliveries are signed with
+// the secret being replaced as well, for that long, so that the receiver
+// can switch at its own pace. 0 (or clearing, or the same secret) keeps no
+// previous secret.
+func (db *DB) SetWebhook(ctx context.Context, ods, url, secret string, keepPrevious time.Duration) error {
+	tag, err := db.Pool.Exec(ctx, `WITH keep AS (
+			SELECT $4::bigint > 0 AND NULLIF($3, '') IS NOT NULL AND p.webhook_secret IS NOT NULL
+				AND p.webhook_secret <> $3 AS prev
+			FROM practices p WHERE p.ods_code = $1)
+		UPDATE practices SET webhook_url = NULLIF($2, ''), webhook_secret = NULLIF($3, ''),
+			webhook_secret_previous = CASE WHEN keep.prev THEN practices.webhook_secret END,
+			webhook_secret_previous_until = CASE WHEN keep.prev THEN now() + make_interval(secs => $4::bigint / 1e9) END,
+			updated_at = now()
+		FROM keep WHERE ods_code = $1`, ods, url, secret, keepPrevious.Nanoseconds())
 	if err != nil {
 		return translate(fmt.Errorf("set webhook for %s: %w", ods, err))
 	}

@@ -88,8 +88,10 @@ func NewClient(timeout time.Duration) *http.Client {
 // maxDrain bounds how much of a response body is read (to reuse the connection).
 const maxDrain = 64 << 10
 
-// Send POSTs body to rawURL as event with the Idempotency-Key and a fresh signature.
-func (s *Sender) Send(ctx context.Context, rawURL, secret, event, key string, body []byte) Result {
+// Send POSTs body to rawURL as event with the Idempotency-Key and a fresh
+// signature by each of secrets (the current one first; a second while a
+// rotation keeps the previous one valid).
+func (s *Sender) Send(ctx context.Context, rawURL string, secrets []string, event, key string, body []byte) Result {
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
@@ -106,7 +108,7 @@ func (s *Sender) Send(ctx context.Context, rawURL, secret, event, key string, bo
 	req.Header.Set("User-Agent", "gpfed-webhook/1")
 	req.Header.Set(HeaderIdempotencyKey, key)
 	req.Header.Set(HeaderEvent, event)
-	req.Header.Set(HeaderSignature, Sign(secret, now(), body))
+	req.Header.Set(HeaderSignature, SignAll(secrets, now(), body))
 	start := time.Now()
 	resp, err := s.Client.Do(req)
 	d := time.Since(start)

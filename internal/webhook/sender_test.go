@@ -78,7 +78,7 @@ func TestSenderSend(t *testing.T) {
 			srv := httptest.NewServer(rc)
 			defer srv.Close()
 			s := &webhook.Sender{Client: webhook.NewClient(2 * time.Second)}
-			res := s.Send(context.Background(), srv.URL+"/hook", "s3cret", webhook.EventTask, "key-1", []byte(`{"a":1}`))
+			res := s.Send(context.Background(), srv.URL+"/hook", []string{"s3cret"}, webhook.EventTask, "key-1", []byte(`{"a":1}`))
 			got := <-rc.got
 			want := map[string]string{"method": "POST", "content_type": "application/json", "event": "task",
 				"key": "key-1", "body": `{"a":1}`, "verified": "yes"}
@@ -128,7 +128,7 @@ func TestSenderTimeoutAndUnreachable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := &webhook.Sender{Client: webhook.NewClient(300 * time.Millisecond)}
-			res := s.Send(context.Background(), tc.url, "k", webhook.EventTask, "id", []byte("{}"))
+			res := s.Send(context.Background(), tc.url, []string{"k"}, webhook.EventTask, "id", []byte("{}"))
 			if res.Outcome != tc.want || res.Err == nil {
 				t.Fatalf("Send = %+v, want outcome %v with an error", res, tc.want)
 			}

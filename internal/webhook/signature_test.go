@@ -30,6 +30,7 @@ func TestVerifyAt(t *testing.T) {
 	at := time.Unix(1767225600, 0)
 	good := webhook.Sign("s3cret", at, body)
 	other := webhook.Sign("other", at, body)
+	both := webhook.SignAll([]string{"new-secret", "s3cret"}, at, body)
 	tests := []struct {
 		name   string
 		secret string
@@ -42,6 +43,9 @@ func TestVerifyAt(t *testing.T) {
 		{"valid within tolerance", "s3cret", good, body, at.Add(4 * time.Minute), nil},
 		{"valid with clock slightly behind", "s3cret", good, body, at.Add(-4 * time.Minute), nil},
 		{"rotation: second v1 matches", "s3cret", other + ",v1=" + good[len("t=1767225600,v1="):], body, at, nil},
+		{"SignAll: old secret verifies", "s3cret", both, body, at, nil},
+		{"SignAll: new secret verifies", "new-secret", both, body, at, nil},
+		{"SignAll: a third does not", "other", both, body, at, webhook.ErrMismatch},
 		{"wrong secret", "nope", good, body, at, webhook.ErrMismatch},
 		{"tampered body", "s3cret", good, []byte(`{"id":"y"}`), at, webhook.ErrMismatch},
 		{"replayed too late", "s3cret", good, body, at.Add(6 * time.Minute), webhook.ErrTimestamp},
