@@ -62,6 +62,14 @@ func runDemo(ctx context.Context, app *App, args []string) error {
 	}
 	defer func() { cancel(); stop() }() // the services stop when ctx ends
 
+	// The dashboard is up before the first sync: open it and watch the run.
+	adminKey, _, err := db.CreateAPIKey(ctx, store.RoleAdmin, "", "demo")
+	if err != nil {
+		return err
+	}
+	base := "http://" + app.Cfg.Server.Addr
+	fmt.Fprintf(out, "dashboard:  %s/  (admin key %s)\nfirst sync:\n", base, adminKey)
+
 	syncer := newSyncer(app, db, client, inspector)
 	run, err := syncer.Start(ctx, "manual", nil, app.Cfg.Sync.Days)
 	if err != nil && run.ID == 0 {
@@ -79,11 +87,6 @@ func runDemo(ctx context.Context, app *App, args []string) error {
 		fmt.Fprintln(out, "(the failures above are scripted faults in the simulated federation)")
 	}
 
-	adminKey, _, err := db.CreateAPIKey(ctx, store.RoleAdmin, "", "demo")
-	if err != nil {
-		return err
-	}
-	base := "http://" + app.Cfg.Server.Addr
 	sent, err := sendDemoTasks(ctx, db, base, fed)
 	if err != nil {
 		return err
