@@ -15,8 +15,9 @@ func init() {
 }
 
 // apiKeyCacheTTL is how long serve trusts a valid API key without asking
-// Postgres again: revoking a key, or deactivating its practice, takes
-// effect within this time.
+// Postgres again. Revoking a key, or deactivating its practice, empties
+// the cache at once through LISTEN/NOTIFY (api.Server.WatchKeyChanges);
+// the TTL bounds it only while that listener is down.
 const apiKeyCacheTTL = 5 * time.Second
 
 func runServe(ctx context.Context, app *App, args []string) error {
@@ -35,6 +36,10 @@ func runServe(ctx context.Context, app *App, args []string) error {
 		TaskTimeout: deliveryTaskTimeout(app), KeyCacheTTL: apiKeyCacheTTL, SecureCookies: app.Cfg.Server.SecureCookies}
 	stopRelay := startRelay(ctx, app, db, client)
 	defer stopRelay()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); srv.WatchKeyChanges(watchCtx) }()
+	defer func() { stopWatch(); <-watched }()
 
 	hs := &http.Server{Addr: app.Cfg.Server.Addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
