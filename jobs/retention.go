@@ -8,23 +8,28 @@ import (
 	"github.com/gpfed/gpfed/internal/store"
 )
 
-// Retention blanks the patient data of tasks that finished longer than
-// Retention ago (store.RedactFinishedTasks). The scheduler's leader runs it
-// hourly; Retention 0 turns it off.
+// Retention keeps the database to what a federation needs: it blanks the
+// patient data of tasks that finished longer than Retention ago
+// (store.RedactFinishedTasks), and deletes slot change history and
+// finished notifications older than History (store.PruneHistory). The
+// scheduler's leader runs it hourly; a zero duration turns that part off.
 type Retention struct {
 	DB        *store.DB
 	Log       *slog.Logger
 	Retention time.Duration
-	Batch     int // tasks per statement (default 500)
+	History   time.Duration
+	Batch     int // rows per statement (default 500)
 	Now       func() time.Time
 }
 
-// RunOnce redacts every task past retention, a batch per statement, and
-// returns how many it redacted.
-func (r *Retention) RunOnce(ctx context.Context) (int, error) {
-	if r.Retention <= 0 {
-		return 0, nil
-	}
+// RetentionReport counts what one run changed.
+type RetentionReport struct {
+	TasksRedacted, SlotChangesDeleted, NotificationsDeleted int
+}
+
+// RunOnce does everything that is due, a batch per statement.
+func (r *Retention) RunOnce(ctx context.Context) (RetentionReport, error) {
+	var rep RetentionReport
 	now, batch := time.Now, r.Batch
 	if r.Now != nil {
 		now = r.Now
@@ -32,21 +37,36 @@ func (r *Retention) RunOnce(ctx context.Context) (int, error) {
 	if batch <= 0 {
 		batch = 500
 	}
-	cutoff := now().Add(-r.Retention)
-	total := 0
-	for {
-		n, err := r.DB.RedactFinishedTasks(ctx, cutoff, batch)
-		total += n
-		if err != nil {
-			return total, err
-		}
-		if n < batch || ctx.Err() != nil {
-			break
+	if r.Retention > 0 {
+		cutoff := now().Add(-r.Retention)
+		for {
+			n, err := r.DB.RedactFinishedTasks(ctx, cutoff, batch)
+			rep.TasksRedacted += n
+			if err != nil {
+				return rep, err
+			}
+			if n < batch || ctx.Err() != nil {
+				break
+			}
 		}
 	}
-	if total > 0 && r.Log != nil {
-		r.Log.Info("retention: redacted finished tasks", "component", "scheduler", "tasks", total,
-			"finished_before", cutoff.UTC().Format(time.RFC3339))
+	if r.History > 0 {
+		cutoff := now().Add(-r.History)
+		for {
+			c, n, err := r.DB.PruneHistory(ctx, cutoff, batch)
+			rep.SlotChangesDeleted += c
+			rep.NotificationsDeleted += n
+			if err != nil {
+				return rep, err
+			}
+			if (c < batch && n < batch) || ctx.Err() != nil {
+				break
+			}
+		}
 	}
-	return total, nil
+	if rep != (RetentionReport{}) && r.Log != nil {
+		r.Log.Info("retention", "component", "scheduler", "tasks_redacted", rep.TasksRedacted,
+			"slot_changes_deleted", rep.SlotChangesDeleted, "notifications_deleted", rep.NotificationsDeleted)
+	}
+	return rep, nil
 }

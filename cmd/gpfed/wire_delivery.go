@@ -103,7 +103,8 @@ func scheduleDeliveryJobs(ctx context.Context, c *cron.Cron, leader *jobs.Leader
 	}); err != nil {
 		return err
 	}
-	retention := &jobs.Retention{DB: db, Log: app.Log, Retention: app.Cfg.Tasks.Retention}
+	retention := &jobs.Retention{DB: db, Log: app.Log, Retention: app.Cfg.Tasks.Retention,
+		History: app.Cfg.Tasks.HistoryRetention}
 	return add(retentionSchedule, "task retention", func() error {
 		_, err := retention.RunOnce(ctx)
 		return err

@@ -28,8 +28,8 @@ func TestRedactedTaskView(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &jobs.Retention{DB: f.db, Retention: 30 * 24 * time.Hour, Batch: 1}
-	if n, err := r.RunOnce(ctx); err != nil || n != 1 {
-		t.Fatalf("retention: %d, %v; want 1", n, err)
+	if rep, err := r.RunOnce(ctx); err != nil || rep.TasksRedacted != 1 {
+		t.Fatalf("retention: %+v, %v; want 1 task redacted", rep, err)
 	}
 
 	type view struct {

@@ -86,6 +86,9 @@ type Tasks struct {
 	LowCapacityDays   int           `env:"GPFED_LOW_CAPACITY_DAYS, default=7"`
 	// Retention is how long a finished task keeps its patient data (0: forever).
 	Retention time.Duration `env:"GPFED_TASK_RETENTION, default=720h"`
+	// HistoryRetention is how long slot change history and finished
+	// notifications are kept (0: forever).
+	HistoryRetention time.Duration `env:"GPFED_HISTORY_RETENTION, default=2160h"`
 }
 
 // Server is the HTTP API and dashboard.
@@ -200,6 +203,9 @@ func (c *All) Validate() error {
 	}
 	if c.Tasks.Retention < 0 {
 		bad("GPFED_TASK_RETENTION", "must be >= 0 (0 keeps patient data forever)")
+	}
+	if c.Tasks.HistoryRetention < 0 {
+		bad("GPFED_HISTORY_RETENTION", "must be >= 0 (0 keeps history forever)")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

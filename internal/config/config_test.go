@@ -18,6 +18,9 @@ func TestLoadDefaults(t *testing.T) {
 	if cfg.Sync.Days != 28 || cfg.Sync.Schedule != "0 2 * * *" || cfg.Sync.TimeZone != "Europe/London" {
 		t.Errorf("unexpected sync defaults: %+v", cfg.Sync)
 	}
+	if cfg.Tasks.HistoryRetention != 2160*time.Hour {
+		t.Errorf("GPFED_HISTORY_RETENTION default = %s, want 2160h (90 days)", cfg.Tasks.HistoryRetention)
+	}
 	if cfg.Tasks.Retention != 720*time.Hour {
 		t.Errorf("GPFED_TASK_RETENTION default = %s, want 720h (30 days)", cfg.Tasks.Retention)
 	}
@@ -40,6 +43,7 @@ func TestLoadNamesBadVariable(t *testing.T) {
 		"bad tz":             {map[string]string{"GPFED_SYNC_TIMEZONE": "Mars/Olympus"}, "GPFED_SYNC_TIMEZONE"},
 		"bad log level":      {map[string]string{"GPFED_LOG_LEVEL": "loud"}, "GPFED_LOG_LEVEL"},
 		"negative retention": {map[string]string{"GPFED_TASK_RETENTION": "-1h"}, "GPFED_TASK_RETENTION"},
+		"negative history":   {map[string]string{"GPFED_HISTORY_RETENTION": "-1h"}, "GPFED_HISTORY_RETENTION"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -33,3 +33,23 @@ func (db *DB) RedactFinishedTasks(ctx context.Context, cutoff time.Time, limit i
 	}
 	return n, nil
 }
+
+// PruneHistory deletes up to limit slot change records made before cutoff,
+// and up to limit finished (delivered or failed) notifications that
+// finished before cutoff, and returns how many of each it deleted.
+// Pending notifications, tasks and their audit trails are never touched.
+func (db *DB) PruneHistory(ctx context.Context, cutoff time.Time, limit int) (changes, notifications int, err error) {
+	err = db.Pool.QueryRow(ctx, `WITH c AS (
+			DELETE FROM slot_changes WHERE id IN (
+				SELECT id FROM slot_changes WHERE changed_at < $1 ORDER BY changed_at LIMIT $2)
+			RETURNING 1),
+		n AS (
+			DELETE FROM notifications WHERE id IN (
+				SELECT id FROM notifications WHERE state <> 'pending' AND finished_at < $1 ORDER BY finished_at LIMIT $2)
+			RETURNING 1)
+		SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM n)`, cutoff, limit).Scan(&changes, &notifications)
+	if err != nil {
+		return 0, 0, translate(fmt.Errorf("prune history: %w", err))
+	}
+	return changes, notifications, nil
+}

@@ -108,3 +108,72 @@ func TestRedactFinishedTasks(t *testing.T) {
 		}
 	}
 }
+
+// History older than the cutoff goes, in batches: slot changes, and
+// delivered or failed notifications; pending notifications and anything
+// newer stay.
+func TestPruneHistory(t *testing.T) {
+	t.Parallel()
+	db, _ := deliverySetup(t)
+	ctx := context.Background()
+	for _, ago := range []string{"100 days", "95 days", "91 days", "10 days"} {
+		if _, err := db.Pool.Exec(ctx, `INSERT INTO slot_changes (ods_code, slot_id, change, start_at, local_date,
+			duration_minutes, changed_at) VALUES ('A20047', 's', 'added', now(), current_date, 10, now() - $1::interval)`, ago); err != nil {
+			t.Fatal(err)
+		}
+	}
+	notes := map[string]struct {
+		state, ago string
+		kept       bool
+	}{
+		"old delivered": {"delivered", "100 days", false},
+		"old failed":    {"failed", "92 days", false},
+		"old pending":   {"pending", "", true},
+		"new delivered": {"delivered", "5 days", true},
+	}
+	for name, n := range notes {
+		var finished any
+		if n.ago != "" {
+			finished = n.ago
+		}
+		if _, err := db.Pool.Exec(ctx, `INSERT INTO notifications (id, recipient_ods, kind, state, coalesce_key, created_at,
+			finished_at, expires_at) VALUES ($1, 'A20047', 'sync.failed', $2, $3, now() - interval '200 days',
+			now() - $4::interval, now() + interval '1 day')`, uuid.New(), n.state, name, finished); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cutoff := time.Now().Add(-90 * 24 * time.Hour)
+	var changes, deleted []int
+	for range 3 {
+		c, n, err := db.PruneHistory(ctx, cutoff, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changes, deleted = append(changes, c), append(deleted, n)
+	}
+	if diff := cmp.Diff([]int{2, 1, 0}, changes); diff != "" {
+		t.Errorf("slot changes deleted per batch of 2 (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int{2, 0, 0}, deleted); diff != "" {
+		t.Errorf("notifications deleted per batch of 2 (-want +got):\n%s", diff)
+	}
+	var left []string
+	rows, err := db.Pool.Query(ctx, `SELECT coalesce_key FROM notifications ORDER BY coalesce_key`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, k)
+	}
+	if diff := cmp.Diff([]string{"new delivered", "old pending"}, left); diff != "" {
+		t.Errorf("notifications left (-want +got):\n%s", diff)
+	}
+	var changesLeft int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM slot_changes`).Scan(&changesLeft); err != nil || changesLeft != 1 {
+		t.Errorf("slot changes left: %d, %v; want the 10-day-old one", changesLeft, err)
+	}
+}
