@@ -34,7 +34,8 @@ type params struct {
 	concurrency         int
 	rawN                int
 	posters, closedN    int
-	rates               []int
+	rates               []int // tasks/s; -N means N% of the closed-loop throughput
+	rateSpec            string
 	duration            time.Duration
 	practices           int
 	logLevel            string
@@ -66,7 +67,7 @@ func run() error {
 	flag.IntVar(&p.rawN, "raw-n", 20000, "no-op tasks for the raw asynq reference")
 	flag.IntVar(&p.posters, "posters", 32, "concurrent posters for the closed-loop run")
 	flag.IntVar(&p.closedN, "closed-n", 6000, "tasks for the closed-loop run")
-	rates := flag.String("rate", "500,200", "offered rates (tasks/s) for the latency runs, comma-separated; the first is the target's")
+	rates := flag.String("rate", "500,200,80%", "offered rates for the latency runs, comma-separated: tasks/s, or N% of this run's closed-loop throughput (needs the closed phase)")
 	flag.DurationVar(&p.duration, "duration", 20*time.Second, "length of the latency run")
 	flag.IntVar(&p.practices, "practices", 8, "simulated practices (senders and recipients)")
 	flag.StringVar(&p.logLevel, "log-level", "info", "GPFED_LOG_LEVEL for serve and worker")
@@ -85,10 +86,19 @@ func run() error {
 	p.closed = strings.Contains(*phases, "closed")
 	p.latent = strings.Contains(*phases, "latency")
 	p.floor = strings.Contains(*phases, "floor")
+	p.rateSpec = *rates
 	for _, r := range strings.Split(*rates, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(r))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("-rate %q: want positive integers", *rates)
+		r = strings.TrimSpace(r)
+		pct, isPct := strings.CutSuffix(r, "%")
+		n, err := strconv.Atoi(pct)
+		if err != nil || n <= 0 || (isPct && n > 200) {
+			return fmt.Errorf("-rate %q: want positive integers (tasks/s) or percentages of the closed-loop throughput", *rates)
+		}
+		if isPct {
+			if !p.closed {
+				return fmt.Errorf("-rate %s%%: a share of the closed-loop throughput needs the closed phase", pct)
+			}
+			n = -n // resolved once the closed loop has run
 		}
 		p.rates = append(p.rates, n)
 	}
@@ -128,6 +138,14 @@ func run() error {
 	}
 	if p.latent {
 		for _, rate := range p.rates {
+			if rate < 0 { // a percentage of the closed-loop throughput
+				share := -rate
+				rate = int(e2eRate * float64(share) / 100)
+				fmt.Printf("\n(%d%% of this run's closed-loop %.0f tasks/s = %d tasks/s)\n", share, e2eRate, rate)
+				if rate <= 0 {
+					continue
+				}
+			}
 			if err := benchLatency(ctx, env, p, rate); err != nil {
 				return err
 			}
@@ -155,8 +173,8 @@ func printMachine(p params) {
 	}
 	fmt.Printf("machine: %d CPUs (%s), %s, load average %s\n", runtime.NumCPU(), cpuModel(), goVersion, loadAvg())
 	fmt.Printf("params: worker concurrency %d, raw asynq %d no-op tasks, closed loop %d tasks by %d posters, "+
-		"open loop %v tasks/s for %s each, %d practices, gpfed log level %s\n",
-		p.concurrency, p.rawN, p.closedN, p.posters, p.rates, p.duration, p.practices, p.logLevel)
+		"open loop %s tasks/s for %s each, %d practices, gpfed log level %s\n",
+		p.concurrency, p.rawN, p.closedN, p.posters, p.rateSpec, p.duration, p.practices, p.logLevel)
 }
 
 func loadAvg() string {
