@@ -44,6 +44,7 @@ type params struct {
 	raw, closed, latent bool
 	floor               bool
 	extraEnv            []string
+	dbSQL               string // run on the benchmark database before serve and worker start
 }
 
 func main() {
@@ -80,6 +81,7 @@ func run() error {
 		p.extraEnv = append(p.extraEnv, v)
 		return nil
 	})
+	flag.StringVar(&p.dbSQL, "db-sql", "", "SQL to run on the benchmark database after migration, before gpfed starts (experiments: drop an index, change a setting)")
 	phases := flag.String("phases", "raw,floor,closed,latency", "which measurements to run")
 	flag.Parse()
 	p.raw = strings.Contains(*phases, "raw")

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/gpfed/gpfed/e2e"
 )
 
@@ -67,7 +69,25 @@ func setUp(p params) (*env, error) {
 		return nil, err
 	}
 	e.api = e2e.NewClient(e.stack.APIURL)
+	if p.dbSQL != "" {
+		if err := execSQL(dbURL, p.dbSQL); err != nil {
+			e.close()
+			return nil, fmt.Errorf("-db-sql: %w", err)
+		}
+	}
 	return e, nil
+}
+
+// execSQL runs sql (one or more statements) on the database at url.
+func execSQL(url, sql string) error {
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	_, err = c.Exec(ctx, sql)
+	return err
 }
 
 // adminURL is a connection to the server's maintenance database.
