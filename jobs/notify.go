@@ -95,14 +95,9 @@ func (n *Notifier) RunOnce(ctx context.Context) (NotifyReport, error) {
 // Overdue notifies senders of tasks whose due date has passed without an ack.
 func (n *Notifier) Overdue(ctx context.Context) (int, error) {
 	n.defaults()
-	total := 0
-	for {
-		c, err := n.DB.NotifyOverdueTasks(ctx, n.today(), n.NotificationTTL, n.Batch)
-		total += c
-		if err != nil || c < n.Batch || ctx.Err() != nil {
-			return total, err
-		}
-	}
+	return inBatches(ctx, n.Batch, func() (int, error) {
+		return n.DB.NotifyOverdueTasks(ctx, n.today(), n.NotificationTTL, n.Batch)
+	})
 }
 
 // SyncFailures notifies practices whose latest capacity fetch failed.

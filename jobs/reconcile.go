@@ -86,15 +86,9 @@ func (r *DeliveryReconciler) RunOnce(ctx context.Context) (ReconcileReport, erro
 
 func (r *DeliveryReconciler) expire(ctx context.Context) (tasks, notes int, err error) {
 	opt := store.DeliveryOptions{Now: r.Now(), NotificationTTL: r.NotificationTTL}
-	for {
-		n, err := r.DB.ExpireTasks(ctx, opt, r.Batch)
-		tasks += n
-		if err != nil {
-			return tasks, 0, fmt.Errorf("reconcile: %w", err)
-		}
-		if n < r.Batch || ctx.Err() != nil {
-			break
-		}
+	tasks, err = inBatches(ctx, r.Batch, func() (int, error) { return r.DB.ExpireTasks(ctx, opt, r.Batch) })
+	if err != nil {
+		return tasks, 0, fmt.Errorf("reconcile: %w", err)
 	}
 	notes, err = r.DB.ExpireNotifications(ctx, opt.Now)
 	if err != nil {

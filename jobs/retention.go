@@ -27,44 +27,43 @@ type RetentionReport struct {
 	TasksRedacted, SlotChangesDeleted, NotificationsDeleted int
 }
 
+func (r *Retention) defaults() {
+	if r.Batch <= 0 {
+		r.Batch = 500
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.Log == nil {
+		r.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
 // RunOnce does everything that is due, a batch per statement.
 func (r *Retention) RunOnce(ctx context.Context) (RetentionReport, error) {
+	r.defaults()
 	var rep RetentionReport
-	now, batch := time.Now, r.Batch
-	if r.Now != nil {
-		now = r.Now
-	}
-	if batch <= 0 {
-		batch = 500
-	}
 	if r.Retention > 0 {
-		cutoff := now().Add(-r.Retention)
-		for {
-			n, err := r.DB.RedactFinishedTasks(ctx, cutoff, batch)
-			rep.TasksRedacted += n
-			if err != nil {
-				return rep, err
-			}
-			if n < batch || ctx.Err() != nil {
-				break
-			}
+		cutoff := r.Now().Add(-r.Retention)
+		n, err := inBatches(ctx, r.Batch, func() (int, error) { return r.DB.RedactFinishedTasks(ctx, cutoff, r.Batch) })
+		rep.TasksRedacted = n
+		if err != nil {
+			return rep, err
 		}
 	}
 	if r.History > 0 {
-		cutoff := now().Add(-r.History)
-		for {
-			c, n, err := r.DB.PruneHistory(ctx, cutoff, batch)
+		cutoff := r.Now().Add(-r.History)
+		_, err := inBatches(ctx, r.Batch, func() (int, error) {
+			c, n, err := r.DB.PruneHistory(ctx, cutoff, r.Batch)
 			rep.SlotChangesDeleted += c
 			rep.NotificationsDeleted += n
-			if err != nil {
-				return rep, err
-			}
-			if (c < batch && n < batch) || ctx.Err() != nil {
-				break
-			}
+			return max(c, n), err // done once both kinds run short
+		})
+		if err != nil {
+			return rep, err
 		}
 	}
-	if rep != (RetentionReport{}) && r.Log != nil {
+	if rep != (RetentionReport{}) {
 		r.Log.Info("retention", "component", "scheduler", "tasks_redacted", rep.TasksRedacted,
 			"slot_changes_deleted", rep.SlotChangesDeleted, "notifications_deleted", rep.NotificationsDeleted)
 	}
