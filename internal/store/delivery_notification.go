@@ -25,7 +25,7 @@ func (db *DB) DeliverNotification(ctx context.Context, id uuid.UUID, opt Deliver
 	var a Attempt
 	lock := stmt{sql: `SELECT n.id, n.recipient_ods, n.kind, n.task_id, COALESCE(n.subject_ods, ''), n.data,
 			COALESCE(n.coalesce_key, ''), n.state, n.attempts, n.created_at, n.expires_at,
-			COALESCE(p.webhook_url, ''), COALESCE(p.webhook_secret, ''), CASE WHEN p.webhook_secret_previous_until > now() THEN p.webhook_secret_previous ELSE '' END
+			` + webhookColumns + `
 		FROM notifications n JOIN practices p ON p.ods_code = n.recipient_ods
 		WHERE n.id = $1 FOR UPDATE OF n`, args: []any{id}, scan: func(row pgx.Row) error {
 		if err := row.Scan(&n.ID, &n.RecipientODS, &n.Kind, &n.TaskID, &n.SubjectODS, &n.Data, &n.CoalesceKey, &n.State,

@@ -76,10 +76,16 @@ func dropOutbox(kind string, id uuid.UUID) *stmt {
 	return &stmt{sql: `DELETE FROM outbox WHERE ref_id = $1 AND kind = $2`, args: []any{id, kind}}
 }
 
+// webhookColumns are the recipient practice p's webhook URL, its secret,
+// and the replaced secret while a rotation keeps it valid (else empty):
+// what both delivery lock queries select.
+const webhookColumns = `COALESCE(p.webhook_url, ''), COALESCE(p.webhook_secret, ''),
+	CASE WHEN p.webhook_secret_previous_until > now() THEN p.webhook_secret_previous ELSE '' END`
+
 func lockDeliveryTask(id uuid.UUID, t *DeliveryTask) stmt {
 	return stmt{sql: `SELECT t.id, t.sender_ods, t.recipient_ods, COALESCE(t.patient_nhs_number, ''), t.type, t.priority,
 			t.subject, t.body, t.due_date, t.state, t.attempts, COALESCE(t.last_error, ''), t.created_at, t.expires_at,
-			COALESCE(p.webhook_url, ''), COALESCE(p.webhook_secret, ''), CASE WHEN p.webhook_secret_previous_until > now() THEN p.webhook_secret_previous ELSE '' END
+			` + webhookColumns + `
 		FROM tasks t JOIN practices p ON p.ods_code = t.recipient_ods
 		WHERE t.id = $1 FOR UPDATE OF t`, args: []any{id}, scan: func(row pgx.Row) error {
 		var due *time.Time

@@ -86,12 +86,17 @@ const taskColumns = `id, sender_ods, recipient_ods, COALESCE(patient_nhs_number,
 	COALESCE(idempotency_key, ''), request_hash, created_at, updated_at, delivered_at, acknowledged_at,
 	finished_at, expires_at, redacted_at`
 
-func scanTask(row pgx.Row) (Task, error) {
-	var t Task
-	err := row.Scan(&t.ID, &t.SenderODS, &t.RecipientODS, &t.PatientNHSNumber, &t.Type, &t.Priority,
+// taskFields are the scan targets for taskColumns, in order.
+func taskFields(t *Task) []any {
+	return []any{&t.ID, &t.SenderODS, &t.RecipientODS, &t.PatientNHSNumber, &t.Type, &t.Priority,
 		&t.Subject, &t.Body, &t.DueDate, &t.State, &t.Channel, &t.Attempts, &t.LastError,
 		&t.IdempotencyKey, &t.RequestHash, &t.CreatedAt, &t.UpdatedAt, &t.DeliveredAt, &t.AcknowledgedAt,
-		&t.FinishedAt, &t.ExpiresAt, &t.RedactedAt)
+		&t.FinishedAt, &t.ExpiresAt, &t.RedactedAt}
+}
+
+func scanTask(row pgx.Row) (Task, error) {
+	var t Task
+	err := row.Scan(taskFields(&t)...)
 	return t, err
 }
 
@@ -162,10 +167,7 @@ func (db *DB) insertTask(ctx context.Context, t Task, relayDelay time.Duration) 
 		t.DueDate, t.IdempotencyKey, t.RequestHash, t.ExpiresAt, relayDelay)
 	ev := TaskEvent{Actor: t.SenderODS, Action: "accepted", ToState: TaskAccepted, Detail: map[string]any{}}
 	var out Task
-	err := row.Scan(&out.ID, &out.SenderODS, &out.RecipientODS, &out.PatientNHSNumber, &out.Type, &out.Priority,
-		&out.Subject, &out.Body, &out.DueDate, &out.State, &out.Channel, &out.Attempts, &out.LastError,
-		&out.IdempotencyKey, &out.RequestHash, &out.CreatedAt, &out.UpdatedAt, &out.DeliveredAt, &out.AcknowledgedAt,
-		&out.FinishedAt, &out.ExpiresAt, &out.RedactedAt, &ev.ID, &ev.At)
+	err := row.Scan(append(taskFields(&out), &ev.ID, &ev.At)...)
 	if err != nil {
 		return Task{}, err
 	}
