@@ -37,7 +37,7 @@ type DeliveryDeps struct {
 	TaskTimeout time.Duration
 	// FastPath, when set with Enqueuer, makes the first attempt of those
 	// notifications in this process instead (see FastPath); the caller
-	// closes it after the asynq server has shut down.
+	// closes it when it shuts the worker down.
 	FastPath *FastPath
 }
 
@@ -67,10 +67,7 @@ func registerDelivery(mux *asynq.ServeMux, d Deps) {
 	}
 	h := &delivery{db: d.DB, log: log.With("component", "delivery"), now: d.Now,
 		sender: &webhook.Sender{Client: dd.HTTPClient, Now: d.Now}, timeout: dd.WebhookTimeout, ttl: dd.NotificationTTL,
-		enq: dd.Enqueuer, taskTO: dd.TaskTimeout}
-	if dd.Enqueuer != nil {
-		h.fast = dd.FastPath
-	}
+		enq: dd.Enqueuer, taskTO: dd.TaskTimeout, fast: dd.FastPath}
 	mux.HandleFunc(queue.TypeTaskDeliver, h.deliverTask)
 	mux.HandleFunc(queue.TypeNotificationDeliver, h.deliverNotification)
 }
@@ -114,19 +111,16 @@ func (h *delivery) notifyNow(ctx context.Context, log *slog.Logger, id uuid.UUID
 	var delay time.Duration
 	var re *RetryError
 	if errors.As(err, &re) {
-		delay = DefaultRetryPolicy.Delay(0, err, asynq.NewTask(queue.TypeNotificationDeliver, nil))
+		delay = DefaultRetryPolicy.deliveryDelay(0, err)
 	}
 	metrics.NotificationDispatch.WithLabelValues("fast_path_to_queue").Inc()
 	h.enqueueNotification(ctx, log, id, delay)
 }
 
 // enqueueNotification queues a notification the delivery just committed,
-// to run after delay. Failure is not an error: its outbox row makes the
-// relay take over.
+// to run after delay (h.enq is set: dispatchNotification checks). Failure
+// is not an error: its outbox row makes the relay take over.
 func (h *delivery) enqueueNotification(ctx context.Context, log *slog.Logger, id uuid.UUID, delay time.Duration) {
-	if h.enq == nil || id == uuid.Nil {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	var opts []asynq.Option

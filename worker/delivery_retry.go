@@ -39,6 +39,11 @@ func (p RetryPolicy) Delay(n int, err error, t *asynq.Task) time.Duration {
 	if t == nil || (t.Type() != queue.TypeTaskDeliver && t.Type() != queue.TypeNotificationDeliver) {
 		return asynq.DefaultRetryDelayFunc(n, err, t)
 	}
+	return p.deliveryDelay(n, err)
+}
+
+// deliveryDelay is the delay before delivery retry n (0 = the first).
+func (p RetryPolicy) deliveryDelay(n int, err error) time.Duration {
 	d := p.Base
 	for i := 0; i < n && d < p.Max; i++ {
 		d *= 2
