@@ -8,160 +8,238 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
+	"github.com/gpfed/gpfed/internal/batch"
 	"github.com/gpfed/gpfed/internal/metrics"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/webhook"
 	"github.com/gpfed/gpfed/queue"
 )
 
-// DeliveryDeps is what the task and notification delivery handlers need.
-type DeliveryDeps struct {
-	// HTTPClient posts webhooks; it must carry a timeout (webhook.NewClient).
+// DeliveryConfig configures a worker's delivery engine. Zero fields take
+// the defaults NewEngine documents.
+type DeliveryConfig struct {
+	// HTTPClient posts webhooks (default webhook.NewClient(WebhookTimeout)).
 	HTTPClient *http.Client
-	// WebhookTimeout bounds one POST (default 10s); the whole attempt,
-	// including the row lock it holds, is bounded a few seconds above it.
+	// WebhookTimeout bounds one POST (default 10s).
 	WebhookTimeout time.Duration
-	// NotificationTTL is the maximum age of the delivered/failed
-	// notifications delivery creates for senders (default 24h).
+	// Lease is how long a claim owns its items (default WebhookTimeout +
+	// 20s). A POST is never started or continued past the lease, so an
+	// item whose lease ran out has no POST of this worker in flight.
+	Lease time.Duration
+	// BatchSize bounds one claim (default 32).
+	BatchSize int
+	// EndpointCap is the default in-flight cap per recipient endpoint (default 8).
+	EndpointCap int
+	// Retry is the retry schedule (default DefaultRetryPolicy).
+	Retry RetryPolicy
+	// NotificationTTL is the maximum age of the sender notifications
+	// deliveries create (default 24h).
 	NotificationTTL time.Duration
-	// Enqueuer, when set, queues the sender's delivered/failed notification
-	// right after the delivery commits, instead of waiting for the outbox
-	// relay (which still takes over after store.DirectEnqueueGrace if this
-	// enqueue never happens). TaskTimeout is asynq's per-attempt timeout for it.
-	Enqueuer    *asynq.Client
-	TaskTimeout time.Duration
-	// FastPath, when set with Enqueuer, makes the first attempt of those
-	// notifications in this process instead (see FastPath); the caller
-	// closes it when it shuts the worker down.
-	FastPath *FastPath
+	// Breaker is the per-endpoint circuit breaker (default store.DefaultBreakerPolicy).
+	Breaker store.BreakerPolicy
 }
 
-type delivery struct {
-	db      *store.DB
-	log     *slog.Logger
-	now     func() time.Time
-	sender  *webhook.Sender
-	timeout time.Duration
-	ttl     time.Duration
-	enq     *asynq.Client
-	taskTO  time.Duration
-	fast    *FastPath
+// leaseMargin is kept between the end of the last POST a claim may make
+// and the end of its lease, for clock drift and the record.
+const leaseMargin = 5 * time.Second
+
+// Engine delivers tasks and notifications. Its asynq handler (ProcessTask,
+// for queue.TypeDeliveryClaim) claims a batch of due items from Postgres
+// (store.Claim: per-endpoint caps, open circuits and priority are applied
+// there), posts each to its webhook or marks it delivered to the inbox or
+// feed, with no lock, transaction or pooled connection held while it
+// waits, and hands each outcome to the completer, which records many at a
+// time (store.RecordOutcomes). Run the completer with Run.
+type Engine struct {
+	db        *store.DB
+	waker     *queue.Waker
+	sweeper   *queue.Sweeper
+	sender    *webhook.Sender
+	cfg       DeliveryConfig
+	log       *slog.Logger
+	now       func() time.Time
+	completer *batch.Group[store.Outcome, struct{}]
 }
 
-func registerDelivery(mux *asynq.ServeMux, d Deps) {
-	dd := d.Delivery
-	if dd.WebhookTimeout <= 0 {
-		dd.WebhookTimeout = 10 * time.Second
+// NewEngine builds an engine; waker and sweeper may be nil (tests).
+func NewEngine(db *store.DB, waker *queue.Waker, sweeper *queue.Sweeper, cfg DeliveryConfig, log *slog.Logger) (*Engine, error) {
+	if db == nil {
+		return nil, errors.New("delivery engine: no database")
 	}
-	if dd.HTTPClient == nil {
-		dd.HTTPClient = webhook.NewClient(dd.WebhookTimeout)
+	cfg.WebhookTimeout = orDuration(cfg.WebhookTimeout, 10*time.Second)
+	cfg.Lease = orDuration(cfg.Lease, cfg.WebhookTimeout+20*time.Second)
+	if cfg.Lease < cfg.WebhookTimeout+leaseMargin {
+		return nil, fmt.Errorf("delivery engine: lease %s must exceed the webhook timeout %s by %s", cfg.Lease, cfg.WebhookTimeout, leaseMargin)
 	}
-	log := d.Log
+	cfg.BatchSize = orInt(cfg.BatchSize, 32)
+	cfg.EndpointCap = orInt(cfg.EndpointCap, 8)
+	if cfg.Retry.Base <= 0 {
+		cfg.Retry = DefaultRetryPolicy
+	}
+	cfg.NotificationTTL = orDuration(cfg.NotificationTTL, 24*time.Hour)
+	if cfg.Breaker.FailuresToOpen <= 0 {
+		cfg.Breaker = store.DefaultBreakerPolicy
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = webhook.NewClient(cfg.WebhookTimeout)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &delivery{db: d.DB, log: log.With("component", "delivery"), now: d.Now,
-		sender: &webhook.Sender{Client: dd.HTTPClient, Now: d.Now}, timeout: dd.WebhookTimeout, ttl: dd.NotificationTTL,
-		enq: dd.Enqueuer, taskTO: dd.TaskTimeout, fast: dd.FastPath}
-	mux.HandleFunc(queue.TypeTaskDeliver, h.deliverTask)
-	mux.HandleFunc(queue.TypeNotificationDeliver, h.deliverNotification)
+	e := &Engine{db: db, waker: waker, sweeper: sweeper, cfg: cfg, log: log.With("component", "delivery"), now: time.Now,
+		sender: &webhook.Sender{Client: cfg.HTTPClient}}
+	e.completer = batch.New(e.record, 256, 1)
+	return e, nil
 }
 
-// attemptContext bounds one attempt: the POST's own timeout plus room for
-// the database work, well inside asynq's lease and the task's Timeout.
-func (h *delivery) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, h.timeout+5*time.Second)
+func orDuration(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
-func (h *delivery) options() store.DeliveryOptions {
-	o := store.DeliveryOptions{Now: h.now(), NotificationTTL: h.ttl}
-	if h.enq != nil {
-		o.RelayDelay = store.DirectEnqueueGrace
+func orInt(n, def int) int {
+	if n > 0 {
+		return n
+	}
+	return def
+}
+
+// ClaimTimeout is the asynq timeout a delivery:claim run needs.
+func (e *Engine) ClaimTimeout() time.Duration { return e.cfg.Lease + 10*time.Second }
+
+// Run records outcomes until ctx ends, then records what is left. Stop it
+// after the asynq server (whose handlers hand it outcomes) has stopped.
+func (e *Engine) Run(ctx context.Context) { e.completer.Run(ctx) }
+
+// ProcessTask is the delivery:claim handler: claim, deliver, record.
+// Database trouble is logged, not returned: the work stays due in Postgres
+// and the sweeper wakes a worker for it again.
+func (e *Engine) ProcessTask(ctx context.Context, _ *asynq.Task) error {
+	claimedAt := time.Now()
+	items, err := e.db.Claim(ctx, store.ClaimOptions{Limit: e.cfg.BatchSize, Cap: e.cfg.EndpointCap, Lease: e.cfg.Lease})
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn("claim failed; the sweeper will retry", "error", err)
+		}
+		return nil
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	deadline := claimedAt.Add(e.cfg.Lease - leaseMargin)
+	var wg sync.WaitGroup
+	for _, it := range items {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.deliver(ctx, it, deadline)
+		}()
+	}
+	wg.Wait()
+	if len(items) == e.cfg.BatchSize {
+		e.waker.Wake(ctx, false) // a full batch: there is probably more
+	}
+	return nil
+}
+
+// deliver makes one attempt and waits until its outcome is recorded.
+func (e *Engine) deliver(ctx context.Context, it store.ClaimedItem, deadline time.Time) {
+	o := e.attempt(ctx, it, deadline)
+	e.observe(it, o)
+	if _, err := e.completer.Do(context.WithoutCancel(ctx), o); err != nil {
+		// Unrecorded: the claim's lease runs out and the item is tried
+		// again, with the same Idempotency-Key.
+		e.log.Error("delivery outcome not recorded", "kind", it.Kind, "id", it.ID.String(), "error", err)
+	}
+}
+
+// attempt decides and, where it must, makes the delivery of one item.
+func (e *Engine) attempt(ctx context.Context, it store.ClaimedItem, deadline time.Time) store.Outcome {
+	o := store.Outcome{Kind: it.Kind, ID: it.ID, Endpoint: it.Endpoint, Token: it.Token, Probe: it.Probe}
+	now := e.now()
+	switch {
+	case !it.Open:
+		o.Result = store.Dropped
+	case !now.Before(it.ExpiresAt):
+		o.Result, o.Reason, o.Error = store.Failed, store.ReasonExpired, store.ExpiredError(it.LastError)
+	case !it.Active:
+		o.Result, o.Reason, o.Error = store.Failed, store.ReasonRecipientLeft,
+			"the recipient practice left the federation before delivery"
+	case it.WebhookURL == "":
+		o.Result, o.Channel = store.Delivered, "inbox"
+		if it.Kind == store.KindNotification {
+			o.Channel = "feed"
+		}
+	default:
+		e.post(ctx, it, deadline, &o)
 	}
 	return o
 }
 
-// dispatchNotification sends a notification the delivery just committed on
-// its way: the fast path when it has room, else the queue.
-func (h *delivery) dispatchNotification(ctx context.Context, log *slog.Logger, id uuid.UUID) {
-	if id == uuid.Nil || h.enq == nil {
-		return // without an enqueuer the outbox relay sends it
-	}
-	if h.fast.Go(func(fctx context.Context) { h.notifyNow(fctx, log, id) }) {
-		metrics.NotificationDispatch.WithLabelValues("fast_path").Inc()
+// post sends the item to its webhook and fills in o from the answer.
+func (e *Engine) post(ctx context.Context, it store.ClaimedItem, deadline time.Time, o *store.Outcome) {
+	event, body, err := eventBody(it)
+	if err != nil {
+		o.Result, o.Error, o.RetryAt = store.Retry, "encode event failed", e.now().Add(e.cfg.Retry.Base)
 		return
 	}
-	metrics.NotificationDispatch.WithLabelValues("queue").Inc()
-	h.enqueueNotification(ctx, log, id, 0)
-}
-
-// notifyNow is the fast path's attempt; whatever does not end the
-// notification goes to the queue, after the retry schedule's first delay
-// when the receiver asked for a retry.
-func (h *delivery) notifyNow(ctx context.Context, log *slog.Logger, id uuid.UUID) {
-	err := h.notify(ctx, id, false)
-	if err == nil || errors.Is(err, asynq.SkipRetry) {
-		return
+	if d := time.Now().Add(e.cfg.WebhookTimeout); d.Before(deadline) {
+		deadline = d
 	}
-	var delay time.Duration
-	var re *RetryError
-	if errors.As(err, &re) {
-		delay = DefaultRetryPolicy.deliveryDelay(0, err)
-	}
-	metrics.NotificationDispatch.WithLabelValues("fast_path_to_queue").Inc()
-	h.enqueueNotification(ctx, log, id, delay)
-}
-
-// enqueueNotification queues a notification the delivery just committed,
-// to run after delay (h.enq is set: dispatchNotification checks). Failure
-// is not an error: its outbox row makes the relay take over.
-func (h *delivery) enqueueNotification(ctx context.Context, log *slog.Logger, id uuid.UUID, delay time.Duration) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	pctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	var opts []asynq.Option
-	if delay > 0 {
-		opts = append(opts, asynq.ProcessIn(delay))
-	}
-	if err := queue.Enqueue(ctx, h.enq, store.OutboxNotification, id, h.taskTO, opts...); err != nil {
-		log.Debug("direct enqueue failed; the outbox relay will take over", "notification_id", id.String(), "error", err)
-	}
-}
-
-func (h *delivery) deliverTask(ctx context.Context, t *asynq.Task) error {
-	var p queue.TaskDeliver
-	if err := json.Unmarshal(t.Payload(), &p); err != nil {
-		return fmt.Errorf("task:deliver payload: %v: %w", err, asynq.SkipRetry)
-	}
-	ctx, cancel := h.attemptContext(ctx)
-	defer cancel()
-	last := lastRetry(ctx)
-	task, a, err := h.db.DeliverTask(ctx, p.TaskID, h.options(), func(ctx context.Context, dt store.DeliveryTask) store.Attempt {
-		return h.tryTask(ctx, dt, last)
-	})
-	log := h.log.With("task_id", p.TaskID.String())
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		log.Warn("task to deliver does not exist")
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-	case err != nil:
-		return err // database trouble: try again
-	}
-	observeOutcome(task, a, h.now())
-	h.dispatchNotification(ctx, log, task.Notification)
-	return h.conclude(log.With("recipient_ods", task.RecipientODS, "state", task.State), a, task.ExpiresAt)
-}
-
-// send posts one webhook and records its latency by event and status.
-func (h *delivery) send(ctx context.Context, url string, secrets []string, event, id string, body []byte) webhook.Result {
 	start := time.Now()
-	res := h.sender.Send(ctx, url, secrets, event, id, body)
+	res := e.sender.Send(pctx, it.WebhookURL, signingSecrets(it.WebhookSecret, it.WebhookSecretPrevious), event, it.ID.String(), body)
 	metrics.WebhookRequests.WithLabelValues(event, strconv.Itoa(res.Status)).Observe(time.Since(start).Seconds())
-	return res
+	o.Tried, o.Status, o.Channel = true, res.Status, "webhook"
+	if res.Err != nil {
+		o.Error = res.Err.Error()
+	}
+	switch {
+	case res.Outcome == webhook.Delivered:
+		o.Result, o.At = store.Delivered, start.Add(res.Duration)
+	case res.Outcome == webhook.Permanent:
+		o.Result, o.Reason = store.Failed, store.ReasonRejected
+	case ctx.Err() != nil && res.Status == 0:
+		// Shutting down mid-POST: the answer is unknown. Release the claim
+		// (another worker re-sends under the same Idempotency-Key) rather
+		// than count a failure the receiver did not cause.
+		o.Result, o.Tried = store.Released, false
+	default:
+		o.Result = store.Retry
+		o.RetryAt = e.now().Add(e.cfg.Retry.Delay(it.Attempts, res.RetryAfter, it.ExpiresAt, e.now()))
+	}
+}
+
+// eventBody is the webhook event for an item: the task with its clinical
+// content for the recipient, or the notification (ids and codes only).
+func eventBody(it store.ClaimedItem) (string, []byte, error) {
+	if it.Kind == store.KindTask {
+		t := it.Task
+		b, err := json.Marshal(webhook.TaskEvent{
+			Event: webhook.EventTask, ID: it.ID, SenderODS: t.SenderODS, RecipientODS: t.RecipientODS,
+			Type: t.Type, Priority: t.Priority, Subject: t.Subject, Body: t.Body,
+			PatientNHSNumber: t.PatientNHSNumber, DueDate: t.DueDate, CreatedAt: it.CreatedAt.UTC(),
+		})
+		return webhook.EventTask, b, err
+	}
+	n := it.Notification
+	data := n.Data
+	if data == nil {
+		data = map[string]any{}
+	}
+	b, err := json.Marshal(webhook.NotificationEvent{
+		Event: webhook.EventNotification, ID: it.ID, Kind: n.Kind, RecipientODS: n.RecipientODS,
+		TaskID: n.TaskID, SubjectODS: n.SubjectODS, Data: data, CreatedAt: it.CreatedAt.UTC(),
+	})
+	return webhook.EventNotification, b, err
 }
 
 // signingSecrets is what a delivery signs with: the practice's secret, and
@@ -173,86 +251,53 @@ func signingSecrets(current, previous string) []string {
 	return []string{current, previous}
 }
 
-// observeOutcome records acceptance-to-outcome latency and attempts once a
-// task reaches its final delivery outcome.
-func observeOutcome(t store.DeliveryTask, a store.Attempt, now time.Time) {
-	var outcome string
-	switch a.Result {
-	case store.AttemptDelivered:
-		outcome = "delivered"
-	case store.AttemptFailed:
-		outcome = "failed"
-	default:
+// observe logs the attempt (ids and codes, never content) and records
+// task outcome metrics.
+func (e *Engine) observe(it store.ClaimedItem, o store.Outcome) {
+	log := e.log.With("kind", it.Kind, "id", it.ID.String(), "recipient_ods", it.Endpoint)
+	switch o.Result {
+	case store.Delivered:
+		log.Debug("delivered", "channel", o.Channel, "status", o.Status)
+	case store.Failed:
+		log.Warn("delivery failed permanently", "reason", o.Reason, "status", o.Status, "error", o.Error)
+	case store.Retry:
+		log.Info("delivery attempt failed; will retry", "status", o.Status, "error", o.Error,
+			"retry_at", o.RetryAt.UTC().Format(time.RFC3339Nano))
+	}
+	metrics.DeliveryOutcomes.WithLabelValues(it.Kind, resultLabel(o.Result)).Inc()
+	if it.Kind != store.KindTask || (o.Result != store.Delivered && o.Result != store.Failed) {
 		return
 	}
-	channel := a.Channel
+	channel := o.Channel
 	if channel == "" {
 		channel = "webhook"
 	}
-	metrics.TaskDeliveryDuration.WithLabelValues(channel, outcome).Observe(now.Sub(t.CreatedAt).Seconds())
-	metrics.TaskDeliveryAttempts.WithLabelValues(channel, outcome).Observe(float64(t.Attempts))
+	outcome := "delivered"
+	end := o.At
+	if o.Result == store.Failed {
+		outcome = "failed"
+	}
+	if end.IsZero() {
+		end = e.now()
+	}
+	attempts := it.Attempts
+	if o.Tried {
+		attempts++
+	}
+	metrics.TaskDeliveryDuration.WithLabelValues(channel, outcome).Observe(end.Sub(it.CreatedAt).Seconds())
+	metrics.TaskDeliveryAttempts.WithLabelValues(channel, outcome).Observe(float64(attempts))
 }
 
-// tryTask makes one delivery attempt for a locked, accepted task.
-func (h *delivery) tryTask(ctx context.Context, t store.DeliveryTask, last bool) store.Attempt {
-	if !h.now().Before(t.ExpiresAt) {
-		return store.ExpiredAttempt(t.LastError)
+func resultLabel(r store.Result) string {
+	switch r {
+	case store.Delivered:
+		return "delivered"
+	case store.Retry:
+		return "retry"
+	case store.Failed:
+		return "failed"
+	case store.Released:
+		return "released"
 	}
-	if t.WebhookURL == "" {
-		return store.Attempt{Result: store.AttemptDelivered, Channel: "inbox"}
-	}
-	body, err := json.Marshal(webhook.TaskEvent{
-		Event: webhook.EventTask, ID: t.ID, SenderODS: t.SenderODS, RecipientODS: t.RecipientODS,
-		Type: t.Type, Priority: t.Priority, Subject: t.Subject, Body: t.Body,
-		PatientNHSNumber: t.PatientNHSNumber, DueDate: t.DueDate, CreatedAt: t.CreatedAt.UTC(),
-	})
-	if err != nil {
-		return store.Attempt{Result: store.AttemptRetry, Error: "encode task event failed"}
-	}
-	res := h.send(ctx, t.WebhookURL, signingSecrets(t.WebhookSecret, t.WebhookSecretPrevious), webhook.EventTask, t.ID.String(), body)
-	return verdict(res, "webhook", last)
-}
-
-// verdict turns a webhook result into the attempt to record.
-func verdict(res webhook.Result, channel string, last bool) store.Attempt {
-	a := store.Attempt{Tried: true, Status: res.Status, Channel: channel}
-	if res.Err != nil {
-		a.Error = res.Err.Error()
-	}
-	switch {
-	case res.Outcome == webhook.Delivered:
-		a.Result = store.AttemptDelivered
-	case res.Outcome == webhook.Permanent:
-		a.Result, a.Reason = store.AttemptFailed, "rejected"
-	case last:
-		a.Result, a.Reason = store.AttemptFailed, "retries_exhausted"
-	default:
-		a.Result = store.AttemptRetry
-		a.RetryAfter = res.RetryAfter
-	}
-	return a
-}
-
-// conclude logs the attempt and tells asynq what to do next.
-func (h *delivery) conclude(log *slog.Logger, a store.Attempt, expires time.Time) error {
-	switch a.Result {
-	case 0:
-		log.Debug("nothing to deliver")
-		return nil
-	case store.AttemptDelivered:
-		log.Info("delivered", "channel", a.Channel, "status", a.Status)
-		return nil
-	case store.AttemptFailed:
-		log.Warn("delivery failed permanently", "reason", a.Reason, "status", a.Status, "error", a.Error)
-		return fmt.Errorf("delivery failed (%s): %s: %w", a.Reason, a.Error, asynq.SkipRetry)
-	}
-	log.Info("delivery attempt failed; will retry", "status", a.Status, "error", a.Error)
-	return &RetryError{Msg: a.Error, After: a.RetryAfter, Expires: expires}
-}
-
-// lastRetry reports whether asynq will not retry this attempt again.
-func lastRetry(ctx context.Context) bool {
-	n, ok1 := asynq.GetRetryCount(ctx)
-	maxRetry, ok2 := asynq.GetMaxRetry(ctx)
-	return ok1 && ok2 && n >= maxRetry
+	return "dropped"
 }

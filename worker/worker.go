@@ -21,7 +21,8 @@ type Deps struct {
 	Log      *slog.Logger
 	Now      func() time.Time
 	Capacity CapacityDeps
-	Delivery DeliveryDeps
+	// Delivery handles delivery:claim; nil leaves deliveries to other workers.
+	Delivery *Engine
 }
 
 // NewMux registers every handler behind logging and panic recovery.
@@ -32,7 +33,9 @@ func NewMux(d Deps) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.Use(recoverer(d.Log))
 	registerCapacity(mux, d)
-	registerDelivery(mux, d)
+	if d.Delivery != nil {
+		mux.Handle(queue.TypeDeliveryClaim, d.Delivery)
+	}
 	return mux
 }
 
@@ -45,13 +48,12 @@ func NewServer(redis asynq.RedisConnOpt, concurrency int, shutdown time.Duration
 		Concurrency:     concurrency,
 		Queues:          queues,
 		ShutdownTimeout: shutdown,
-		// Delivery retries follow our own schedule (exponential with jitter, capped,
-		// honouring Retry-After and never past an item's expiry).
-		RetryDelayFunc: RetryDelay,
 		// Poll idle queues often: the default 1 s adds up to a second to delivery latency.
 		TaskCheckInterval: 50 * time.Millisecond,
-		Logger:            asynqLogger{log.With("component", "asynq")},
-		LogLevel:          asynq.WarnLevel,
+		// Capacity fetch retries are due within half a second, not asynq's 5 s.
+		DelayedTaskCheckInterval: 500 * time.Millisecond,
+		Logger:                   asynqLogger{log.With("component", "asynq")},
+		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			log.Warn("task failed", "component", "worker", "type", t.Type(), "task_id", id, "error", err)

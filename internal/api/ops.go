@@ -66,11 +66,20 @@ func (s *Server) metricsSnapshot(ctx context.Context) (gpmetrics.Snapshot, error
 	if err != nil {
 		return gpmetrics.Snapshot{}, err
 	}
+	eps, err := s.DB.EndpointStatuses(ctx)
+	if err != nil {
+		return gpmetrics.Snapshot{}, err
+	}
+	gauges := make([]gpmetrics.EndpointGauge, 0, len(eps))
+	for _, e := range eps {
+		gauges = append(gauges, gpmetrics.EndpointGauge{ODS: e.ODSCode, Open: e.State == store.CircuitOpen,
+			InFlight: e.InFlight, Queued: e.Queued})
+	}
 	return gpmetrics.Snapshot{
 		TasksByState: f.TasksByState, NotificationsByState: f.NotificationsByState,
 		OldestUndelivered: f.OldestUndelivered, OldestPendingNotification: f.OldestPendingNotification,
-		OutboxBacklog: f.OutboxBacklog, ActivePractices: g.ActivePractices, StalePractices: g.StalePractices,
-		NeverSynced: g.NeverSynced, LastCompletedRunAt: g.LastCompletedRunAt,
+		QueueBacklog: f.QueueBacklog, Endpoints: gauges, ActivePractices: g.ActivePractices,
+		StalePractices: g.StalePractices, NeverSynced: g.NeverSynced, LastCompletedRunAt: g.LastCompletedRunAt,
 	}, nil
 }
 

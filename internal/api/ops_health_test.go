@@ -176,7 +176,7 @@ func TestMetricsScrape(t *testing.T) {
 		{"gpfed_notifications", map[string]string{"state": "pending"}, 1, 1},
 		{"gpfed_task_oldest_undelivered_age_seconds", nil, 7200, 7200},
 		{"gpfed_notification_oldest_pending_age_seconds", nil, 600, 600},
-		{"gpfed_outbox_backlog", nil, 0, 0},
+		{"gpfed_delivery_queue_backlog", nil, 0, 0},
 		{"gpfed_practices_active", nil, 4, 4},
 		{"gpfed_practices_sync_stale", nil, 1, 1},
 		{"gpfed_practices_never_synced", nil, 1, 1},

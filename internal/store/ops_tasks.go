@@ -18,15 +18,17 @@ type TaskFlow struct {
 	OldestUndelivered *time.Time
 	// OldestPendingNotification is the same for notifications.
 	OldestPendingNotification *time.Time
-	OutboxBacklog             int
-	OldestOutbox              *time.Time
+	// QueueBacklog counts open deliveries waiting in delivery_queue (not
+	// in flight), OldestQueued is the creation time of the oldest.
+	QueueBacklog int
+	OldestQueued *time.Time
 }
 
 // TaskStates and NotificationStates list every state, so that zero counts
 // still show up on the dashboard and in metrics.
 var (
-	TaskStates         = []string{"accepted", "delivered", "acknowledged", "failed", "cancelled"}
-	NotificationStates = []string{"pending", "delivered", "failed"}
+	TaskStates         = []string{TaskAccepted, TaskDelivered, TaskAcknowledged, TaskFailed, TaskCancelled}
+	NotificationStates = []string{NotificationPending, NotificationDelivered, NotificationFailed}
 )
 
 // TaskFlowSummary reads the counts behind the task flow page and the task
@@ -65,8 +67,9 @@ func (db *DB) TaskFlowSummary(ctx context.Context) (TaskFlow, error) {
 	err = db.Pool.QueryRow(ctx, `SELECT
 		(SELECT min(created_at) FROM tasks WHERE state = 'accepted'),
 		(SELECT min(created_at) FROM notifications WHERE state = 'pending'),
-		(SELECT count(*) FROM outbox), (SELECT min(created_at) FROM outbox)`).Scan(
-		&f.OldestUndelivered, &f.OldestPendingNotification, &f.OutboxBacklog, &f.OldestOutbox)
+		(SELECT count(*) FROM delivery_queue WHERE claim_token IS NULL OR due_at <= now()),
+		(SELECT min(created_at) FROM delivery_queue WHERE claim_token IS NULL OR due_at <= now())`).Scan(
+		&f.OldestUndelivered, &f.OldestPendingNotification, &f.QueueBacklog, &f.OldestQueued)
 	if err != nil {
 		return f, translate(fmt.Errorf("oldest undelivered: %w", err))
 	}
