@@ -153,6 +153,7 @@ func (s *Sweeper) Run(ctx context.Context) {
 			failures = 0
 		case due <= 0:
 			failures = 0
+			s.log.Debug("due work found; waking a worker")
 			s.waker.wake(ctx, false, s.id)
 			wait = s.minGap
 		default:

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
 	"github.com/gpfed/gpfed/internal/batch"
@@ -27,9 +28,12 @@ type DeliveryConfig struct {
 	HTTPClient *http.Client
 	// WebhookTimeout bounds one POST (default 10s).
 	WebhookTimeout time.Duration
-	// Lease is how long a claim owns its items (default WebhookTimeout +
-	// 20s). A POST is never started or continued past the lease, so an
-	// item whose lease ran out has no POST of this worker in flight.
+	// Lease is how long a claim owns its items without a heartbeat
+	// (default 10s); the engine renews it every Lease/3 while deliveries
+	// are in flight. A POST is never continued past the lease it holds, so
+	// an item whose lease ran out has no POST of this worker in flight, and
+	// a worker that dies frees its items (and its endpoints' in-flight
+	// slots) within one lease.
 	Lease time.Duration
 	// BatchSize bounds one claim (default 32).
 	BatchSize int
@@ -44,9 +48,9 @@ type DeliveryConfig struct {
 	Breaker store.BreakerPolicy
 }
 
-// leaseMargin is kept between the end of the last POST a claim may make
-// and the end of its lease, for clock drift and the record.
-const leaseMargin = 5 * time.Second
+// leaseMargin is kept between the moment a claim stops its POSTs (when
+// its heartbeats fail) and the end of its lease, for clock drift.
+const leaseMargin = 2 * time.Second
 
 // Engine delivers tasks and notifications. Its asynq handler (ProcessTask,
 // for queue.TypeDeliveryClaim) claims a batch of due items from Postgres
@@ -72,9 +76,9 @@ func NewEngine(db *store.DB, waker *queue.Waker, sweeper *queue.Sweeper, cfg Del
 		return nil, errors.New("delivery engine: no database")
 	}
 	cfg.WebhookTimeout = orDuration(cfg.WebhookTimeout, 10*time.Second)
-	cfg.Lease = orDuration(cfg.Lease, cfg.WebhookTimeout+20*time.Second)
-	if cfg.Lease < cfg.WebhookTimeout+leaseMargin {
-		return nil, fmt.Errorf("delivery engine: lease %s must exceed the webhook timeout %s by %s", cfg.Lease, cfg.WebhookTimeout, leaseMargin)
+	cfg.Lease = orDuration(cfg.Lease, 10*time.Second)
+	if cfg.Lease < 2*leaseMargin {
+		return nil, fmt.Errorf("delivery engine: lease %s is shorter than %s", cfg.Lease, 2*leaseMargin)
 	}
 	cfg.BatchSize = orInt(cfg.BatchSize, 32)
 	cfg.EndpointCap = orInt(cfg.EndpointCap, 8)
@@ -112,7 +116,7 @@ func orInt(n, def int) int {
 }
 
 // ClaimTimeout is the asynq timeout a delivery:claim run needs.
-func (e *Engine) ClaimTimeout() time.Duration { return e.cfg.Lease + 10*time.Second }
+func (e *Engine) ClaimTimeout() time.Duration { return e.cfg.WebhookTimeout + 30*time.Second }
 
 // Run records outcomes until ctx ends, then records what is left. Stop it
 // after the asynq server (whose handlers hand it outcomes) has stopped.
@@ -122,7 +126,6 @@ func (e *Engine) Run(ctx context.Context) { e.completer.Run(ctx) }
 // Database trouble is logged, not returned: the work stays due in Postgres
 // and the sweeper wakes a worker for it again.
 func (e *Engine) ProcessTask(ctx context.Context, _ *asynq.Task) error {
-	claimedAt := time.Now()
 	items, err := e.db.Claim(ctx, store.ClaimOptions{Limit: e.cfg.BatchSize, Cap: e.cfg.EndpointCap, Lease: e.cfg.Lease})
 	if err != nil {
 		if ctx.Err() == nil {
@@ -133,13 +136,14 @@ func (e *Engine) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	if len(items) == 0 {
 		return nil
 	}
-	deadline := claimedAt.Add(e.cfg.Lease - leaseMargin)
+	lctx, stop := e.holdLease(ctx, items[0].Token)
+	defer stop()
 	var wg sync.WaitGroup
 	for _, it := range items {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.deliver(ctx, it, deadline)
+			e.deliver(lctx, it)
 		}()
 	}
 	wg.Wait()
@@ -149,9 +153,39 @@ func (e *Engine) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	return nil
 }
 
+// holdLease renews the claim's lease every Lease/3 until stop is called,
+// and returns a context that ends leaseMargin before the lease it last
+// secured runs out: POSTs stop when the lease can no longer be vouched for.
+func (e *Engine) holdLease(ctx context.Context, token uuid.UUID) (context.Context, func()) {
+	lctx, cancel := context.WithCancel(ctx)
+	expire := time.AfterFunc(e.cfg.Lease-leaseMargin, cancel)
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(e.cfg.Lease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-lctx.Done():
+				return
+			case <-tick.C:
+			}
+			sent := time.Now()
+			n, err := e.db.ExtendClaims(context.WithoutCancel(lctx), token, e.cfg.Lease)
+			if err == nil && n > 0 {
+				expire.Reset(time.Until(sent.Add(e.cfg.Lease - leaseMargin)))
+			} else if err != nil {
+				e.log.Warn("could not renew a delivery lease", "error", err)
+			}
+		}
+	}()
+	return lctx, func() { close(done); expire.Stop(); cancel() }
+}
+
 // deliver makes one attempt and waits until its outcome is recorded.
-func (e *Engine) deliver(ctx context.Context, it store.ClaimedItem, deadline time.Time) {
-	o := e.attempt(ctx, it, deadline)
+func (e *Engine) deliver(ctx context.Context, it store.ClaimedItem) {
+	o := e.attempt(ctx, it)
 	e.observe(it, o)
 	if _, err := e.completer.Do(context.WithoutCancel(ctx), o); err != nil {
 		// Unrecorded: the claim's lease runs out and the item is tried
@@ -161,7 +195,7 @@ func (e *Engine) deliver(ctx context.Context, it store.ClaimedItem, deadline tim
 }
 
 // attempt decides and, where it must, makes the delivery of one item.
-func (e *Engine) attempt(ctx context.Context, it store.ClaimedItem, deadline time.Time) store.Outcome {
+func (e *Engine) attempt(ctx context.Context, it store.ClaimedItem) store.Outcome {
 	o := store.Outcome{Kind: it.Kind, ID: it.ID, Endpoint: it.Endpoint, Token: it.Token, Probe: it.Probe}
 	now := e.now()
 	switch {
@@ -178,22 +212,19 @@ func (e *Engine) attempt(ctx context.Context, it store.ClaimedItem, deadline tim
 			o.Channel = "feed"
 		}
 	default:
-		e.post(ctx, it, deadline, &o)
+		e.post(ctx, it, &o)
 	}
 	return o
 }
 
 // post sends the item to its webhook and fills in o from the answer.
-func (e *Engine) post(ctx context.Context, it store.ClaimedItem, deadline time.Time, o *store.Outcome) {
+func (e *Engine) post(ctx context.Context, it store.ClaimedItem, o *store.Outcome) {
 	event, body, err := eventBody(it)
 	if err != nil {
 		o.Result, o.Error, o.RetryAt = store.Retry, "encode event failed", e.now().Add(e.cfg.Retry.Base)
 		return
 	}
-	if d := time.Now().Add(e.cfg.WebhookTimeout); d.Before(deadline) {
-		deadline = d
-	}
-	pctx, cancel := context.WithDeadline(ctx, deadline)
+	pctx, cancel := context.WithTimeout(ctx, e.cfg.WebhookTimeout)
 	defer cancel()
 	start := time.Now()
 	res := e.sender.Send(pctx, it.WebhookURL, signingSecrets(it.WebhookSecret, it.WebhookSecretPrevious), event, it.ID.String(), body)

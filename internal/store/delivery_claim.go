@@ -229,3 +229,16 @@ func (db *DB) QueueDepth(ctx context.Context) (int, error) {
 	err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM delivery_queue`).Scan(&n)
 	return n, translate(err)
 }
+
+// ExtendClaims moves the lease of the claim token's live items to lease
+// from now (a heartbeat while their deliveries are in flight) and returns
+// how many it extended. A lease that already ran out is not revived: its
+// items may belong to another claim by now.
+func (db *DB) ExtendClaims(ctx context.Context, token uuid.UUID, lease time.Duration) (int, error) {
+	tag, err := db.Pool.Exec(ctx, `UPDATE delivery_queue SET due_at = statement_timestamp() + $2::interval
+		WHERE claim_token = $1 AND due_at > statement_timestamp()`, token, lease)
+	if err != nil {
+		return 0, translate(fmt.Errorf("extend claim %s: %w", token, err))
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -80,14 +80,14 @@ type RecordReport struct {
 // in the same round trip; endpoints with failures go through the circuit
 // breaker afterwards, in a short transaction of their own.
 func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome, opt RecordOptions) (RecordReport, error) {
-	var rep RecordReport
 	if len(outs) == 0 {
-		return rep, nil
+		return RecordReport{}, nil
 	}
 	if opt.NotificationTTL <= 0 {
 		opt.NotificationTTL = defaultNotificationMaxAge
 	}
 	var stmts []stmt
+	rep := RecordReport{}
 	add := func(s stmt, ok bool) {
 		if ok {
 			stmts = append(stmts, s)
@@ -107,22 +107,43 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome, opt RecordOpti
 	healthy, failing := summariseEndpoints(outs)
 	var recovered []EndpointHealth
 	add(endpointsSucceededStmt(healthy, &recovered), len(healthy) > 0)
-	if err := db.pipelineTx(ctx, stmts...); err != nil {
-		return rep, fmt.Errorf("record %d delivery outcomes: %w", len(outs), err)
+	var err error
+	if len(failing) == 0 {
+		err = db.pipelineTx(ctx, stmts...)
+	} else {
+		// Failures and the breaker's verdict commit together, so no claim
+		// sees a failed item due again before its endpoint's circuit opens.
+		err = db.InTx(ctx, func(tx pgx.Tx) error {
+			if err := sendBatch(ctx, tx, stmts); err != nil {
+				return err
+			}
+			var err error
+			rep.Transitions, err = applyBreaker(ctx, tx, failing, opt.Breaker)
+			return err
+		})
+	}
+	if err != nil {
+		return RecordReport{}, fmt.Errorf("record %d delivery outcomes: %w", len(outs), err)
 	}
 	rep.Applied = delivered + failed + retried + noteFinal + noteRetry + dropped
 	rep.Notifications = notesD + notesF
-	for _, h := range recovered {
-		rep.Transitions = append(rep.Transitions, EndpointTransition{Health: h, Change: EndpointRecovered})
-	}
-	if len(failing) > 0 || len(recovered) > 0 {
-		tr, err := db.applyEndpointOutcomes(ctx, failing, recovered, opt.Breaker)
-		rep.Transitions = append(rep.Transitions[:0], tr...)
+	if len(recovered) > 0 {
+		tr, err := db.notifyRecovered(ctx, recovered, opt.Breaker)
+		rep.Transitions = append(rep.Transitions, tr...)
 		if err != nil {
-			return rep, fmt.Errorf("record endpoint health: %w", err)
+			return rep, fmt.Errorf("record endpoint recovery: %w", err)
 		}
 	}
 	return rep, nil
+}
+
+// sendBatch runs stmts in tx as one pipelined round trip.
+func sendBatch(ctx context.Context, tx pgx.Tx, stmts []stmt) error {
+	b := &pgx.Batch{}
+	for _, s := range stmts {
+		s.queue(b)
+	}
+	return tx.SendBatch(ctx, b).Close()
 }
 
 // outcomeGroups splits a batch by the statement that records it.

@@ -301,3 +301,27 @@ func TestNextDue(t *testing.T) {
 		t.Fatalf("slot free again, one task due: %v %v", d, ok)
 	}
 }
+
+// A heartbeat keeps a claim alive; a lease that ran out is not revived.
+func TestExtendClaims(t *testing.T) {
+	t.Parallel()
+	db := deliveryDB(t)
+	ctx := context.Background()
+	testdb.Task(t, db, odsA, odsB)
+	items := claim(t, db, 1, 8, 300*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	if n, err := db.ExtendClaims(ctx, items[0].Token, 300*time.Millisecond); err != nil || n != 1 {
+		t.Fatalf("extend: %d %v", n, err)
+	}
+	time.Sleep(200 * time.Millisecond) // 400 ms after the claim: alive only thanks to the heartbeat
+	if got := claim(t, db, 1, 8, time.Minute); len(got) != 0 {
+		t.Fatalf("claimed an item whose lease was renewed")
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n, err := db.ExtendClaims(ctx, items[0].Token, time.Minute); err != nil || n != 0 {
+		t.Fatalf("extend after expiry: %d %v; want 0", n, err)
+	}
+	if got := claim(t, db, 1, 8, time.Minute); len(got) != 1 {
+		t.Fatalf("the expired claim's item was not claimable")
+	}
+}

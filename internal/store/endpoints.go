@@ -179,10 +179,46 @@ func endpointsSucceededStmt(eps []string, recovered *[]EndpointHealth) stmt {
 		}}
 }
 
-// applyEndpointOutcomes runs the breaker for endpoints with failures, in a
-// transaction that locks their rows, and notifies openings and recoveries
-// (recovered: closed already by the batch's own statement).
-func (db *DB) applyEndpointOutcomes(ctx context.Context, failing []EndpointSummary, recovered []EndpointHealth, p BreakerPolicy) ([]EndpointTransition, error) {
+// applyBreaker runs the breaker, in tx, for endpoints with failures: it
+// locks their rows, applies p and notifies openings (and recoveries within
+// the same batch).
+func applyBreaker(ctx context.Context, tx pgx.Tx, failing []EndpointSummary, p BreakerPolicy) ([]EndpointTransition, error) {
+	if p.FailuresToOpen <= 0 {
+		p = DefaultBreakerPolicy
+	}
+	now, err := txNow(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	current, err := lockEndpoints(ctx, tx, failing)
+	if err != nil {
+		return nil, err
+	}
+	var out []EndpointTransition
+	for _, s := range failing {
+		next, change := p.Apply(current[s.ODSCode], s, now)
+		t := EndpointTransition{Health: next, Change: change}
+		if change == EndpointOpened || change == EndpointRecovered {
+			if t.Notified, err = notifyEndpoint(ctx, tx, t, now, p); err != nil {
+				return nil, err
+			}
+			if t.Notified && change == EndpointOpened {
+				t.Health.NotifiedAt = &now
+			}
+		}
+		if err := saveEndpoint(ctx, tx, t.Health); err != nil {
+			return nil, err
+		}
+		if change != "" {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// notifyRecovered announces endpoints whose circuit a batch of successes
+// closed (endpointsSucceededStmt), in a transaction of its own.
+func (db *DB) notifyRecovered(ctx context.Context, recovered []EndpointHealth, p BreakerPolicy) ([]EndpointTransition, error) {
 	if p.FailuresToOpen <= 0 {
 		p = DefaultBreakerPolicy
 	}
@@ -199,31 +235,6 @@ func (db *DB) applyEndpointOutcomes(ctx context.Context, failing []EndpointSumma
 				return err
 			}
 			out = append(out, t)
-		}
-		if len(failing) == 0 {
-			return nil
-		}
-		current, err := lockEndpoints(ctx, tx, failing)
-		if err != nil {
-			return err
-		}
-		for _, s := range failing {
-			next, change := p.Apply(current[s.ODSCode], s, now)
-			t := EndpointTransition{Health: next, Change: change}
-			if change == EndpointOpened || change == EndpointRecovered {
-				if t.Notified, err = notifyEndpoint(ctx, tx, t, now, p); err != nil {
-					return err
-				}
-				if t.Notified && change == EndpointOpened {
-					t.Health.NotifiedAt = &now
-				}
-			}
-			if err := saveEndpoint(ctx, tx, t.Health); err != nil {
-				return err
-			}
-			if change != "" {
-				out = append(out, t)
-			}
 		}
 		return nil
 	})
