@@ -14,9 +14,9 @@ import (
 const recordPatience = 10 * time.Second
 
 // record is the completer's group function: it records a batch of
-// outcomes in one round trip, then wakes the engine (the batch may have
-// created notifications or freed endpoint slots) and the sweeper (it may
-// have scheduled retries).
+// outcomes in one round trip, then pokes the sweeper when it scheduled
+// retries (each recorded delivery pokes the claim loop itself: it may
+// have created a notification or freed an endpoint's slot).
 func (e *Engine) record(ctx context.Context, outs []store.Outcome) ([]struct{}, error) {
 	opt := store.RecordOptions{NotificationTTL: e.cfg.NotificationTTL, Breaker: e.cfg.Breaker}
 	var rep store.RecordReport
@@ -42,9 +42,6 @@ func (e *Engine) record(ctx context.Context, outs []store.Outcome) ([]struct{}, 
 	}
 	if retries {
 		e.sweeper.Poke()
-	}
-	if rep.Applied > 0 {
-		e.waker.Wake(ctx, false)
 	}
 	return make([]struct{}, len(outs)), nil
 }

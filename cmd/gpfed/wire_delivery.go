@@ -37,6 +37,8 @@ func deliveryConfig(app *App) worker.DeliveryConfig {
 		HTTPClient:      webhook.NewClient(app.Cfg.Tasks.WebhookTimeout),
 		WebhookTimeout:  app.Cfg.Tasks.WebhookTimeout,
 		BatchSize:       d.Batch,
+		MaxInFlight:     d.MaxInFlight,
+		DrainTimeout:    app.Cfg.Worker.ShutdownTimeout,
 		EndpointCap:     d.EndpointMaxInFlight,
 		Retry:           worker.RetryPolicy{Base: d.RetryBase, Max: d.RetryMax},
 		NotificationTTL: app.Cfg.Tasks.MaxAge,

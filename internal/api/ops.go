@@ -35,6 +35,8 @@ func (s *Server) routesOps(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/practices", admin(s.handlePractices))
 	mux.HandleFunc("GET /v1/sync-runs", admin(s.handleSyncRuns))
 	mux.HandleFunc("GET /v1/sync-runs/{id}", admin(s.handleSyncRun))
+	mux.HandleFunc("GET /v1/admin/notifications", admin(s.listAdminNotifications))
+	mux.HandleFunc("POST /v1/admin/notifications/{id}/ack", admin(s.ackAdminNotification))
 
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)

@@ -103,6 +103,8 @@ type Delivery struct {
 	ProbeMax time.Duration `env:"GPFED_ENDPOINT_PROBE_MAX, default=10m"`
 	// Batch is how many deliveries one claim takes.
 	Batch int `env:"GPFED_DELIVERY_BATCH, default=32"`
+	// MaxInFlight bounds one worker process's deliveries in flight.
+	MaxInFlight int `env:"GPFED_DELIVERY_MAX_IN_FLIGHT, default=128"`
 	// RetryBase and RetryMax shape the retry schedule (base, 2x base, ... capped).
 	RetryBase time.Duration `env:"GPFED_DELIVERY_RETRY_BASE, default=1s"`
 	RetryMax  time.Duration `env:"GPFED_DELIVERY_RETRY_MAX, default=5m"`
@@ -198,7 +200,7 @@ func (c *All) Validate() error {
 		"GPFED_GPC_MAX_ATTEMPTS": c.GPConnect.MaxAttempts, "GPFED_GPC_MAX_PER_PRACTICE": c.GPConnect.MaxPerPractice,
 		"GPFED_GPC_MAX_CONCURRENT": c.GPConnect.MaxConcurrent, "GPFED_WORKER_CONCURRENCY": c.Worker.Concurrency,
 		"GPFED_LOW_CAPACITY_DAYS": c.Tasks.LowCapacityDays, "GPFED_ENDPOINT_MAX_IN_FLIGHT": c.Delivery.EndpointMaxInFlight,
-		"GPFED_ENDPOINT_FAILURES_TO_OPEN": c.Delivery.FailuresToOpen, "GPFED_DELIVERY_BATCH": c.Delivery.Batch,
+		"GPFED_ENDPOINT_FAILURES_TO_OPEN": c.Delivery.FailuresToOpen, "GPFED_DELIVERY_BATCH": c.Delivery.Batch, "GPFED_DELIVERY_MAX_IN_FLIGHT": c.Delivery.MaxInFlight,
 	}
 	for name, v := range positive {
 		if v <= 0 {

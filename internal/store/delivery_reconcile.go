@@ -230,3 +230,36 @@ func (db *DB) RedeliverTasks(ctx context.Context, f RedeliverFilter, maxAge time
 	}
 	return out, nil
 }
+
+// DepartureImpact is what deactivating practices would change: the tasks
+// addressed to them still to be delivered (failed with recipient_left;
+// those in flight finish first) and their API keys still valid.
+type DepartureImpact struct {
+	WaitingTasks, InFlight, Keys int
+}
+
+// ImpactOfLeaving counts what DeactivatePractices would do to codes.
+func (db *DB) ImpactOfLeaving(ctx context.Context, codes []string) (DepartureImpact, error) {
+	var d DepartureImpact
+	err := db.Pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM delivery_queue WHERE kind = 'task' AND endpoint = ANY($1) AND (claim_token IS NULL OR due_at <= now())),
+		(SELECT count(*) FROM delivery_queue WHERE endpoint = ANY($1) AND claim_token IS NOT NULL AND due_at > now()),
+		(SELECT count(*) FROM api_keys WHERE ods_code = ANY($1) AND revoked_at IS NULL)`, codes).Scan(&d.WaitingTasks, &d.InFlight, &d.Keys)
+	if err != nil {
+		return d, translate(fmt.Errorf("impact of leaving: %w", err))
+	}
+	return d, nil
+}
+
+// SetDeliveryCap sets a practice's own cap on deliveries in flight to its
+// endpoint (nil: the federation default, GPFED_ENDPOINT_MAX_IN_FLIGHT).
+func (db *DB) SetDeliveryCap(ctx context.Context, ods string, capacity *int) error {
+	tag, err := db.Pool.Exec(ctx, `UPDATE practices SET delivery_max_in_flight = $2, updated_at = now() WHERE ods_code = $1`, ods, capacity)
+	if err != nil {
+		return translate(fmt.Errorf("set delivery cap of %s: %w", ods, err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("practice %s: %w", ods, ErrNotFound)
+	}
+	return nil
+}

@@ -169,3 +169,48 @@ func (db *DB) AckNotification(ctx context.Context, id uuid.UUID, recipient strin
 	}
 	return n, nil
 }
+
+// ListAdminNotifications returns up to limit notifications for the
+// federation admins (circuits opening and recovering), newest first,
+// starting after after; with unackedOnly just those not yet acknowledged.
+func (db *DB) ListAdminNotifications(ctx context.Context, unackedOnly bool, after *PageKey, limit int) ([]Notification, error) {
+	var afterAt *time.Time
+	var afterID *uuid.UUID
+	if after != nil {
+		afterAt, afterID = &after.CreatedAt, &after.ID
+	}
+	q := `SELECT ` + notificationColumns + ` FROM notifications
+		WHERE audience = 'admin' AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2::uuid))`
+	if unackedOnly {
+		q += ` AND acknowledged_at IS NULL`
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT $3`
+	rows, err := db.Pool.Query(ctx, q, afterAt, afterID, limit)
+	if err != nil {
+		return nil, translate(fmt.Errorf("list admin notifications: %w", err))
+	}
+	defer rows.Close()
+	out := []Notification{}
+	for rows.Next() {
+		n, err := scanNotification(rows)
+		if err != nil {
+			return nil, translate(fmt.Errorf("scan notification: %w", err))
+		}
+		n.Audience = AudienceAdmin
+		out = append(out, n)
+	}
+	return out, translate(rows.Err())
+}
+
+// AckAdminNotification marks an admin notification acknowledged (the
+// first time is kept); anything else gives ErrNotFound.
+func (db *DB) AckAdminNotification(ctx context.Context, id uuid.UUID) (Notification, error) {
+	n, err := scanNotification(db.Pool.QueryRow(ctx, `UPDATE notifications
+		SET acknowledged_at = COALESCE(acknowledged_at, now())
+		WHERE id = $1 AND audience = 'admin' RETURNING `+notificationColumns, id))
+	if err != nil {
+		return Notification{}, translate(fmt.Errorf("ack admin notification %s: %w", id, err))
+	}
+	n.Audience = AudienceAdmin
+	return n, nil
+}
