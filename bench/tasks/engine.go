@@ -10,7 +10,7 @@ import (
 
 // engineStats are the worker's claim-loop counters at one moment.
 type engineStats struct {
-	claims, claimed                       float64
+	claims, claimed                      float64
 	claimSeconds, recordSeconds, records float64
 }
 
