@@ -145,7 +145,7 @@ func TestCLISyncOnceExitCodesAndCapacity(t *testing.T) {
 		t.Errorf("capacity json: exit %d:\n%s", code, out)
 	}
 	out, _, code = cli(t, e.env, "capacity", "--format", "csv")
-	if code != 0 || !strings.HasPrefix(out, "ods_code,date,free_slots,free_minutes,by_delivery_channel.") || !strings.Contains(out, ",by_role.R0260") {
+	if code != 0 || !strings.HasPrefix(out, "ods_code,practice_name,date,free_slots,free_minutes,by_delivery_channel.") || !strings.Contains(out, "R0260=") {
 		t.Errorf("capacity csv: exit %d:\n%s", code, out)
 	}
 }
