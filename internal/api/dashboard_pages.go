@@ -13,7 +13,7 @@ import (
 
 // routesDashboard registers the server-rendered dashboard. Every page but
 // the login form needs a session; GET / is the exact root only.
-func (s *Server) routesDashboard(mux *http.ServeMux) {
+func (s *Server) routesDashboard(mux router) {
 	mux.HandleFunc("GET /login", s.handleLoginPage)
 	mux.HandleFunc("POST /login", s.handleLogin)
 	mux.HandleFunc("POST /logout", s.requireSession(s.handleLogout))
