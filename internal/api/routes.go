@@ -20,7 +20,9 @@ func (r *routeRecorder) HandleFunc(pattern string, _ func(http.ResponseWriter, *
 	r.patterns = append(r.patterns, pattern)
 }
 
-func (r *routeRecorder) Handle(pattern string, _ http.Handler) { r.patterns = append(r.patterns, pattern) }
+func (r *routeRecorder) Handle(pattern string, _ http.Handler) {
+	r.patterns = append(r.patterns, pattern)
+}
 
 // Routes lists every pattern Handler registers for the API ("GET
 // /v1/tasks", health and metrics included) and for the dashboard's HTML
