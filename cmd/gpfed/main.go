@@ -132,8 +132,8 @@ func realMain(ctx context.Context, args []string) error {
 		printHelp(os.Stdout, args[0])
 		return nil
 	}
-	if args[0] == "version" {
-		return runVersion(ctx, &App{Stdout: os.Stdout, Stderr: os.Stderr}, args[1:])
+	if noConfig[args[0]] {
+		return cmd.run(ctx, &App{Stdout: os.Stdout, Stderr: os.Stderr}, args[1:])
 	}
 	cfg, err := config.Load(ctx, nil)
 	if err != nil {
@@ -161,6 +161,9 @@ func realMain(ctx context.Context, args []string) error {
 	}
 	return err
 }
+
+// noConfig commands work whatever the environment holds.
+var noConfig = map[string]bool{"version": true, "probe": true}
 
 // loggedCommands are the long-running services, whose failure is logged
 // rather than printed for a person at a terminal.
