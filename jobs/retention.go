@@ -25,6 +25,7 @@ type Retention struct {
 // RetentionReport counts what one run changed.
 type RetentionReport struct {
 	TasksRedacted, SlotChangesDeleted, NotificationsDeleted int
+	CapacityHistoryDeleted                                  int // practice fetches, each with its days
 }
 
 func (r *Retention) defaults() {
@@ -62,10 +63,16 @@ func (r *Retention) RunOnce(ctx context.Context) (RetentionReport, error) {
 		if err != nil {
 			return rep, err
 		}
+		n, err := inBatches(ctx, r.Batch, func() (int, error) { return r.DB.PruneCapacityHistory(ctx, cutoff, r.Batch) })
+		rep.CapacityHistoryDeleted = n
+		if err != nil {
+			return rep, err
+		}
 	}
 	if rep != (RetentionReport{}) {
 		r.Log.Info("retention", "component", "scheduler", "tasks_redacted", rep.TasksRedacted,
-			"slot_changes_deleted", rep.SlotChangesDeleted, "notifications_deleted", rep.NotificationsDeleted)
+			"slot_changes_deleted", rep.SlotChangesDeleted, "notifications_deleted", rep.NotificationsDeleted,
+			"capacity_history_deleted", rep.CapacityHistoryDeleted)
 	}
 	return rep, nil
 }
