@@ -152,7 +152,7 @@ func startDemoServices(ctx context.Context, app *App, db *store.DB, redis asynq.
 		return nil, fmt.Errorf("listen %s (GPFED_HTTP_ADDR): %w", app.Cfg.Server.Addr, err)
 	}
 	srv := &api.Server{DB: db, Log: app.Log.With("component", "api"), Enqueuer: client, Inspector: insp, TaskMaxAge: app.Cfg.Tasks.MaxAge,
-		TaskTimeout: deliveryTaskTimeout(app), SecureCookies: app.Cfg.Server.SecureCookies}
+		TaskTimeout: deliveryTaskTimeout(app), SecureCookies: app.Cfg.Server.SecureCookies, LowCapacityDays: app.Cfg.Tasks.LowCapacityDays}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	stopRelay := startRelay(ctx, app, db, client)

@@ -33,7 +33,8 @@ func runServe(ctx context.Context, app *App, args []string) error {
 
 	log := app.Log.With("component", "api")
 	srv := &api.Server{DB: db, Log: log, Enqueuer: client, Inspector: inspector, TaskMaxAge: app.Cfg.Tasks.MaxAge,
-		TaskTimeout: deliveryTaskTimeout(app), KeyCacheTTL: apiKeyCacheTTL, SecureCookies: app.Cfg.Server.SecureCookies}
+		TaskTimeout: deliveryTaskTimeout(app), KeyCacheTTL: apiKeyCacheTTL, SecureCookies: app.Cfg.Server.SecureCookies,
+		LowCapacityDays: app.Cfg.Tasks.LowCapacityDays}
 	stopRelay := startRelay(ctx, app, db, client)
 	defer stopRelay()
 	watchCtx, stopWatch := context.WithCancel(ctx)

@@ -36,10 +36,12 @@ type statusRow struct {
 
 func classifyPractice(p store.PracticeStatus, now time.Time) statusRow {
 	switch {
+	case p.LastSuccessAt == nil && p.Stale:
+		return statusRow{p, "Never synced: fetches failing, capacity unknown", "bad", 0}
+	case p.LastSuccessAt == nil:
+		return statusRow{p, "Never synced, capacity unknown", "bad", 1}
 	case p.Stale:
 		return statusRow{p, "Failing, serving stale data", "bad", 0}
-	case p.LastSuccessAt == nil:
-		return statusRow{p, "Never synced", "bad", 1}
 	case now.Sub(*p.LastSuccessAt) > staleAfter:
 		return statusRow{p, "Out of date", "warn", 2}
 	}

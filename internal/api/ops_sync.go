@@ -37,12 +37,14 @@ type syncErrorJSON struct {
 	Diagnostics string `json:"diagnostics,omitempty"`
 }
 
+// syncStatus is never before stale: a practice whose fetches have all
+// failed has no snapshot to serve, so its capacity is unknown, not stale.
 func syncStatus(p store.PracticeStatus) string {
 	switch {
-	case p.Stale:
-		return "stale"
 	case p.LastSuccessAt == nil:
 		return "never"
+	case p.Stale:
+		return "stale"
 	}
 	return "ok"
 }
