@@ -320,7 +320,7 @@ func checkNoClipping(t *testing.T, c *cdp) {
 	defer func() { _ = c.call("Emulation.clearDeviceMetricsOverride", map[string]any{}, nil) }()
 	var fit struct {
 		ScrollWidth, ClientWidth, WrapRight, TotalRight, Viewport float64
-		Badges                                                 int
+		Badges                                                    int
 	}
 	var raw string
 	if err := c.eval(`(() => { const w = document.querySelector('.wrap'), tot = document.querySelector('#heatmap thead th.tot');
