@@ -173,6 +173,8 @@ func (e *opsEnv) seedMorePractices(ctx context.Context) {
 		e.exec(ctx, `INSERT INTO capacity_daily (ods_code, local_date, free_slots, free_minutes)
 			SELECT ods_code, local_date, count(*), sum(duration_minutes) FROM slots WHERE ods_code = $1 GROUP BY 1, 2`, m.ods)
 	}
+	// Two practices have a low-capacity threshold (900 free minutes a week) that they miss.
+	e.exec(ctx, `UPDATE practices SET low_capacity_threshold_minutes = 900 WHERE ods_code IN ('G87012', 'L91016')`)
 }
 
 type heatmapDOM struct {
@@ -348,6 +350,10 @@ func sortByName(codes []string, names map[string]string) {
 
 func (e *opsEnv) screenshot(t *testing.T, c *cdp, path string) {
 	t.Helper()
+	// Measure the page at the window's own size, not a previous override's.
+	if err := c.call("Emulation.clearDeviceMetricsOverride", map[string]any{}, nil); err != nil {
+		t.Fatal(err)
+	}
 	var height int
 	if err := c.eval(`Math.ceil(document.documentElement.scrollHeight)`, &height); err != nil {
 		t.Fatal(err)

@@ -22,6 +22,9 @@ func (s *Server) routesDashboard(mux router) {
 	mux.HandleFunc("GET /sync", s.requireSession(s.handleSyncPage))
 	mux.HandleFunc("GET /sync/runs/{id}", s.requireSession(s.handleRunPage))
 	mux.HandleFunc("GET /tasks", s.requireSession(s.handleTasksPage))
+	mux.HandleFunc("GET /trend", s.requireSession(s.handleTrend))
+	mux.HandleFunc("GET /report", s.requireSession(s.handleReport))
+	mux.HandleFunc("GET /report.csv", s.requireSession(s.handleReportCSV))
 }
 
 // staleAfter flags a practice whose last success is this old even though

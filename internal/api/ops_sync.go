@@ -11,10 +11,13 @@ import (
 
 // practiceJSON is a practice with its sync status in GET /v1/practices.
 type practiceJSON struct {
-	ODSCode string   `json:"ods_code"`
-	Name    string   `json:"name"`
-	Active  bool     `json:"active"`
-	Sync    syncJSON `json:"sync"`
+	ODSCode string `json:"ods_code"`
+	Name    string `json:"name"`
+	Active  bool   `json:"active"`
+	// LowCapacityThresholdMinutes is the practices CSV's threshold (free
+	// minutes over GPFED_LOW_CAPACITY_DAYS), null when it has none.
+	LowCapacityThresholdMinutes *int     `json:"low_capacity_threshold_minutes"`
+	Sync                        syncJSON `json:"sync"`
 }
 
 type syncJSON struct {
@@ -50,7 +53,7 @@ func syncStatus(p store.PracticeStatus) string {
 }
 
 func toPracticeJSON(p store.PracticeStatus) practiceJSON {
-	out := practiceJSON{ODSCode: p.ODSCode, Name: p.Name, Active: p.Active, Sync: syncJSON{
+	out := practiceJSON{ODSCode: p.ODSCode, Name: p.Name, Active: p.Active, LowCapacityThresholdMinutes: p.ThresholdMinutes, Sync: syncJSON{
 		Status: syncStatus(p), LastRunID: p.LastRunID, LastAttemptAt: p.LastAttemptAt,
 		LastSuccessAt: p.LastSuccessAt, StaleSince: p.StaleSince, WindowFrom: p.WindowFrom,
 		WindowTo: p.WindowTo, SlotCount: p.SlotCount,
