@@ -119,7 +119,7 @@ func TestWeeklyReport(t *testing.T) {
 	}
 	for _, want := range []string{
 		`9 Nov – 15 Nov`, `23 Nov – 29 Nov <small>this week</small>`, `14 Dec – 20 Dec`,
-		fmt.Sprintf(`<td class="n wk" title="7 of 7 days known, 1 closed,`),
+		`<td class="n wk" title="7 of 7 days known, 1 closed,`,
 		`>` + num(week) + `</td>`,
 		`threshold 2,000 min / 7 days`,
 		`<a href="/report.csv?from=2026-11-09&amp;weeks=6" download>Download CSV</a>`,
