@@ -36,6 +36,7 @@ func TestCLIHelpNeverActs(t *testing.T) {
 		{"practices", "import", "--help"}, {"practices", "webhook", "-h"}, {"practices", "list", "--help"},
 		{"capacity", "--help"}, {"sync", "--once", "-h"}, {"migrate", "--help"}, {"serve", "--help"},
 		{"worker", "--help"}, {"scheduler", "-h"}, {"demo", "--help"}, {"sim", "--help"}, {"version", "--help"},
+		{"probe", "--help"},
 	}
 	for _, args := range cases {
 		out, stderr, code := cli(t, e.env, args...)
