@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/gpfed/gpfed/internal/store"
 )
@@ -51,13 +52,37 @@ func reportMigrations(w io.Writer, applied, all []string) {
 	fmt.Fprintf(w, "schema is current: %d migrations (latest %s)\n", len(all), latest)
 }
 
-// openPool connects to DATABASE_URL, naming it when that fails.
+// serverFullWait bounds how long a command waits for Postgres to have a
+// free connection at start.
+const serverFullWait = 30 * time.Second
+
+// openPool connects to DATABASE_URL, naming it when that fails. A server
+// that is full ("too many clients") is waited for, up to serverFullWait:
+// that usually passes within seconds (another process's burst), and a
+// command that fails at once for it, or a service that crash-loops, helps
+// no one.
 func openPool(ctx context.Context, app *App) (*store.DB, error) {
-	db, err := store.Open(ctx, app.Cfg.Database.URL, app.Cfg.Database.MaxConns)
-	if err != nil {
-		return nil, fmt.Errorf("%w (check DATABASE_URL)", err)
+	deadline := time.Now().Add(serverFullWait)
+	warned := false
+	for {
+		db, err := store.Open(ctx, app.Cfg.Database.URL, app.Cfg.Database.MaxConns)
+		if err == nil {
+			return db, nil
+		}
+		if !store.ServerFull(err) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w (check DATABASE_URL)", err)
+		}
+		if !warned {
+			app.Log.Warn("postgres has no free connection (max_connections reached); waiting", "component", "process",
+				"wait_up_to", serverFullWait.String())
+			warned = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	return db, nil
 }
 
 // openDB connects and makes sure the schema is current, so every command
