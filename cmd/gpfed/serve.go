@@ -51,7 +51,8 @@ func startAPI(ctx context.Context, g *service.Group, app *App, c *conns, ln net.
 	intake := queue.NewIntake(c.DB, waker, queue.IntakeConfig{})
 	log := app.Log.With("component", "api")
 	srv := &api.Server{DB: c.DB, Log: log, Intake: intake, Waker: waker, Inspector: c.Inspector,
-		TaskMaxAge: app.Cfg.Tasks.MaxAge, KeyCacheTTL: apiKeyCacheTTL, SecureCookies: app.Cfg.Server.SecureCookies}
+		TaskMaxAge: app.Cfg.Tasks.MaxAge, KeyCacheTTL: apiKeyCacheTTL, SecureCookies: app.Cfg.Server.SecureCookies,
+		LowCapacityDays: app.Cfg.Tasks.LowCapacityDays}
 	g.Start(ctx, "api key watcher", srv.WatchKeyChanges)
 	g.Start(ctx, "task intake", intake.Run)
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
