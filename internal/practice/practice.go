@@ -25,7 +25,10 @@ type Practice struct {
 	WebhookURL                  string
 	WebhookSecret               string
 	LowCapacityThresholdMinutes *int
-	UpdatedAt                   time.Time
+	// RateLimitPerMinute bounds each of the practice's API keys; nil
+	// follows GPFED_RATE_LIMIT_PER_MINUTE, 0 is unlimited.
+	RateLimitPerMinute *int
+	UpdatedAt          time.Time
 }
 
 // Required CSV columns, in any order; extra columns are allowed.
