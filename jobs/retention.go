@@ -10,21 +10,23 @@ import (
 
 // Retention keeps the database to what a federation needs: it blanks the
 // patient data of tasks that finished longer than Retention ago
-// (store.RedactFinishedTasks), and deletes slot change history and
-// finished notifications older than History (store.PruneHistory). The
-// scheduler's leader runs it hourly; a zero duration turns that part off.
+// (store.RedactFinishedTasks), deletes slot change history and finished
+// notifications older than History (store.PruneHistory), and access
+// records older than Audit (store.PruneAccessLog). The scheduler's leader
+// runs it hourly; a zero duration turns that part off.
 type Retention struct {
 	DB        *store.DB
 	Log       *slog.Logger
 	Retention time.Duration
 	History   time.Duration
+	Audit     time.Duration
 	Batch     int // rows per statement (default 500)
 	Now       func() time.Time
 }
 
 // RetentionReport counts what one run changed.
 type RetentionReport struct {
-	TasksRedacted, SlotChangesDeleted, NotificationsDeleted int
+	TasksRedacted, SlotChangesDeleted, NotificationsDeleted, AccessRecordsDeleted int
 }
 
 func (r *Retention) defaults() {
@@ -63,9 +65,18 @@ func (r *Retention) RunOnce(ctx context.Context) (RetentionReport, error) {
 			return rep, err
 		}
 	}
+	if r.Audit > 0 {
+		cutoff := r.Now().Add(-r.Audit)
+		n, err := inBatches(ctx, r.Batch, func() (int, error) { return r.DB.PruneAccessLog(ctx, cutoff, r.Batch) })
+		rep.AccessRecordsDeleted = n
+		if err != nil {
+			return rep, err
+		}
+	}
 	if rep != (RetentionReport{}) {
 		r.Log.Info("retention", "component", "scheduler", "tasks_redacted", rep.TasksRedacted,
-			"slot_changes_deleted", rep.SlotChangesDeleted, "notifications_deleted", rep.NotificationsDeleted)
+			"slot_changes_deleted", rep.SlotChangesDeleted, "notifications_deleted", rep.NotificationsDeleted,
+			"access_records_deleted", rep.AccessRecordsDeleted)
 	}
 	return rep, nil
 }

@@ -21,8 +21,12 @@ import (
 
 // DeliveryDeps is what the task and notification delivery handlers need.
 type DeliveryDeps struct {
-	// HTTPClient posts webhooks; it must carry a timeout (webhook.NewClient).
+	// HTTPClient posts webhooks; it must carry a timeout and enforce the
+	// target policy (webhook.NewClient, webhook.NewClientFor).
 	HTTPClient *http.Client
+	// Secrets opens sealed webhook secrets before signing (the keyring of
+	// GPFED_SECRET_KEY); nil signs with stored values as they are.
+	Secrets webhook.SecretOpener
 	// WebhookTimeout bounds one POST (default 10s); the whole attempt,
 	// including the row lock it holds, is bounded a few seconds above it.
 	WebhookTimeout time.Duration
@@ -66,7 +70,8 @@ func registerDelivery(mux *asynq.ServeMux, d Deps) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &delivery{db: d.DB, log: log.With("component", "delivery"), now: d.Now,
-		sender: &webhook.Sender{Client: dd.HTTPClient, Now: d.Now}, timeout: dd.WebhookTimeout, ttl: dd.NotificationTTL,
+		sender:  &webhook.Sender{Client: dd.HTTPClient, Now: d.Now, Secrets: dd.Secrets, Log: log.With("component", "webhook")},
+		timeout: dd.WebhookTimeout, ttl: dd.NotificationTTL,
 		enq: dd.Enqueuer, taskTO: dd.TaskTimeout, fast: dd.FastPath}
 	mux.HandleFunc(queue.TypeTaskDeliver, h.deliverTask)
 	mux.HandleFunc(queue.TypeNotificationDeliver, h.deliverNotification)

@@ -29,13 +29,19 @@ func runMigrate(ctx context.Context, app *App, args []string) error {
 }
 
 // openDB connects and makes sure the schema is current, so every command
-// works on a fresh database without a separate step.
+// works on a fresh database without a separate step, and (with
+// GPFED_SECRET_KEY) that every stored webhook secret is sealed under the
+// current key.
 func openDB(ctx context.Context, app *App) (*store.DB, error) {
 	db, err := store.Open(ctx, app.Cfg.Database.URL, app.Cfg.Database.MaxConns)
 	if err != nil {
 		return nil, fmt.Errorf("%w (check DATABASE_URL)", err)
 	}
 	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := resealSecrets(ctx, app, db); err != nil {
 		db.Close()
 		return nil, err
 	}

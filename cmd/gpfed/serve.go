@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	register("serve", "run the HTTP API, dashboard, /metrics and health endpoints", runServe)
+	register("serve", "run the HTTP API and dashboard (and /metrics, /readyz on GPFED_METRICS_ADDR)", runServe)
 }
 
 // apiKeyCacheTTL is how long serve trusts a valid API key without asking
@@ -33,7 +33,13 @@ func runServe(ctx context.Context, app *App, args []string) error {
 
 	log := app.Log.With("component", "api")
 	srv := &api.Server{DB: db, Log: log, Enqueuer: client, Inspector: inspector, TaskMaxAge: app.Cfg.Tasks.MaxAge,
-		TaskTimeout: deliveryTaskTimeout(app), KeyCacheTTL: apiKeyCacheTTL, SecureCookies: app.Cfg.Server.SecureCookies}
+		TaskTimeout: deliveryTaskTimeout(app), KeyCacheTTL: apiKeyCacheTTL}
+	apiServerSecurity(app, srv)
+	opsAddr, stopOps, err := startOps(ctx, app, srv.OpsHandler())
+	if err != nil {
+		return err
+	}
+	defer stopOps()
 	stopRelay := startRelay(ctx, app, db, client)
 	defer stopRelay()
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -42,10 +48,11 @@ func runServe(ctx context.Context, app *App, args []string) error {
 	defer func() { stopWatch(); <-watched }()
 
 	hs := &http.Server{Addr: app.Cfg.Server.Addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
+		MaxHeaderBytes: maxHeaderBytes}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ListenAndServe() }()
-	log.Info("listening", "addr", app.Cfg.Server.Addr)
+	log.Info("listening", "addr", app.Cfg.Server.Addr, "ops_addr", opsAddr)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)

@@ -27,6 +27,9 @@ func runWorker(ctx context.Context, app *App, args []string) error {
 	}
 	defer c.Close()
 	db, redis, client := c.DB, c.Redis, c.Client
+	if err := checkDeliverySecrets(ctx, app, db); err != nil {
+		return err
+	}
 	mux, waitFast, err := workerMuxEnqueuing(ctx, app, db, client)
 	if err != nil {
 		return err
@@ -80,7 +83,7 @@ func workerMuxEnqueuing(ctx context.Context, app *App, db *store.DB, client *asy
 				app.Log.Error("low capacity notifications", "component", "worker", "error", err)
 			}
 		}},
-		Delivery: deliveryDeps(app, client, fast),
+		Delivery: guardedDelivery(app, deliveryDeps(app, client, fast)),
 	})
 	return mux, func() { <-drained }, nil
 }

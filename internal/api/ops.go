@@ -24,21 +24,22 @@ func mustLoadLondon() *time.Location {
 	return loc
 }
 
-// routesOps registers the federation-admin API, the dashboard, health
-// endpoints and /metrics.
+// routesOps registers the federation-admin API, the dashboard and the
+// liveness check. /metrics and /readyz are on OpsHandler only.
 func (s *Server) routesOps(mux *http.ServeMux) {
 	if s.SessionTTL <= 0 {
 		s.SessionTTL = 8 * time.Hour
 	}
-	admin := func(h http.HandlerFunc) http.HandlerFunc { return s.requireRole(store.RoleAdmin, h) }
-	mux.HandleFunc("GET /v1/capacity", admin(s.handleCapacity))
-	mux.HandleFunc("GET /v1/practices", admin(s.handlePractices))
-	mux.HandleFunc("GET /v1/sync-runs", admin(s.handleSyncRuns))
-	mux.HandleFunc("GET /v1/sync-runs/{id}", admin(s.handleSyncRun))
+	if s.SessionIdle <= 0 {
+		s.SessionIdle = 30 * time.Minute
+	}
+	admin := func(action string, h http.HandlerFunc) http.HandlerFunc { return s.audited(store.RoleAdmin, action, h) }
+	mux.HandleFunc("GET /v1/capacity", admin("capacity.read", s.handleCapacity))
+	mux.HandleFunc("GET /v1/practices", admin("practice.list", s.handlePractices))
+	mux.HandleFunc("GET /v1/sync-runs", admin("sync_run.list", s.handleSyncRuns))
+	mux.HandleFunc("GET /v1/sync-runs/{id}", admin("sync_run.read", s.handleSyncRun))
 
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
-	mux.HandleFunc("GET /readyz", s.handleReadyz)
-	mux.Handle("GET /metrics", s.metricsHandler())
 
 	s.routesDashboard(mux)
 }

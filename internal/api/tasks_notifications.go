@@ -13,7 +13,7 @@ import (
 // addressed to the caller (whatever its delivery state), newest first;
 // unacked=true keeps those not yet acknowledged.
 func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
-	q, rerr := parsePageQuery(r, "notifications", "unacked")
+	q, rerr := s.parsePageQuery(r, "notifications", "unacked")
 	if rerr != nil {
 		writeRequestError(w, rerr)
 		return
@@ -34,9 +34,17 @@ func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, listPage("notifications", ns, q.limit,
+	page, err := listPage(r, s, "notifications", ns, q.limit,
 		func(n store.Notification) store.PageKey { return store.PageKey{CreatedAt: n.CreatedAt, ID: n.ID} },
-		toNotificationJSON))
+		toNotificationJSON)
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	for _, it := range page.Items {
+		auditResources(r, it.ID)
+	}
+	writeJSON(w, http.StatusOK, page)
 }
 
 // ackNotification answers POST /v1/notifications/{id}/ack: 200 with the

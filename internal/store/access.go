@@ -20,20 +20,20 @@ const (
 // resources, when, from where, and how it ended. It never holds patient
 // data: resource ids only.
 type AccessRecord struct {
-	ID           int64
-	At           time.Time
-	ActorRole    string    // practice | admin | anonymous
-	ODSCode      string    // the acting practice ("" for admins and failures)
-	APIKeyID     uuid.UUID // uuid.Nil when authentication failed
-	KeyPrefix    string    // the public prefix of the key used or presented
-	Action       string    // domain.verb, e.g. task.read, inbox.list, auth.failed
-	Method       string
-	Route        string // the route pattern, e.g. GET /v1/tasks/{id}
-	ResourceIDs  []string
-	Status       int
-	Reason       string // why a request was refused (auth failures), else ""
-	RemoteAddr   string // the peer's IP address
-	ForwardedFor string // X-Forwarded-For as sent (client-controlled; kept for proxies)
+	ID           int64     `json:"id"`
+	At           time.Time `json:"at"`
+	ActorRole    string    `json:"actor_role"` // practice | admin | anonymous
+	ODSCode      string    `json:"ods_code"`   // the acting practice ("" for admins and failures)
+	APIKeyID     uuid.UUID `json:"api_key_id"` // uuid.Nil when authentication failed
+	KeyPrefix    string    `json:"key_prefix"` // the public prefix of the key used or presented
+	Action       string    `json:"action"`     // domain.verb, e.g. task.read, task.list_inbox, auth.failed
+	Method       string    `json:"method"`
+	Route        string    `json:"route"` // the route pattern, e.g. GET /v1/tasks/{id}
+	ResourceIDs  []string  `json:"resource_ids"`
+	Status       int       `json:"status"`
+	Reason       string    `json:"reason"`        // why a request was refused (auth failures, rate limit), else ""
+	RemoteAddr   string    `json:"remote_addr"`   // the peer's IP address
+	ForwardedFor string    `json:"forwarded_for"` // X-Forwarded-For as sent (client-controlled; kept for proxies)
 }
 
 // RecordAccess appends one access record. At defaults to now.

@@ -170,3 +170,17 @@ func (db *DB) GetPractice(ctx context.Context, ods string) (practice.Practice, e
 	}
 	return p, nil
 }
+
+// SetRateLimit sets a practice's per-key API rate limit (requests per
+// minute; nil follows the federation default, 0 is unlimited).
+func (db *DB) SetRateLimit(ctx context.Context, ods string, perMinute *int) error {
+	tag, err := db.Pool.Exec(ctx, `UPDATE practices SET rate_limit_per_minute = $2, updated_at = now() WHERE ods_code = $1`,
+		ods, perMinute)
+	if err != nil {
+		return translate(fmt.Errorf("set rate limit of %s: %w", ods, err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("practice %s: %w", ods, ErrNotFound)
+	}
+	return nil
+}
