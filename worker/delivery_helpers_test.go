@@ -148,7 +148,9 @@ func setupWith(t *testing.T, fast *worker.FastPath, script ...int) *env {
 	}
 	e := &env{db: db, client: asynq.NewClient(opt), insp: asynq.NewInspector(opt), rc: rc}
 	t.Cleanup(func() { e.client.Close(); e.insp.Close() })
-	deps := worker.DeliveryDeps{HTTPClient: webhook.NewClient(2 * time.Second), WebhookTimeout: 2 * time.Second}
+	// The receiver is plain http on loopback: allowed explicitly (issue 10).
+	deps := worker.DeliveryDeps{HTTPClient: webhook.NewClientFor(2*time.Second, webhook.Policy{AllowHTTP: true, AllowNets: webhook.Loopback}),
+		WebhookTimeout: 2 * time.Second}
 	if fast != nil {
 		deps.Enqueuer, deps.FastPath = e.client, fast
 		t.Cleanup(func() { fast.Close(5 * time.Second) })

@@ -45,7 +45,7 @@ func (db *DB) ImportPractices(ctx context.Context, ps []practice.Practice, setWe
 // WebhookSecret, when set, is stored as given (tests and pre-sealed
 // values; the CSV format has no secret column).
 func (db *DB) ImportPracticesWith(ctx context.Context, ps []practice.Practice, o ImportOptions) (ImportResult, error) {
-	res := ImportResult{NewSecrets: map[string]string{}}
+	var res ImportResult
 	if o.Actor == "" {
 		o.Actor = "import"
 	}
@@ -123,6 +123,9 @@ func importWebhook(ctx context.Context, tx pgx.Tx, o ImportOptions, p practice.P
 		return false, err
 	}
 	if plain != "" {
+		if res.NewSecrets == nil {
+			res.NewSecrets = map[string]string{}
+		}
 		res.NewSecrets[p.ODSCode] = plain
 	}
 	if ch.ODSCode == "" {

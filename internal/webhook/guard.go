@@ -31,6 +31,10 @@ type Policy struct {
 	Resolver Resolver
 }
 
+// Loopback is the loopback networks, for a Policy's AllowNets in tests and
+// local development (a simulator's receivers), always named explicitly.
+var Loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
 // Resolver is the part of *net.Resolver the guard uses.
 type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
