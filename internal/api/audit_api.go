@@ -95,8 +95,8 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := pageJSON[accessJSON]{Items: []accessJSON{}}
-	if len(recs) == f.Limit+1 {
-		recs = recs[:f.Limit]
+	if limit := f.Limit - 1; len(recs) > limit { // auditPage asked for one more than the page
+		recs = recs[:limit]
 		c, err := s.auditCursor(r, recs[len(recs)-1].ID)
 		if err != nil {
 			s.unavailable(w, r, err)

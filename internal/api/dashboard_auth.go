@@ -76,21 +76,21 @@ func safeNext(v string) string {
 // localPath accepts a path that starts with exactly one slash and holds no
 // backslash, space, control or non-ASCII byte (browsers drop tabs and
 // newlines, so "/<TAB>/evil.example" is "//evil.example" to them, and read
-// a backslash as a slash). Percent-decoded, up to three times, it must
-// still not start with "//" nor hold a backslash or control character: a
-// proxy or a second decode must not find a way off the site either.
+// a backslash as a slash). Percent-decoded, again and again, it must still
+// not start with "//" nor hold a backslash or control character: a proxy
+// or a second decode must not find a way off the site either.
 func localPath(v string) bool {
 	if len(v) == 0 || len(v) > 2048 || v[0] != '/' || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
 		return false
 	}
-	for d, i := v, 0; i < 3; i++ {
+	for d, i := v, 0; ; i++ {
 		if strings.HasPrefix(d, "//") || strings.ContainsFunc(d, func(r rune) bool {
 			return r < ' ' || r == 0x7f || r == '\\'
 		}) {
 			return false
 		}
 		next, err := url.PathUnescape(d)
-		if err != nil {
+		if err != nil || (next != d && i == 4) { // still encoded after five decodes: nobody meant that
 			return false
 		}
 		if next == d {

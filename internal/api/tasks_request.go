@@ -88,9 +88,6 @@ func scanObject(raw []byte, allowed map[string]bool) (map[string]bool, *requestE
 	bad := func(detail string) *requestError {
 		return &requestError{status: http.StatusBadRequest, detail: detail}
 	}
-	if !utf8.Valid(raw) {
-		return nil, bad("the request body is not valid UTF-8")
-	}
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, bad(syntaxDetail(err, dec))
@@ -130,6 +127,9 @@ func scanObject(raw []byte, allowed map[string]bool) (map[string]bool, *requestE
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, bad("unexpected data after the JSON object")
+	}
+	if !utf8.Valid(raw) { // values were checked one by one: this is a field name
+		return nil, bad("the request body is not valid UTF-8")
 	}
 	return present, nil
 }
