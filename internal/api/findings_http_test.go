@@ -13,6 +13,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gpfed/gpfed/internal/api"
+	"github.com/gpfed/gpfed/internal/secret"
+	"github.com/gpfed/gpfed/internal/store"
 )
 
 // Issue 10, finding 1: /login?next=/%09/evil.example/ redirected to
@@ -229,5 +231,49 @@ func (f *fixture) exec(sql string, args ...any) {
 	f.t.Helper()
 	if _, err := f.db.Pool.Exec(context.Background(), sql, args...); err != nil {
 		f.t.Fatal(err)
+	}
+}
+
+// Issue 10, finding 4: redirecting a practice's patient data left no
+// trace. The practice page lists every channel change: who, when, old and
+// new origin, whether the secret was rotated; never the path (a token).
+func TestPracticePageShowsChannelChanges(t *testing.T) {
+	t.Parallel()
+	e := newOpsEnv(t)
+	ctx := context.Background()
+	kr, err := secret.NewKeyring(secret.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []store.WebhookChange{
+		{URL: "https://first.example/hook?token=s3cr3tpath"},
+		{URL: "https://attacker.example/collect", Actor: "import:mallory@laptop"},
+		{URL: "https://attacker.example/collect", Rotate: true, KeepPrevious: time.Hour},
+	} {
+		c.ODS = odsAbbey
+		if c.Actor == "" {
+			c.Actor = "cli:alice@ops"
+		}
+		if _, _, err := e.db.ChangeWebhook(ctx, kr, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	session, _ := e.login(e.admin)
+	res, body := e.get("/practices/"+odsAbbey, "", "Cookie", session)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("practice page: %d", res.StatusCode)
+	}
+	i := strings.Index(body, "Webhook channel changes")
+	if i < 0 {
+		t.Fatal("no channel changes section")
+	}
+	section := body[i:]
+	for _, want := range []string{"import:mallory@laptop", "https://first.example", "https://attacker.example", "(new path)", "yes", "cli:alice@ops"} {
+		if !strings.Contains(section, want) {
+			t.Errorf("channel section lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "s3cr3tpath") || strings.Contains(body, "/collect") || strings.Contains(body, "whsec_") {
+		t.Error("the page shows a webhook path or secret")
 	}
 }
