@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -238,5 +243,78 @@ func TestCLIPracticesListNeutralisesControlCharacters(t *testing.T) {
 	out, _, code := cli(t, e.env, "practices", "list")
 	if code != 0 || strings.ContainsAny(out, "\x1b\x07\u202e") || !strings.Contains(out, "Evil?]0;pwned??") {
 		t.Fatalf("practices list printed control characters (exit %d): %q", code, out)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Issue 10, finding 5: /metrics and /readyz were on the public listener and
+// MaxHeaderBytes was 1 MiB. serve now keeps them on the operations
+// listener, answers unknown public paths with a problem document, and
+// refuses oversized headers.
+func TestCLIServeListenersAndHeaderLimit(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 1)
+	public, ops := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gpfedBin, "serve")
+	cmd.Env = append(append(os.Environ(), e.env...), "GPFED_HTTP_ADDR="+public, "GPFED_METRICS_ADDR="+ops)
+	var errb syncBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	for {
+		if res, err := http.Get("http://" + ops + "/readyz"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("serve not ready: %s", errb.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, c := range []struct {
+		url    string
+		status int
+		ctype  string
+	}{
+		{"http://" + public + "/metrics", 404, "application/problem+json"},
+		{"http://" + public + "/readyz", 404, "application/problem+json"},
+		{"http://" + public + "/no/such/path", 404, "application/problem+json"},
+		{"http://" + public + "/healthz", 200, "application/json"},
+		{"http://" + ops + "/metrics", 200, ""},
+		{"http://" + ops + "/readyz", 200, "application/json"},
+	} {
+		res, err := http.Get(c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != c.status || (c.ctype != "" && res.Header.Get("Content-Type") != c.ctype) {
+			t.Errorf("%s: %d %s, want %d %s", c.url, res.StatusCode, res.Header.Get("Content-Type"), c.status, c.ctype)
+		}
+	}
+	req, _ := http.NewRequest("GET", "http://"+public+"/healthz", nil)
+	req.Header.Set("X-Padding", strings.Repeat("a", 40<<10))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("40 KiB of headers: %d, want 431", res.StatusCode)
 	}
 }
