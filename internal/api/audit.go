@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"sync"
@@ -162,6 +161,3 @@ func (b *bufferedResponse) flushTo(w http.ResponseWriter) {
 	w.WriteHeader(b.statusCode())
 	_, _ = w.Write(b.body.Bytes())
 }
-
-// errAuditUnavailable marks a dashboard login whose record failed.
-var errAuditUnavailable = errors.New("access record not written")

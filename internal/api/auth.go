@@ -28,8 +28,11 @@ func bearer(r *http.Request) string {
 }
 
 // requireRole authenticates the bearer key and requires role, with the
-// access audited under the generic action "api.request". Routes name
-// their action with s.audited instead.
+// access audited under the generic action "api.request", so a route
+// written against it is never unaudited. Routes name their action with
+// s.audited instead.
+//
+//lint:ignore U1000 kept for routes written against it in parallel work (bookings); they become audited unchanged
 func (s *Server) requireRole(role string, next http.HandlerFunc) http.HandlerFunc {
 	return s.audited(role, "api.request", next)
 }
