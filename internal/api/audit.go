@@ -69,11 +69,17 @@ func (s *Server) audited(role, action string, next http.HandlerFunc) http.Handle
 		}
 		entry := &auditEntry{}
 		ctx := context.WithValue(context.WithValue(r.Context(), keyCtx, k), auditCtxKey{}, entry)
-		buf := &bufferedResponse{header: http.Header{}}
+		buf := &bufferedResponse{header: http.Header{}, real: w}
+		buf.save = func(status int) error {
+			rec.Status = status
+			rec.ResourceIDs = append(pathResource(r), entry.resources...)
+			return s.saveAccess(r, rec)
+		}
 		next(buf, r.WithContext(ctx))
-		rec.Status = buf.statusCode()
-		rec.ResourceIDs = append(pathResource(r), entry.resources...)
-		if err := s.saveAccess(r, rec); err != nil && r.Method == http.MethodGet && rec.Status < 400 {
+		if buf.streamed {
+			return // recorded before streaming began
+		}
+		if err := buf.save(buf.statusCode()); err != nil && r.Method == http.MethodGet && rec.Status < 400 {
 			writeProblem(w, http.StatusServiceUnavailable, "Service Unavailable",
 				"the access could not be recorded, so nothing was released; retry later", nil)
 			return
@@ -126,9 +132,32 @@ func remoteIP(r *http.Request) string {
 // bufferedResponse holds a handler's answer until its access record is
 // written.
 type bufferedResponse struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
+	header   http.Header
+	status   int
+	body     bytes.Buffer
+	real     http.ResponseWriter
+	save     func(status int) error
+	streamed bool
+}
+
+// streamAfterRecord is for an answer too large to hold that carries no
+// patient data (the audit export): it writes the access record now, as a
+// 200, and returns the writer to stream the answer to. A handler that
+// fails later can only abort the response.
+func streamAfterRecord(w http.ResponseWriter) (http.ResponseWriter, error) {
+	b, ok := w.(*bufferedResponse)
+	if !ok {
+		return w, nil
+	}
+	if err := b.save(http.StatusOK); err != nil {
+		return nil, err
+	}
+	b.streamed = true
+	h := b.real.Header()
+	for k, v := range b.header {
+		h[k] = v
+	}
+	return b.real, nil
 }
 
 func (b *bufferedResponse) Header() http.Header { return b.header }

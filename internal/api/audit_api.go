@@ -148,12 +148,21 @@ func (s *Server) auditCursor(r *http.Request, id int64) (string, error) {
 	return base64.RawURLEncoding.EncodeToString([]byte(body + "~" + mac(body))), nil
 }
 
-// auditCSV streams every matching record. The access record of this export
-// is written only when the CSV is complete (the whole body is buffered).
+// auditCSV streams every matching record (up to maxAuditExport). The
+// export's own access record is written before the first byte; a
+// database failure mid-stream aborts the response, so a truncated export
+// never looks complete.
 func (s *Server) auditCSV(w http.ResponseWriter, r *http.Request, f store.AccessFilter) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="gpfed-access-%s.csv"`, s.Now().UTC().Format("20060102T150405Z")))
-	cw, err := audit.NewCSVWriter(w)
+	out, err := streamAfterRecord(w)
+	if err != nil {
+		w.Header().Del("Content-Disposition")
+		writeProblem(w, http.StatusServiceUnavailable, "Service Unavailable",
+			"the access could not be recorded, so nothing was released; retry later", nil)
+		return
+	}
+	cw, err := audit.NewCSVWriter(out)
 	if err == nil {
 		_, err = audit.Export(r.Context(), func(f store.AccessFilter) ([]store.AccessRecord, error) {
 			return s.DB.ListAccess(r.Context(), f)
@@ -163,13 +172,8 @@ func (s *Server) auditCSV(w http.ResponseWriter, r *http.Request, f store.Access
 		err = cw.Flush()
 	}
 	if err != nil {
-		for k := range w.Header() {
-			w.Header().Del(k)
-		}
-		if b, ok := w.(*bufferedResponse); ok {
-			b.body.Reset()
-		}
-		s.unavailable(w, r, err)
+		s.Log.ErrorContext(r.Context(), "audit export aborted", "error", err)
+		panic(http.ErrAbortHandler)
 	}
 }
 

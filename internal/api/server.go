@@ -108,6 +108,9 @@ func (s *Server) withRecover(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v) // a deliberate abort: net/http drops the connection quietly
+				}
 				s.Log.ErrorContext(r.Context(), "handler panic", "path", r.URL.Path, "panic", v)
 				writeProblem(w, http.StatusInternalServerError, "Internal Server Error", "the request failed", nil)
 			}
