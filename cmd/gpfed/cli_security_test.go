@@ -318,3 +318,31 @@ func TestCLIServeListenersAndHeaderLimit(t *testing.T) {
 		t.Errorf("40 KiB of headers: %d, want 431", res.StatusCode)
 	}
 }
+
+// Issue 10, finding 4: a CSV import that changed a webhook URL reported
+// "0 updated, N unchanged". It now counts and prints every channel change.
+func TestCLIImportReportsChannelChanges(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 2)
+	if _, _, code := cli(t, e.env, "practices", "import", e.csv); code != 0 {
+		t.Fatal("import failed")
+	}
+	ps := e.fed.Practices()
+	b, err := os.ReadFile(e.csv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := strings.Replace(string(b), ps[0].WebhookURL, "https://moved.example/gpfed", 1)
+	if moved == string(b) {
+		t.Fatal("the CSV has no webhook URL to move")
+	}
+	if err := os.WriteFile(e.csv, []byte(moved), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := cli(t, e.env, "practices", "import", e.csv)
+	if code != 0 || !strings.Contains(out, "1 updated, 1 unchanged") ||
+		!strings.Contains(out, "webhook channel of "+ps[0].ODS+" changed: http://127.0.0.1:") ||
+		!strings.Contains(out, "-> https://moved.example (new path)") || secretLine.MatchString(out) {
+		t.Fatalf("re-import with a moved webhook (exit %d):\n%s%s", code, out, stderr)
+	}
+}
