@@ -98,7 +98,9 @@ func applyWebhook(ctx context.Context, tx pgx.Tx, keys *secret.Keyring, u webhoo
 		return "", ChannelChange{}, ErrOverlapTooLong
 	}
 	var old channelRow
-	err := tx.QueryRow(ctx, `SELECT webhook_url, webhook_secret FROM practices WHERE ods_code = $1 FOR UPDATE`, u.ODS).
+	// NO KEY UPDATE: a task being created for this practice (whose foreign
+	// key takes a KEY SHARE lock on the row) is not held up.
+	err := tx.QueryRow(ctx, `SELECT webhook_url, webhook_secret FROM practices WHERE ods_code = $1 FOR NO KEY UPDATE`, u.ODS).
 		Scan(&old.url, &old.secret)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", ChannelChange{}, fmt.Errorf("practice %s: %w", u.ODS, ErrNotFound)

@@ -6,60 +6,69 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/gpfed/gpfed/internal/secret"
 )
 
 // ResealSecrets seals every stored webhook secret (current and previous)
 // that is not sealed under the keyring's current key: plaintext secrets
 // written before sealing existed, and secrets sealed with an older key
-// (after a key rotation). It runs in one transaction, so deliveries read
-// either the old or the new values, both of which open; it returns how many
-// values it rewrote. Without a current key it does nothing.
+// (after a key rotation). The values do not change, only their sealing.
+// It reads without locks and rewrites practice by practice, each as a
+// compare-and-set, so it never holds up task creation (whose foreign keys
+// lock practice rows) and a value changed meanwhile (sealed by its writer)
+// is left alone. If any stored value cannot be opened it changes nothing
+// and says which. It returns how many practices it rewrote; without a
+// current key it does nothing.
 func (db *DB) ResealSecrets(ctx context.Context, keys *secret.Keyring) (int, error) {
 	if !keys.HasKey() {
 		return 0, nil
 	}
+	todo, err := db.secretsToReseal(ctx, keys)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT ods_code, COALESCE(webhook_secret, ''), COALESCE(webhook_secret_previous, '')
-			FROM practices WHERE webhook_secret IS NOT NULL OR webhook_secret_previous IS NOT NULL FOR UPDATE`)
+	for _, r := range todo {
+		tag, err := db.Pool.Exec(ctx, `UPDATE practices SET webhook_secret = NULLIF($4, ''), webhook_secret_previous = NULLIF($5, '')
+			WHERE ods_code = $1 AND COALESCE(webhook_secret, '') = $2 AND COALESCE(webhook_secret_previous, '') = $3`,
+			r.ods, r.cur, r.prev, r.newCur, r.newPrev)
 		if err != nil {
-			return fmt.Errorf("read webhook secrets: %w", err)
+			return n, translate(fmt.Errorf("reseal %s: %w", r.ods, err))
 		}
-		type row struct{ ods, cur, prev string }
-		var todo []row
-		for rows.Next() {
-			var r row
-			if err := rows.Scan(&r.ods, &r.cur, &r.prev); err != nil {
-				return err
-			}
-			if keys.NeedsReseal(r.cur) || keys.NeedsReseal(r.prev) {
-				todo = append(todo, r)
-			}
+		n += int(tag.RowsAffected())
+	}
+	return n, nil
+}
+
+type resealRow struct{ ods, cur, prev, newCur, newPrev string }
+
+// secretsToReseal reads the stored secrets and seals afresh those that
+// need it, in memory.
+func (db *DB) secretsToReseal(ctx context.Context, keys *secret.Keyring) ([]resealRow, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT ods_code, COALESCE(webhook_secret, ''), COALESCE(webhook_secret_previous, '')
+		FROM practices WHERE webhook_secret IS NOT NULL OR webhook_secret_previous IS NOT NULL ORDER BY ods_code`)
+	if err != nil {
+		return nil, translate(fmt.Errorf("read webhook secrets: %w", err))
+	}
+	defer rows.Close()
+	var todo []resealRow
+	for rows.Next() {
+		var r resealRow
+		if err := rows.Scan(&r.ods, &r.cur, &r.prev); err != nil {
+			return nil, translate(err)
 		}
-		if err := rows.Err(); err != nil {
-			return err
+		if !keys.NeedsReseal(r.cur) && !keys.NeedsReseal(r.prev) {
+			continue
 		}
-		for _, r := range todo {
-			cur, err := resealOne(keys, r.cur)
-			if err != nil {
-				return fmt.Errorf("webhook secret of %s: %w", r.ods, err)
-			}
-			prev, err := resealOne(keys, r.prev)
-			if err != nil {
-				return fmt.Errorf("previous webhook secret of %s: %w", r.ods, err)
-			}
-			if _, err := tx.Exec(ctx, `UPDATE practices SET webhook_secret = NULLIF($2, ''),
-				webhook_secret_previous = NULLIF($3, '') WHERE ods_code = $1`, r.ods, cur, prev); err != nil {
-				return fmt.Errorf("reseal %s: %w", r.ods, err)
-			}
-			n++
+		if r.newCur, err = resealOne(keys, r.cur); err != nil {
+			return nil, fmt.Errorf("webhook secret of %s: %w", r.ods, err)
 		}
-		return nil
-	})
-	return n, err
+		if r.newPrev, err = resealOne(keys, r.prev); err != nil {
+			return nil, fmt.Errorf("previous webhook secret of %s: %w", r.ods, err)
+		}
+		todo = append(todo, r)
+	}
+	return todo, translate(rows.Err())
 }
 
 func resealOne(keys *secret.Keyring, stored string) (string, error) {
