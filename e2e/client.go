@@ -76,6 +76,21 @@ func (c *Client) Do(ctx context.Context, apiKey, method, path string, body []byt
 	return c.do(req, apiKey)
 }
 
+// DoWith is Do without a body and with extra headers (name, value pairs;
+// an empty value is not sent).
+func (c *Client) DoWith(ctx context.Context, apiKey, method, path string, body []byte, headers ...string) (Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, bytes.NewReader(body))
+	if err != nil {
+		return Response{}, err
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] != "" {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+	}
+	return c.do(req, apiKey)
+}
+
 func (c *Client) do(req *http.Request, apiKey string) (Response, error) {
 	req.Header.Set("Authorization", "Bearer "+apiKey)
 	resp, err := c.HTTP.Do(req)

@@ -52,8 +52,7 @@ func TestCrashRedisFlushed(t *testing.T) {
 	runCrash(t, ts, func(t *testing.T, s *submitter) {
 		// Park some deliveries waiting to retry first (fewer failures than
 		// open the practice's circuit). Their schedule is in Postgres; the
-		// flush takes every wake queued in Redis with it, so only the
-		// workers' sweepers can set them off again.
+		// flush takes every wake queued in Redis with it.
 		ods := ts.ODS()[0]
 		before := ts.Fed.WebhookAttempts(ods)
 		ts.Fed.SetWebhookFault(ods, sim.WebhookFault{Status: http.StatusServiceUnavailable, Times: 4})
@@ -71,11 +70,10 @@ func TestCrashRedisFlushed(t *testing.T) {
 		flushed = time.Now()
 		t.Logf("redis FLUSHALL at %d accepted, with deliveries to %s waiting to retry", s.n.Load(), ods)
 	})
-	if n := sweeperWakesAfter(t, ts, flushed); n == 0 {
-		t.Error("no sweeper woke a worker after the flush")
-	} else {
-		t.Logf("sweepers woke workers %d times after the flush", n)
-	}
+	// Nothing of the schedule lived in Redis: the retries parked at the
+	// flush were delivered like the rest (runCrash checked every task),
+	// set off by the workers' own claim loops or their sweepers.
+	t.Logf("sweepers woke workers %d times after the flush", sweeperWakesAfter(t, ts, flushed))
 }
 
 // sweeperWakesAfter counts the workers' "due work found" log lines after at.

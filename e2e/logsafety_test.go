@@ -44,9 +44,82 @@ func TestLogsCarryNoPatientData(t *testing.T) {
 		t.Logf("capacity sync with a failing practice: %v", err)
 	}
 	waitSettled(ctx, t, ts, tasks)
+	exports := readAudit(ctx, t, ts)
 	ts.Close() // flush and end every log before reading them
 
 	checkLogs(t, ts, secrets)
+	checkAuditRecords(ctx, t, ts, secrets, exports)
+}
+
+// readAudit exercises the admin's access-audit endpoints and CLI (JSON,
+// CSV, filters) and returns what they produced, for the patient-data scan.
+func readAudit(ctx context.Context, t *testing.T, ts *testStack) []string {
+	t.Helper()
+	out, err := ts.Run(ctx, "admin-key", "log-safety")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := strings.TrimSpace(out)
+	var exports []string
+	for _, c := range []struct{ path, accept string }{
+		{"/v1/audit?limit=1000", ""}, {"/v1/audit?action=task.read", ""}, {"/v1/audit?failures=true", ""},
+		{"/v1/audit", "text/csv"},
+	} {
+		resp, err := ts.API.DoWith(ctx, admin, "GET", c.path, nil, "Accept", c.accept)
+		if err != nil || resp.Status != http.StatusOK {
+			t.Errorf("GET %s: %d %s (err %v)", c.path, resp.Status, resp.Body, err)
+		}
+		exports = append(exports, string(resp.Body))
+	}
+	for _, args := range [][]string{{"audit", "--format", "csv"}, {"audit", "--failures", "true"}, {"audit", "--format", "json"}} {
+		out, err := ts.Run(ctx, args...)
+		if err != nil {
+			t.Errorf("gpfed %v: %v", args, err)
+		}
+		exports = append(exports, out)
+	}
+	if !strings.Contains(exports[3], "task.read") || !strings.Contains(exports[3], "auth.failed") {
+		t.Errorf("the CSV export lacks the reads and the wrong-key request:\n%.500s", exports[3])
+	}
+	return exports
+}
+
+// checkAuditRecords scans every access record, channel change and audit
+// export for patient data and for webhook secrets.
+func checkAuditRecords(ctx context.Context, t *testing.T, ts *testStack, sec *secrets, exports []string) {
+	t.Helper()
+	var rows []string
+	for _, q := range []string{`SELECT a::text FROM access_log a`, `SELECT w::text FROM webhook_channel_changes w`} {
+		r, err := ts.DB.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r.Next() {
+			var s string
+			if err := r.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			rows = append(rows, s)
+		}
+		r.Close()
+	}
+	forbidden := append(append([]string(nil), sec.forbidden...), "whsec_")
+	for i, text := range append(rows, exports...) {
+		for _, f := range forbidden {
+			if strings.Contains(text, f) {
+				t.Errorf("audit record or export %d holds %q: %.300s", i, f, text)
+			}
+		}
+	}
+	var reads, failures int
+	if err := ts.DB.QueryRow(ctx, `SELECT count(*) FILTER (WHERE action IN ('task.read', 'task.list_inbox', 'notification.list')),
+		count(*) FILTER (WHERE action = 'auth.failed') FROM access_log`).Scan(&reads, &failures); err != nil {
+		t.Fatal(err)
+	}
+	if reads == 0 || failures == 0 {
+		t.Errorf("access log: %d reads, %d auth failures; the scenario made both", reads, failures)
+	}
+	t.Logf("scanned %d access records and channel changes, %d exports", len(rows), len(exports))
 }
 
 // secrets are the patient data the scenario sends; none may be logged.
@@ -173,10 +246,13 @@ func checkLogs(t *testing.T, ts *testStack, sec *secrets) {
 	for file, lines := range logLines(t, ts.Stack) {
 		for n, line := range lines {
 			total++
-			for _, f := range sec.forbidden {
+			for _, f := range append(sec.forbidden, "whsec_") {
 				if strings.Contains(line, f) {
-					t.Errorf("%s:%d holds patient data %q: %.300s", file, n+1, f, line)
+					t.Errorf("%s:%d holds patient data or a webhook secret %q: %.300s", file, n+1, f, line)
 				}
+			}
+			if c := strings.Count(line, `"component":`); c > 1 {
+				t.Errorf("%s:%d repeats its component key: %.300s", file, n+1, line)
 			}
 			if !strings.HasPrefix(line, "{") {
 				continue

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gpfed/gpfed/internal/secret"
 	"github.com/gpfed/gpfed/internal/sim"
 	"github.com/gpfed/gpfed/internal/testdb"
 )
@@ -46,6 +47,7 @@ type Stack struct {
 	fedSrv  *http.Server
 	procs   []*Proc
 	apiAddr string
+	opsAddr string // serve's /metrics and /readyz
 }
 
 // NewStack serves the simulated federation, imports its practices (which
@@ -58,7 +60,12 @@ func NewStack(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{Cfg: cfg, Keys: map[string]string{}, apiAddr: fmt.Sprintf("127.0.0.1:%d", port)}
+	opsPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Stack{Cfg: cfg, Keys: map[string]string{}, apiAddr: fmt.Sprintf("127.0.0.1:%d", port),
+		opsAddr: fmt.Sprintf("127.0.0.1:%d", opsPort)}
 	s.APIURL = "http://" + s.apiAddr
 	s.env = s.buildEnv()
 	if err := s.startFederation(); err != nil {
@@ -71,11 +78,16 @@ func NewStack(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	return s, nil
 }
 
+// buildEnv is every command's environment. The simulator's receivers are
+// plain http on loopback, so the stack allows exactly that, explicitly;
+// a fresh key seals the secrets gpfed generates; the per-key rate limit is
+// off because tests and benchmarks submit far faster than a practice.
 func (s *Stack) buildEnv() []string {
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TZ=Europe/London",
 		"DATABASE_URL=" + s.Cfg.DatabaseURL, "REDIS_URL=" + s.Cfg.RedisURL, "GPFED_HTTP_ADDR=" + s.apiAddr,
 		"GPFED_LOG_LEVEL=debug", "GPFED_LOG_FORMAT=json", "GPFED_RECONCILE_SCHEDULE=@every 2s",
-		"GPFED_SHUTDOWN_TIMEOUT=5s",
+		"GPFED_SHUTDOWN_TIMEOUT=5s", "GPFED_WEBHOOK_ALLOW_HTTP=true", "GPFED_WEBHOOK_ALLOW_NETS=127.0.0.0/8",
+		"GPFED_SECRET_KEY=" + secret.NewKey(), "GPFED_RATE_LIMIT_PER_MINUTE=0",
 		// Several stacks run at once against one stock PostgreSQL
 		// (max_connections 100): each process stays within what a test
 		// may open besides its own pool (testdb.SubprocessConns).
@@ -108,8 +120,15 @@ func (s *Stack) importPractices(ctx context.Context) error {
 	if err := os.WriteFile(csvPath, b.Bytes(), 0o644); err != nil {
 		return err
 	}
-	if _, err := s.Run(ctx, "practices", "import", csvPath); err != nil {
+	out, err := s.Run(ctx, "practices", "import", csvPath)
+	if err != nil {
 		return err
+	}
+	// gpfed generated each receiver's secret and showed it once.
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 4 && f[0] == "webhook" && f[1] == "secret" {
+			s.Fed.SetWebhookSecret(f[2], f[3])
+		}
 	}
 	for _, p := range s.Fed.Practices() {
 		out, err := s.Run(ctx, "practices", "token", p.ODS)
@@ -150,9 +169,14 @@ func (s *Stack) Run(ctx context.Context, args ...string) (string, error) {
 }
 
 // Start runs a long-lived gpfed command (serve, worker, scheduler) with its
-// log in Dir/<name>.log; extraEnv overrides the stack's settings.
+// log in Dir/<name>.log; extraEnv overrides the stack's settings. serve
+// gets the stack's operations address for /metrics and /readyz.
 func (s *Stack) Start(name string, args []string, extraEnv ...string) (*Proc, error) {
-	env := append(append([]string(nil), s.env...), extraEnv...)
+	env := append([]string(nil), s.env...)
+	if len(args) > 0 && args[0] == "serve" {
+		env = append(env, "GPFED_METRICS_ADDR="+s.opsAddr)
+	}
+	env = append(env, extraEnv...)
 	p := NewProc(name, s.Cfg.Bin, args, env, filepath.Join(s.Cfg.Dir, name+".log"))
 	if err := p.Start(); err != nil {
 		return nil, err
@@ -185,7 +209,7 @@ func (s *Stack) WaitReady(timeout time.Duration) error {
 				return fmt.Errorf("serve exited: %v (see %s)", err, p.LogPath)
 			}
 		}
-		resp, err := http.Get(s.APIURL + "/readyz")
+		resp, err := http.Get(s.OpsURL() + "/readyz")
 		if err != nil {
 			return err
 		}
@@ -196,6 +220,10 @@ func (s *Stack) WaitReady(timeout time.Duration) error {
 		return nil
 	})
 }
+
+// OpsURL is serve's operations listener (/metrics, /readyz), apart from
+// the public API.
+func (s *Stack) OpsURL() string { return "http://" + s.opsAddr }
 
 // LogPaths lists every log file the stack's processes wrote.
 func (s *Stack) LogPaths() []string {

@@ -10,9 +10,10 @@ import (
 
 // Retention keeps the database to what a federation needs: it blanks the
 // patient data of tasks that finished longer than Tasks ago
-// (store.RedactFinishedTasks), and deletes slot change history and
-// finished notifications older than History (store.PruneHistory). The
-// scheduler's leader runs it hourly; a zero duration turns that part off.
+// (store.RedactFinishedTasks), deletes slot change history and finished
+// notifications older than History (store.PruneHistory), and access
+// records older than Audit (store.PruneAccessLog). The scheduler's leader
+// runs it hourly; a zero duration turns that part off.
 type Retention struct {
 	db  *store.DB
 	log *slog.Logger
@@ -23,14 +24,15 @@ type Retention struct {
 type RetentionConfig struct {
 	Tasks   time.Duration // finished tasks keep patient data this long (0: forever)
 	History time.Duration // slot history and finished notifications (0: forever)
+	Audit   time.Duration // access records (0: forever)
 	Batch   int           // rows per statement (default 500)
 	Now     func() time.Time
 }
 
 // RetentionReport counts what one run changed.
 type RetentionReport struct {
-	TasksRedacted, SlotChangesDeleted, NotificationsDeleted int
-	CapacityHistoryDeleted                                  int // practice fetches, each with its days
+	TasksRedacted, SlotChangesDeleted, NotificationsDeleted, AccessRecordsDeleted int
+	CapacityHistoryDeleted                                                        int // practice fetches, each with its days
 }
 
 // NewRetention returns a Retention with cfg's defaults filled in.
@@ -75,10 +77,18 @@ func (r *Retention) RunOnce(ctx context.Context) (RetentionReport, error) {
 			return rep, err
 		}
 	}
+	if r.cfg.Audit > 0 {
+		cutoff := r.cfg.Now().Add(-r.cfg.Audit)
+		n, err := inBatches(ctx, r.cfg.Batch, func() (int, error) { return r.db.PruneAccessLog(ctx, cutoff, r.cfg.Batch) })
+		rep.AccessRecordsDeleted = n
+		if err != nil {
+			return rep, err
+		}
+	}
 	if rep != (RetentionReport{}) {
 		r.log.Info("retention", "tasks_redacted", rep.TasksRedacted,
 			"slot_changes_deleted", rep.SlotChangesDeleted, "notifications_deleted", rep.NotificationsDeleted,
-			"capacity_history_deleted", rep.CapacityHistoryDeleted)
+			"capacity_history_deleted", rep.CapacityHistoryDeleted, "access_records_deleted", rep.AccessRecordsDeleted)
 	}
 	return rep, nil
 }

@@ -128,7 +128,7 @@ func (h *capacityHandler) fail(ctx context.Context, out store.FetchOutcome, err 
 	if err := h.db.MarkPracticeFailed(context.WithoutCancel(ctx), out); err != nil {
 		return fmt.Errorf("record failure for %s: %w", out.ODSCode, err)
 	}
-	metrics.SyncPractices.WithLabelValues("failed", out.SpineCode).Inc()
+	metrics.SyncPractices.WithLabelValues("failed", metrics.SpineCodeLabel(out.SpineCode)).Inc()
 	h.log.Warn("practice sync failed", "run_id", out.RunID, "ods_code", out.ODSCode, "http_status", out.HTTPStatus,
 		"spine_code", out.SpineCode, "duration_ms", out.Duration.Milliseconds(), "error", err)
 	return nil

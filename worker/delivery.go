@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,8 +21,12 @@ import (
 // DeliveryConfig configures a worker's delivery engine. Zero fields take
 // the defaults NewEngine documents.
 type DeliveryConfig struct {
-	// HTTPClient posts webhooks (default webhook.NewClient(WebhookTimeout)).
+	// HTTPClient posts webhooks; it must enforce the target policy
+	// (default webhook.NewClient(WebhookTimeout): https, public addresses).
 	HTTPClient *http.Client
+	// Secrets opens sealed webhook secrets before signing (the keyring of
+	// GPFED_SECRET_KEY); nil signs with stored values as they are.
+	Secrets webhook.SecretOpener
 	// WebhookTimeout bounds one POST (default 10s).
 	WebhookTimeout time.Duration
 	// Lease is how long a claim owns its items without a heartbeat
@@ -65,16 +70,19 @@ const leaseMargin = 2 * time.Second
 // frees room, so a busy engine keeps itself going; asynq's delivery:claim
 // wakes (ProcessTask) set an idle one off, and spread work over workers.
 type Engine struct {
-	db        *store.DB
-	waker     *queue.Waker
-	sweeper   *queue.Sweeper
-	sender    *webhook.Sender
-	cfg       DeliveryConfig
-	log       *slog.Logger
-	now       func() time.Time
-	completer *batch.Group[store.Outcome, struct{}]
-	poke      chan struct{}
-	inFlight  atomic.Int64
+	db      *store.DB
+	waker   *queue.Waker
+	sweeper *queue.Sweeper
+	sender  *webhook.Sender
+	cfg     DeliveryConfig
+	log     *slog.Logger
+	now     func() time.Time
+	// completer records outcomes in groups; failures, which may run the
+	// circuit breaker, go through a completer of their own so that a
+	// failing endpoint never slows the recording of healthy deliveries.
+	completer, failures *batch.Group[store.Outcome, struct{}]
+	poke                chan struct{}
+	inFlight            atomic.Int64
 }
 
 // NewEngine builds an engine; waker and sweeper may be nil (tests).
@@ -105,8 +113,10 @@ func NewEngine(db *store.DB, waker *queue.Waker, sweeper *queue.Sweeper, cfg Del
 	cfg.MaxInFlight = orInt(cfg.MaxInFlight, 128)
 	cfg.DrainTimeout = orDuration(cfg.DrainTimeout, 20*time.Second)
 	e := &Engine{db: db, waker: waker, sweeper: sweeper, cfg: cfg, log: log.With("component", "delivery"), now: time.Now,
-		sender: &webhook.Sender{Client: cfg.HTTPClient}, poke: make(chan struct{}, 1)}
+		sender: &webhook.Sender{Client: cfg.HTTPClient, Secrets: cfg.Secrets, Log: log.With("component", "webhook")},
+		poke:   make(chan struct{}, 1)}
 	e.completer = batch.New(e.record, 256, 2)
+	e.failures = batch.New(e.record, 256, 1)
 	return e, nil
 }
 
@@ -145,9 +155,12 @@ func (e *Engine) Poke() {
 // asynq server, whose handlers only poke it.
 func (e *Engine) Run(ctx context.Context) {
 	cctx, stopCompleter := context.WithCancel(context.WithoutCancel(ctx))
-	completed := make(chan struct{})
-	go func() { defer close(completed); e.completer.Run(cctx) }()
+	var completed sync.WaitGroup
+	for _, g := range []*batch.Group[store.Outcome, struct{}]{e.completer, e.failures} {
+		completed.Add(1)
+		go func() { defer completed.Done(); g.Run(cctx) }()
+	}
 	e.claimLoop(ctx)
 	stopCompleter()
-	<-completed
+	completed.Wait()
 }

@@ -16,7 +16,11 @@ import (
 func (e *Engine) deliver(ctx context.Context, it store.ClaimedItem) {
 	o := e.attempt(ctx, it)
 	e.observe(it, o)
-	if _, err := e.completer.Do(context.WithoutCancel(ctx), o); err != nil {
+	g := e.completer
+	if o.Result == store.Retry {
+		g = e.failures
+	}
+	if _, err := g.Do(context.WithoutCancel(ctx), o); err != nil {
 		// Unrecorded: the claim's lease runs out and the item is tried
 		// again, with the same Idempotency-Key.
 		e.log.Error("delivery outcome not recorded", "kind", it.Kind, "id", it.ID.String(), "error", err)

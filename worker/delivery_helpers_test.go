@@ -153,6 +153,10 @@ func setup(t *testing.T, opts options) *env {
 	t.Cleanup(func() { e.client.Close() })
 	cfg := opts.cfg
 	cfg.WebhookTimeout = max(cfg.WebhookTimeout, 2*time.Second)
+	if cfg.HTTPClient == nil {
+		// The receivers are plain http on loopback: allowed explicitly (issue 10).
+		cfg.HTTPClient = webhook.NewClientFor(cfg.WebhookTimeout, webhook.Policy{AllowHTTP: true, AllowNets: webhook.Loopback})
+	}
 	if cfg.Retry.Base == 0 {
 		cfg.Retry = worker.RetryPolicy{Base: 40 * time.Millisecond, Max: 200 * time.Millisecond}
 	}

@@ -81,7 +81,7 @@ func skeletonMain() error {
 	client := asynq.NewClient(redis)
 	defer client.Close()
 
-	sender := &webhook.Sender{Client: webhook.NewClient(10 * time.Second)}
+	sender := &webhook.Sender{Client: webhook.NewClientFor(10*time.Second, webhook.Policy{AllowHTTP: true, AllowNets: webhook.Loopback})}
 	srv := asynq.NewServer(redis, asynq.Config{Concurrency: concurrency, Queues: map[string]int{skeletonQueue: 1},
 		LogLevel: asynq.ErrorLevel, Logger: quietLogger{}})
 	mux := asynq.NewServeMux()

@@ -36,7 +36,7 @@ func TestCLIDeactivate(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "2 undelivered task(s) failed with recipient_left") {
 		t.Fatalf("deactivate: exit %d: %s %s", code, out, stderr)
 	}
-	_, stderr, code = cli(t, e.env, "practices", "webhook", leaver, "https://hooks.example/gpfed", "a-secret-of-16-chars")
+	_, stderr, code = cli(t, e.env, "practices", "webhook", leaver, "https://hooks.example/gpfed")
 	if code != 1 || !strings.Contains(stderr, "not an active member") {
 		t.Fatalf("webhook for a departed practice: exit %d: %s", code, stderr)
 	}

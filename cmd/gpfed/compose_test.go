@@ -83,9 +83,10 @@ func TestComposeDemoSequence(t *testing.T) {
 			t.Fatalf("docker-compose.yml: service %s has no command", name)
 		}
 	}
-	shared, simPort, apiPort := t.TempDir(), strconv.Itoa(closedPort(t)), strconv.Itoa(closedPort(t))
+	shared, simPort, apiPort, opsPort := t.TempDir(), strconv.Itoa(closedPort(t)), strconv.Itoa(closedPort(t)), strconv.Itoa(closedPort(t))
 	mapArgs := strings.NewReplacer("0.0.0.0:8090", "127.0.0.1:"+simPort, "http://sim:8090", "http://127.0.0.1:"+simPort,
-		"127.0.0.1:8090", "127.0.0.1:"+simPort, "127.0.0.1:8080", "127.0.0.1:"+apiPort, "/var/lib/gpfed", shared)
+		"127.0.0.1:8090", "127.0.0.1:"+simPort, "127.0.0.1:8080", "127.0.0.1:"+apiPort, "127.0.0.1:9090", "127.0.0.1:"+opsPort,
+		"/var/lib/gpfed", shared)
 	args := func(name string, seq []string) []string {
 		out := make([]string, 0, len(seq))
 		for _, a := range seq {
@@ -97,8 +98,10 @@ func TestComposeDemoSequence(t *testing.T) {
 		return out
 	}
 	_, redisURL := testredis.DB(t)
+	// The compose file's development settings, with loopback for its private networks.
 	env := []string{"DATABASE_URL=" + testdb.NewEmpty(t), "REDIS_URL=" + redisURL, "GPFED_LOG_LEVEL=warn",
-		"GPFED_DB_MAX_CONNS=4", "GPFED_HTTP_ADDR=127.0.0.1:" + apiPort}
+		"GPFED_DB_MAX_CONNS=4", "GPFED_HTTP_ADDR=127.0.0.1:" + apiPort, "GPFED_METRICS_ADDR=127.0.0.1:" + opsPort,
+		"GPFED_WEBHOOK_ALLOW_HTTP=true", "GPFED_WEBHOOK_ALLOW_NETS=127.0.0.0/8", "GPFED_SECRET_KEY=" + testSecretKey}
 
 	mustRun := func(name string) string {
 		t.Helper()

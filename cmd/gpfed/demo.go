@@ -7,11 +7,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
 
-	"github.com/gpfed/gpfed/internal/practice"
 	"github.com/gpfed/gpfed/internal/service"
 	"github.com/gpfed/gpfed/internal/sim"
 	"github.com/gpfed/gpfed/internal/store"
@@ -35,6 +35,7 @@ func runDemo(ctx context.Context, app *App, args []string) error {
 		return usagef("--practices must be at least 10 (the demo scripts faults on several)")
 	}
 	out := app.Stdout
+	demoSecurity(app, out)
 	c, err := connect(ctx, app)
 	if err != nil {
 		return err
@@ -47,7 +48,7 @@ func runDemo(ctx context.Context, app *App, args []string) error {
 		return err
 	}
 	defer stopSim()
-	if err := importDemoPractices(ctx, db, fed); err != nil {
+	if err := importDemoPractices(ctx, app, db, fed); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "simulated federation: %d practices at %s\n", *n, fed.BaseURL())
@@ -119,21 +120,61 @@ func startDemoSim(ctx context.Context, n int, addr string) (*sim.Federation, fun
 	return fed, func() { fed.Close(); _ = srv.Close() }, nil
 }
 
-func importDemoPractices(ctx context.Context, db *store.DB, fed *sim.Federation) error {
+// demoSecretKey seals the demo's webhook secrets when GPFED_SECRET_KEY is
+// not set. It is published here, so it protects nothing: a demo database
+// holds only the simulator's secrets.
+const demoSecretKey = "ZGVtbyBvbmx5OiBub3QgYSBzZWNyZXQga2V5ISEhISE="
+
+// demoSecurity makes the explicit development settings the demo needs:
+// the simulator's webhook receivers listen on plain http at 127.0.0.1, and
+// the dashboard is plain http on a loopback address. None of them is a
+// default of gpfed itself.
+func demoSecurity(app *App, out io.Writer) {
+	s := &app.Cfg.Security
+	s.WebhookAllowHTTP = true
+	if s.WebhookAllowNets == "" {
+		s.WebhookAllowNets = "127.0.0.0/8,::1/128"
+	}
+	if s.SecretKey == "" {
+		s.SecretKey = demoSecretKey
+		fmt.Fprintln(out, "demo: webhook secrets sealed with the published demo key (set GPFED_SECRET_KEY for a real one)")
+	}
+	fmt.Fprintln(out, "demo: webhooks to the local simulator allowed over http (GPFED_WEBHOOK_ALLOW_HTTP, GPFED_WEBHOOK_ALLOW_NETS="+
+		s.WebhookAllowNets+")")
+}
+
+// importDemoPractices imports the simulated federation and gives every
+// webhook receiver the secret gpfed generated for it (rotating the secrets
+// a previous demo run left, which this run's simulator does not know).
+func importDemoPractices(ctx context.Context, app *App, db *store.DB, fed *sim.Federation) error {
 	var buf bytes.Buffer
 	if err := fed.WriteCSV(&buf); err != nil {
 		return err
 	}
-	ps, err := practice.ParseCSV(&buf)
+	ps, err := practiceParser(app).Parse(&buf)
 	if err != nil {
 		return err
 	}
 	// Two practices have no webhook: their tasks wait in the API inbox.
 	for i := 9; i < 11 && i < len(ps); i++ {
-		ps[i].WebhookURL, ps[i].WebhookSecret = "", ""
+		ps[i].WebhookURL = ""
 	}
-	_, err = db.ImportPractices(ctx, ps, true)
-	return err
+	res, err := db.ImportPracticesWith(ctx, ps, store.ImportOptions{SetWebhooks: true, Keys: keyring(app), Actor: "demo"})
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		secret, ok := res.NewSecrets[p.ODSCode]
+		if !ok && p.WebhookURL != "" {
+			secret, _, err = db.ChangeWebhook(ctx, keyring(app), store.WebhookChange{ODS: p.ODSCode, URL: p.WebhookURL,
+				Rotate: true, Actor: "demo"})
+			if err != nil {
+				return err
+			}
+		}
+		fed.SetWebhookSecret(p.ODSCode, secret)
+	}
+	return nil
 }
 
 // startDemoServices runs a worker on every queue, the scheduler and the
@@ -154,7 +195,7 @@ func startDemoServices(ctx context.Context, g *service.Group, app *App, c *conns
 		ln.Close()
 		return err
 	}
-	startWorkerServices(ctx, g, app, engine, sweeper)
+	startWorkerServices(ctx, g, app, engine, sweeper, false) // the API's ops listener serves this process's metrics
 	if err := startQueueServer(ctx, g, app, c.Redis, mux, queue.Queues); err != nil {
 		ln.Close()
 		return err
@@ -163,8 +204,10 @@ func startDemoServices(ctx context.Context, g *service.Group, app *App, c *conns
 		ln.Close()
 		return err
 	}
-	startAPI(ctx, g, app, c, ln)
-	return nil
+	if app.Cfg.Server.MetricsAddr == "" {
+		app.Cfg.Server.MetricsAddr = "127.0.0.1:0" // beside a running serve's default
+	}
+	return startAPI(ctx, g, app, c, ln)
 }
 
 type demoTask struct {
@@ -236,4 +279,9 @@ func waitDemoTasks(ctx context.Context, db *store.DB, sent int) error {
 		}
 	}
 	return errors.New("sample tasks were not handled within 60s")
+}
+
+func isLoopback(a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	return ok && t.IP.IsLoopback()
 }

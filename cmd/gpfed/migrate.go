@@ -86,13 +86,19 @@ func openPool(ctx context.Context, app *App) (*store.DB, error) {
 }
 
 // openDB connects and makes sure the schema is current, so every command
-// works on a fresh database without a separate step.
+// works on a fresh database without a separate step, and (with
+// GPFED_SECRET_KEY) that every stored webhook secret is sealed under the
+// current key.
 func openDB(ctx context.Context, app *App) (*store.DB, error) {
 	db, err := openPool(ctx, app)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := resealSecrets(ctx, app, db); err != nil {
 		db.Close()
 		return nil, err
 	}

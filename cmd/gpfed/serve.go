@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register("serve", "run the HTTP API, dashboard, /metrics and health endpoints", runServe)
+	register("serve", "run the HTTP API and dashboard (and /metrics, /readyz on GPFED_METRICS_ADDR)", runServe)
 }
 
 // apiKeyCacheTTL is how long serve trusts a valid API key without asking
@@ -38,29 +38,42 @@ func runServe(ctx context.Context, app *App, args []string) error {
 	}
 	g := service.Group{Log: app.Log}
 	defer g.Stop()
-	startAPI(ctx, &g, app, c, ln)
+	if err := startAPI(ctx, &g, app, c, ln); err != nil {
+		ln.Close()
+		return err
+	}
 	g.Wait(ctx)
 	return nil
 }
 
-// startAPI serves the API on ln with its intake and key watcher. In stop
-// order: the HTTP server (no new requests; those in flight finish, each
-// waiting for its intake commit), then the intake, then the key watcher.
-func startAPI(ctx context.Context, g *service.Group, app *App, c *conns, ln net.Listener) {
+// startAPI serves the API on ln, and /metrics, /readyz and /healthz on the
+// operations listener (GPFED_METRICS_ADDR), with the intake and the key
+// watcher. In stop order: the HTTP server (no new requests; those in
+// flight finish, each waiting for its intake commit), the operations
+// listener, the intake, the key watcher.
+func startAPI(ctx context.Context, g *service.Group, app *App, c *conns, ln net.Listener) error {
 	waker := newWaker(app, c.Client)
 	intake := queue.NewIntake(c.DB, waker, queue.IntakeConfig{})
 	log := app.Log.With("component", "api")
 	srv := &api.Server{DB: c.DB, Log: log, Intake: intake, Waker: waker, Inspector: c.Inspector,
-		TaskMaxAge: app.Cfg.Tasks.MaxAge, KeyCacheTTL: apiKeyCacheTTL, SecureCookies: app.Cfg.Server.SecureCookies,
-		LowCapacityDays: app.Cfg.Tasks.LowCapacityDays}
+		TaskMaxAge: app.Cfg.Tasks.MaxAge, KeyCacheTTL: apiKeyCacheTTL, LowCapacityDays: app.Cfg.Tasks.LowCapacityDays}
+	apiServerSecurity(app, srv)
+	// A dashboard on plain http at a loopback address (the demo) cannot use Secure cookies.
+	srv.InsecureCookies = srv.InsecureCookies || isLoopback(ln.Addr())
+	opsAddr, stopOps, err := startOps(ctx, app, srv.OpsHandler())
+	if err != nil {
+		return err
+	}
 	g.Start(ctx, "api key watcher", srv.WatchKeyChanges)
 	g.Start(ctx, "task intake", intake.Run)
+	g.Start(ctx, "operations listener", func(sctx context.Context) { <-sctx.Done(); stopOps() })
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
+		MaxHeaderBytes: maxHeaderBytes}
 	g.Start(ctx, "http server", func(sctx context.Context) {
 		errc := make(chan error, 1)
 		go func() { errc <- hs.Serve(ln) }()
-		log.Info("listening", "addr", ln.Addr().String())
+		log.Info("listening", "addr", ln.Addr().String(), "ops_addr", opsAddr)
 		select {
 		case err := <-errc:
 			log.Error("http server stopped", "error", err)
@@ -74,4 +87,5 @@ func startAPI(ctx context.Context, g *service.Group, app *App, c *conns, ln net.
 		}
 		log.Info("stopped")
 	})
+	return nil
 }

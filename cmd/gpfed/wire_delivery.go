@@ -34,7 +34,8 @@ const retentionSchedule = "@every 1h"
 func deliveryConfig(app *App) worker.DeliveryConfig {
 	d := app.Cfg.Delivery
 	return worker.DeliveryConfig{
-		HTTPClient:      webhook.NewClient(app.Cfg.Tasks.WebhookTimeout),
+		HTTPClient:      webhook.NewClientFor(app.Cfg.Tasks.WebhookTimeout, webhookPolicy(app)),
+		Secrets:         keyring(app),
 		WebhookTimeout:  app.Cfg.Tasks.WebhookTimeout,
 		BatchSize:       d.Batch,
 		MaxInFlight:     d.MaxInFlight,
@@ -83,7 +84,7 @@ func scheduleDeliveryJobs(ctx context.Context, c *cron.Cron, leader *jobs.Leader
 	maint := jobs.NewDeliveryMaintenance(db, jobs.MaintenanceConfig{NotificationTTL: app.Cfg.Tasks.MaxAge}, app.Log)
 	notifier := newNotifier(app, db)
 	retention := jobs.NewRetention(db, jobs.RetentionConfig{Tasks: app.Cfg.Tasks.Retention,
-		History: app.Cfg.Tasks.HistoryRetention}, app.Log)
+		History: app.Cfg.Tasks.HistoryRetention, Audit: app.Cfg.Security.AuditRetention}, app.Log)
 	single := cron.NewChain(cron.SkipIfStillRunning(cron.DiscardLogger))
 	add := func(spec, name string, run func() error) error {
 		_, err := c.AddJob(spec, single.Then(cron.FuncJob(func() {

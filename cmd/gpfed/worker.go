@@ -26,6 +26,9 @@ func runWorker(ctx context.Context, app *App, args []string) error {
 		return err
 	}
 	defer c.Close()
+	if err := checkDeliverySecrets(ctx, app, c.DB); err != nil {
+		return err
+	}
 	engine, sweeper, err := newDelivery(app, c.DB, newWaker(app, c.Client))
 	if err != nil {
 		return err
@@ -36,7 +39,7 @@ func runWorker(ctx context.Context, app *App, args []string) error {
 	}
 	g := service.Group{Log: app.Log}
 	defer g.Stop()
-	startWorkerServices(ctx, &g, app, engine, sweeper)
+	startWorkerServices(ctx, &g, app, engine, sweeper, true)
 	if err := startQueueServer(ctx, &g, app, c.Redis, mux, queue.Queues); err != nil {
 		return err
 	}
@@ -48,14 +51,16 @@ func runWorker(ctx context.Context, app *App, args []string) error {
 // Services stop in reverse order, after the queue server (started last):
 // its handlers hand their outcomes to the completer, so the completer
 // stops last and records them.
-func startWorkerServices(ctx context.Context, g *service.Group, app *App, engine *worker.Engine, sweeper *queue.Sweeper) {
-	g.Start(ctx, "delivery completer", engine.Run)
+func startWorkerServices(ctx context.Context, g *service.Group, app *App, engine *worker.Engine, sweeper *queue.Sweeper, metrics bool) {
+	g.Start(ctx, "delivery engine", engine.Run)
 	g.Start(ctx, "delivery sweeper", sweeper.Run)
-	g.Start(ctx, "metrics", func(ctx context.Context) {
-		stop := startMetrics(ctx, app)
-		<-ctx.Done()
-		stop()
-	})
+	if metrics {
+		g.Start(ctx, "metrics", func(ctx context.Context) {
+			stop := startMetrics(ctx, app)
+			<-ctx.Done()
+			stop()
+		})
+	}
 }
 
 // workerMux builds the handler mux: capacity fetches and, with engine,

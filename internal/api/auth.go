@@ -27,32 +27,60 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// requireRole authenticates the bearer key and requires role. A missing or
-// wrong key is 401; a valid key of the wrong role is 403.
+// requireRole authenticates the bearer key and requires role, with the
+// access audited under the generic action "api.request", so a route
+// written against it is never unaudited. Routes name their action with
+// s.audited instead.
+//
+//lint:ignore U1000 kept for routes written against it in parallel work (bookings); they become audited unchanged
 func (s *Server) requireRole(role string, next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		raw := bearer(r)
-		if raw == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="gpfed"`)
-			writeProblem(w, http.StatusUnauthorized, "Unauthorized", "an API key is required: send Authorization: Bearer <key>", nil)
-			return
-		}
-		k, err := s.authenticate(r.Context(), raw)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			w.Header().Set("WWW-Authenticate", `Bearer realm="gpfed", error="invalid_token"`)
-			writeProblem(w, http.StatusUnauthorized, "Unauthorized", "the API key is unknown, revoked, or belongs to a deactivated practice", nil)
-			return
-		case err != nil:
-			s.unavailable(w, r, err)
-			return
-		}
-		if k.Role != role {
-			writeProblem(w, http.StatusForbidden, "Forbidden", "this endpoint needs a "+role+" key", nil)
-			return
-		}
-		next(w, r.WithContext(context.WithValue(r.Context(), keyCtx, k)))
+	return s.audited(role, "api.request", next)
+}
+
+// Reasons recorded for refused requests.
+const (
+	reasonMissingKey = "missing_key"
+	reasonUnknownKey = "unknown_key"
+	reasonWrongRole  = "wrong_role"
+)
+
+// authorize resolves the bearer key and checks its role. On failure it
+// answers (401 for a missing or unknown key, 403 for a valid key of the
+// wrong role, 503 when the database is down), fills rec with what is
+// known, and returns false.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, role string, rec *store.AccessRecord) (store.APIKey, bool) {
+	raw := bearer(r)
+	action := rec.Action
+	rec.Action = "auth.failed"
+	if raw == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gpfed"`)
+		writeProblem(w, http.StatusUnauthorized, "Unauthorized", "an API key is required: send Authorization: Bearer <key>", nil)
+		rec.Status, rec.Reason = http.StatusUnauthorized, reasonMissingKey
+		return store.APIKey{}, false
 	}
+	k, err := s.authenticate(r.Context(), raw)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gpfed", error="invalid_token"`)
+		writeProblem(w, http.StatusUnauthorized, "Unauthorized", "the API key is unknown, revoked, or belongs to a deactivated practice", nil)
+		rec.Status, rec.Reason, rec.KeyPrefix = http.StatusUnauthorized, reasonUnknownKey, store.PresentedKeyPrefix(raw)
+		return store.APIKey{}, false
+	case err != nil:
+		s.unavailable(w, r, err)
+		rec.Status, rec.Reason = http.StatusServiceUnavailable, "auth_unavailable"
+		if !dbUnavailable(err) {
+			rec.Status = http.StatusInternalServerError
+		}
+		return store.APIKey{}, false
+	}
+	if k.Role != role {
+		writeProblem(w, http.StatusForbidden, "Forbidden", "this endpoint needs a "+role+" key", nil)
+		rec.ActorRole, rec.ODSCode, rec.APIKeyID, rec.KeyPrefix = k.Role, k.ODSCode, k.ID, k.Prefix
+		rec.Status, rec.Reason = http.StatusForbidden, reasonWrongRole
+		return store.APIKey{}, false
+	}
+	rec.Action = action
+	return k, true
 }
 
 // dbUnavailable reports whether err means the database could not be

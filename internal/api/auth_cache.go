@@ -116,7 +116,7 @@ func (s *Server) WatchKeyChanges(ctx context.Context) {
 			return
 		}
 		s.Log.Warn("API key change listener lost; cached keys now expire by TTL only until it is back",
-			"component", "api", "error", err, "retry_in", wait.String())
+			"error", err, "retry_in", wait.String())
 		select {
 		case <-ctx.Done():
 			return

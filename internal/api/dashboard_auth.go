@@ -30,7 +30,9 @@ func sessionOf(ctx context.Context) store.DashboardSession {
 	return s
 }
 
-func (s *Server) secure(r *http.Request) bool { return r.TLS != nil || s.SecureCookies }
+// secure says whether cookies get the Secure flag: always, unless the
+// server was explicitly told it runs on plain http at a loopback address.
+func (s *Server) secure(r *http.Request) bool { return r.TLS != nil || !s.InsecureCookies }
 
 func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge, HttpOnly: true,
@@ -59,16 +61,45 @@ func (s *Server) lookupSession(r *http.Request) (store.DashboardSession, error) 
 	if err != nil || c.Value == "" {
 		return store.DashboardSession{}, store.ErrNotFound
 	}
-	return s.DB.DashboardSessionByID(r.Context(), c.Value)
+	return s.DB.UseDashboardSession(r.Context(), c.Value, s.SessionIdle)
 }
 
-// safeNext keeps post-login redirects on this site.
+// safeNext keeps post-login redirects on this site: anything that is not
+// plainly a local path becomes "/".
 func safeNext(v string) string {
-	if !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") || strings.HasPrefix(v, "/\\") ||
-		strings.HasPrefix(v, "/login") {
+	if !localPath(v) || strings.HasPrefix(v, "/login") {
 		return "/"
 	}
 	return v
+}
+
+// localPath accepts a path that starts with exactly one slash and holds no
+// backslash, space, control or non-ASCII byte (browsers drop tabs and
+// newlines, so "/<TAB>/evil.example" is "//evil.example" to them, and read
+// a backslash as a slash). Percent-decoded, again and again, it must still
+// not start with "//" nor hold a backslash or control character: a proxy
+// or a second decode must not find a way off the site either.
+func localPath(v string) bool {
+	if len(v) == 0 || len(v) > 2048 || v[0] != '/' || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+		return false
+	}
+	for d, i := v, 0; ; i++ {
+		if strings.HasPrefix(d, "//") || strings.ContainsFunc(d, func(r rune) bool {
+			return r < ' ' || r == 0x7f || r == '\\'
+		}) {
+			return false
+		}
+		next, err := url.PathUnescape(d)
+		if err != nil || (next != d && i == 4) { // still encoded after five decodes: nobody meant that
+			return false
+		}
+		if next == d {
+			break
+		}
+		d = next
+	}
+	u, err := url.Parse(v)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil && u.Opaque == ""
 }
 
 func randomString() string {
@@ -116,10 +147,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusForbidden, next, "The sign-in form expired. Please try again.")
 		return
 	}
-	key, err := s.DB.AuthenticateAPIKey(r.Context(), strings.TrimSpace(r.PostForm.Get("api_key")))
+	presented := strings.TrimSpace(r.PostForm.Get("api_key"))
+	rec := s.accessRecord(r, "auth.failed")
+	key, err := s.DB.AuthenticateAPIKey(r.Context(), presented)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		s.Log.InfoContext(r.Context(), "dashboard login refused", "reason", "unknown_key")
+		rec.Status, rec.Reason, rec.KeyPrefix = http.StatusUnauthorized, reasonUnknownKey, store.PresentedKeyPrefix(presented)
+		_ = s.saveAccess(r, rec)
 		s.renderLogin(w, r, http.StatusUnauthorized, next, "That key is unknown or has been revoked.")
 		return
 	case err != nil:
@@ -127,7 +162,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	case key.Role != store.RoleAdmin:
 		s.Log.InfoContext(r.Context(), "dashboard login refused", "reason", "not_admin", "key_prefix", key.Prefix)
+		rec.ActorRole, rec.ODSCode, rec.APIKeyID, rec.KeyPrefix = key.Role, key.ODSCode, key.ID, key.Prefix
+		rec.Status, rec.Reason = http.StatusForbidden, reasonWrongRole
+		_ = s.saveAccess(r, rec)
 		s.renderLogin(w, r, http.StatusForbidden, next, "That is a practice key. The dashboard needs a federation-admin key (gpfed admin-key).")
+		return
+	}
+	rec.Action, rec.ActorRole, rec.APIKeyID, rec.KeyPrefix, rec.Status = "dashboard.login", key.Role, key.ID, key.Prefix, http.StatusSeeOther
+	if err := s.saveAccess(r, rec); err != nil {
+		s.pageUnavailable(w, r, err)
 		return
 	}
 	raw, _, err := s.DB.CreateDashboardSession(r.Context(), key.ID, s.SessionTTL)
@@ -168,6 +211,10 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	sess := sessionOf(r.Context())
+	rec := s.accessRecord(r, "dashboard.logout")
+	rec.ActorRole, rec.APIKeyID, rec.KeyPrefix, rec.Status = store.RoleAdmin, sess.APIKeyID, sess.KeyPrefix, http.StatusSeeOther
+	_ = s.saveAccess(r, rec)
 	s.setCookie(w, r, sessionCookie, "", "/", -1)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

@@ -42,6 +42,7 @@ type practiceView struct {
 	ChartMax               int
 	ChartSummary           string
 	History                []store.SyncOutcome
+	Channel                []store.ChannelChange
 }
 
 const chartHeight = 120
@@ -72,8 +73,13 @@ func (s *Server) handlePracticePage(w http.ResponseWriter, r *http.Request) {
 		s.pageUnavailable(w, r, err)
 		return
 	}
+	channel, err := s.DB.ChannelChanges(r.Context(), ods, 20)
+	if err != nil {
+		s.pageUnavailable(w, r, err)
+		return
+	}
 	v := &practiceView{pageBase: pageBase{Title: p.Name, Nav: "heatmap"}, Now: s.Now(),
-		P: classifyPractice(p, s.Now()), History: history}
+		P: classifyPractice(p, s.Now()), History: history, Channel: channel}
 	v.build(makeDays(from, heatmapDays), splits)
 	s.render(w, r, http.StatusOK, "practice", v)
 }

@@ -127,7 +127,7 @@ func TestLoginSessionLogout(t *testing.T) {
 		t.Fatalf("login: %d -> %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	c := cookieOf(t, res, "gpfed_session")
-	if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Secure || c.MaxAge != 8*3600 {
+	if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || !c.Secure || c.MaxAge != 8*3600 {
 		t.Fatalf("session cookie = %+v", c)
 	}
 	var stored int
@@ -191,12 +191,22 @@ func TestSessionEndsWhenKeyRevokedOrExpired(t *testing.T) {
 	}
 }
 
-func TestSecureCookieBehindTLSProxy(t *testing.T) {
+// Issue 10: cookies were Secure only when configured. Now they are Secure
+// unless the server is explicitly told it serves plain http on loopback.
+func TestCookiesSecureByDefault(t *testing.T) {
 	t.Parallel()
-	e := newOpsEnv(t, func(s *api.Server) { s.SecureCookies = true })
-	res, _ := e.get("/login", "")
-	if c := cookieOf(t, res, "gpfed_login_csrf"); c == nil || !c.Secure {
-		t.Errorf("login csrf cookie not Secure: %+v", c)
+	for name, c := range map[string]struct {
+		opts []opsOption
+		want bool
+	}{
+		"default":        {nil, true},
+		"insecure, demo": {[]opsOption{func(s *api.Server) { s.InsecureCookies = true }}, false},
+	} {
+		e := newOpsEnv(t, c.opts...)
+		res, _ := e.get("/login", "")
+		if ck := cookieOf(t, res, "gpfed_login_csrf"); ck == nil || ck.Secure != c.want || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
+			t.Errorf("%s: login csrf cookie %+v, want Secure=%t, HttpOnly, SameSite=Strict", name, ck, c.want)
+		}
 	}
 }
 

@@ -29,7 +29,7 @@ func TestMetricsAfterSync(t *testing.T) {
 	done := f.WaitRun(t, run.ID, time.Minute)
 
 	s := &api.Server{DB: f.DB, Log: logging.Discard(), Inspector: f.Insp}
-	srv := httptest.NewServer(s.Handler())
+	srv := httptest.NewServer(s.OpsHandler())
 	defer srv.Close()
 	resp, err := srv.Client().Get(srv.URL + "/metrics")
 	if err != nil {

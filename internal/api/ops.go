@@ -24,23 +24,24 @@ func mustLoadLondon() *time.Location {
 	return loc
 }
 
-// routesOps registers the federation-admin API, the dashboard, health
-// endpoints and /metrics.
+// routesOps registers the federation-admin API, the dashboard and the
+// liveness check. /metrics and /readyz are on OpsHandler only.
 func (s *Server) routesOps(mux router) {
 	if s.SessionTTL <= 0 {
 		s.SessionTTL = 8 * time.Hour
 	}
-	admin := func(h http.HandlerFunc) http.HandlerFunc { return s.requireRole(store.RoleAdmin, h) }
-	mux.HandleFunc("GET /v1/capacity", admin(s.handleCapacity))
-	mux.HandleFunc("GET /v1/practices", admin(s.handlePractices))
-	mux.HandleFunc("GET /v1/sync-runs", admin(s.handleSyncRuns))
-	mux.HandleFunc("GET /v1/sync-runs/{id}", admin(s.handleSyncRun))
-	mux.HandleFunc("GET /v1/admin/notifications", admin(s.listAdminNotifications))
-	mux.HandleFunc("POST /v1/admin/notifications/{id}/ack", admin(s.ackAdminNotification))
+	if s.SessionIdle <= 0 {
+		s.SessionIdle = 30 * time.Minute
+	}
+	admin := func(action string, h http.HandlerFunc) http.HandlerFunc { return s.audited(store.RoleAdmin, action, h) }
+	mux.HandleFunc("GET /v1/capacity", admin("capacity.read", s.handleCapacity))
+	mux.HandleFunc("GET /v1/practices", admin("practice.list", s.handlePractices))
+	mux.HandleFunc("GET /v1/sync-runs", admin("sync_run.list", s.handleSyncRuns))
+	mux.HandleFunc("GET /v1/sync-runs/{id}", admin("sync_run.read", s.handleSyncRun))
+	mux.HandleFunc("GET /v1/admin/notifications", admin("admin_notification.list", s.listAdminNotifications))
+	mux.HandleFunc("POST /v1/admin/notifications/{id}/ack", admin("admin_notification.ack", s.ackAdminNotification))
 
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
-	mux.HandleFunc("GET /readyz", s.handleReadyz)
-	mux.Handle("GET /metrics", s.metricsHandler())
 
 	s.routesDashboard(mux)
 }

@@ -52,7 +52,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		if res.StatusCode != http.StatusOK || !strings.Contains(body, `"ok"`) {
 			t.Errorf("healthz: %d %s", res.StatusCode, body)
 		}
-		res, body = e.get("/readyz", "")
+		res, body = e.opsGet("/readyz")
 		r := decode[readyJSON](t, body)
 		want := map[string]string{"postgres": "ok", "redis": "ok", "migrations": "ok"}
 		if res.StatusCode != http.StatusOK || r.Status != "ready" || !cmp.Equal(want, checkStates(r)) {
@@ -62,7 +62,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	t.Run("redis unreachable", func(t *testing.T) {
 		t.Parallel()
 		e := newOpsEnv(t, withInspector(t, "redis://127.0.0.1:1/0"))
-		res, body := e.get("/readyz", "")
+		res, body := e.opsGet("/readyz")
 		r := decode[readyJSON](t, body)
 		if res.StatusCode != http.StatusServiceUnavailable || r.Status != "not_ready" || r.Checks["redis"].Status != "failed" ||
 			r.Checks["postgres"].Status != "ok" {
@@ -78,7 +78,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		if _, err := e.db.Pool.Exec(t.Context(), `DELETE FROM schema_migrations WHERE name = '0004_ops.sql'`); err != nil {
 			t.Fatal(err)
 		}
-		res, body := e.get("/readyz", "")
+		res, body := e.opsGet("/readyz")
 		r := decode[readyJSON](t, body)
 		if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(r.Checks["migrations"].Detail, "0004_ops.sql") ||
 			r.Checks["redis"].Status != "skipped" {
@@ -89,7 +89,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Parallel()
 		e := newOpsEnv(t)
 		e.db.Close() // the pool refuses every query from now on
-		res, body := e.get("/readyz", "")
+		res, body := e.opsGet("/readyz")
 		r := decode[readyJSON](t, body)
 		if res.StatusCode != http.StatusServiceUnavailable || r.Checks["postgres"].Status != "failed" {
 			t.Errorf("readyz: %d %s", res.StatusCode, body)
@@ -99,7 +99,7 @@ func TestHealthAndReadiness(t *testing.T) {
 
 func scrape(t *testing.T, e *opsEnv) map[string]*dto.MetricFamily {
 	t.Helper()
-	res, body := e.get("/metrics", "")
+	res, body := e.opsGet("/metrics")
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("/metrics: %d %s", res.StatusCode, body)
 	}

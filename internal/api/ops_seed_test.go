@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -46,6 +47,7 @@ type opsEnv struct {
 	db       *store.DB
 	srv      *api.Server
 	url      string
+	opsURL   string // OpsHandler: /metrics, /readyz
 	admin    string // raw admin key
 	practice string // raw practice key (Abbey)
 	revoked  string // raw admin key, revoked
@@ -68,7 +70,25 @@ func newOpsEnv(t *testing.T, opts ...opsOption) *opsEnv {
 	ts := httptest.NewServer(e.srv.Handler())
 	t.Cleanup(ts.Close)
 	e.url = ts.URL
+	ops := httptest.NewServer(e.srv.OpsHandler())
+	t.Cleanup(ops.Close)
+	e.opsURL = ops.URL
 	return e
+}
+
+// opsGet reads path from the operations listener (/metrics, /readyz).
+func (e *opsEnv) opsGet(path string) (*http.Response, string) {
+	e.t.Helper()
+	res, err := http.Get(e.opsURL + path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return res, string(b)
 }
 
 func (e *opsEnv) exec(ctx context.Context, sql string, args ...any) {

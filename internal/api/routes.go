@@ -24,8 +24,8 @@ func (r *routeRecorder) Handle(pattern string, _ http.Handler) {
 	r.patterns = append(r.patterns, pattern)
 }
 
-// Routes lists every pattern Handler registers for the API ("GET
-// /v1/tasks", health and metrics included) and for the dashboard's HTML
+// Routes lists every pattern Handler and OpsHandler register for the API
+// ("GET /v1/tasks", health and metrics included) and for the dashboard's HTML
 // pages, from the same route functions, method-less 405 fallbacks left
 // out. The test that keeps docs/openapi.yaml complete compares api with
 // the document, so a route added without its description fails it.
@@ -34,12 +34,19 @@ func Routes() (api, pages []string) {
 	var all, dash routeRecorder
 	s.routesTasks(&all)
 	s.routesOps(&all)
+	s.routesAudit(&all)
+	s.routesOpsListener(&all)
 	s.routesDashboard(&dash)
 	isPage := map[string]bool{}
 	for _, p := range dash.patterns {
 		isPage[p] = true
 	}
+	seen := map[string]bool{}
 	for _, p := range all.patterns {
+		if seen[p] {
+			continue // GET /healthz is on both listeners
+		}
+		seen[p] = true
 		switch {
 		case !strings.Contains(p, " "): // a 405 fallback
 		case isPage[p]:

@@ -23,23 +23,22 @@ var sentStates = store.TaskStates
 // path also gets a method-less fallback so a wrong method is a 405
 // problem with an Allow header listing the path's methods.
 func (s *Server) routesTasks(mux router) {
-	practice := func(h http.HandlerFunc) http.HandlerFunc { return s.requireRole(store.RolePractice, h) }
 	routes := []struct {
-		method, path string
-		h            http.HandlerFunc
+		method, path, action string
+		h                    http.HandlerFunc
 	}{
-		{"POST", "/v1/tasks", s.createTask},
-		{"GET", "/v1/tasks", s.listSent},
-		{"GET", "/v1/tasks/{id}", s.getTask},
-		{"POST", "/v1/tasks/{id}/ack", s.ackTask},
-		{"POST", "/v1/tasks/{id}/cancel", s.cancelTask},
-		{"GET", "/v1/inbox", s.listInbox},
-		{"GET", "/v1/notifications", s.listNotifications},
-		{"POST", "/v1/notifications/{id}/ack", s.ackNotification},
+		{"POST", "/v1/tasks", "task.create", s.createTask},
+		{"GET", "/v1/tasks", "task.list_sent", s.listSent},
+		{"GET", "/v1/tasks/{id}", "task.read", s.getTask},
+		{"POST", "/v1/tasks/{id}/ack", "task.ack", s.ackTask},
+		{"POST", "/v1/tasks/{id}/cancel", "task.cancel", s.cancelTask},
+		{"GET", "/v1/inbox", "task.list_inbox", s.listInbox},
+		{"GET", "/v1/notifications", "notification.list", s.listNotifications},
+		{"POST", "/v1/notifications/{id}/ack", "notification.ack", s.ackNotification},
 	}
 	methods := map[string][]string{}
 	for _, rt := range routes {
-		mux.HandleFunc(rt.method+" "+rt.path, practice(rt.h))
+		mux.HandleFunc(rt.method+" "+rt.path, s.audited(store.RolePractice, rt.action, rt.h))
 		methods[rt.path] = append(methods[rt.path], rt.method)
 	}
 	for path, ms := range methods {
@@ -111,6 +110,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/tasks/"+t.ID.String())
+	auditResources(r, t.ID.String())
 	if !res.Created {
 		s.writeTask(w, r, http.StatusOK, t, true)
 		return
@@ -133,6 +133,7 @@ func (s *Server) replayTask(w http.ResponseWriter, r *http.Request, sender, key 
 		writeIdempotencyConflict(w)
 	default:
 		w.Header().Set("Location", "/v1/tasks/"+prev.ID.String())
+		auditResources(r, prev.ID.String())
 		s.writeTask(w, r, http.StatusOK, prev, true)
 	}
 	return true

@@ -61,13 +61,13 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...func(*api.Server)) *fixture {
 	t.Helper()
 	db, _ := testdb.New(t)
-	return newFixtureWithDB(t, db)
+	return newFixtureWithDB(t, db, opts...)
 }
 
-func newFixtureWithDB(t *testing.T, db *store.DB) *fixture {
+func newFixtureWithDB(t *testing.T, db *store.DB, opts ...func(*api.Server)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	mk := func(ods string) practice.Practice {
@@ -101,6 +101,9 @@ func newFixtureWithDB(t *testing.T, db *store.DB) *fixture {
 	go func() { defer close(stopped); intake.Run(ictx) }()
 	t.Cleanup(func() { stopIntake(); <-stopped })
 	srv := &api.Server{DB: db, Log: log, TaskMaxAge: 6 * time.Hour, Intake: intake}
+	for _, o := range opts {
+		o(srv)
+	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	f.url = ts.URL

@@ -5,6 +5,7 @@ import (
 	_ "time/tzdata" // due dates are England dates; hosts may lack system tzdata
 
 	"github.com/gpfed/gpfed/internal/store"
+	"github.com/gpfed/gpfed/internal/webhook"
 )
 
 var ukZone = loadUKZone()
@@ -20,27 +21,30 @@ func loadUKZone() *time.Location {
 // taskJSON is the task as the API shows it to its sender and recipient.
 // Absent values are null rather than missing, so clients see every field.
 type taskJSON struct {
-	ID               string      `json:"id"`
-	SenderODS        string      `json:"sender_ods"`
-	RecipientODS     string      `json:"recipient_ods"`
-	PatientNHSNumber *string     `json:"patient_nhs_number"`
-	Type             string      `json:"type"`
-	Priority         string      `json:"priority"`
-	Subject          string      `json:"subject"`
-	Body             string      `json:"body"`
-	DueDate          *string     `json:"due_date"`
-	State            string      `json:"state"`
-	Channel          *string     `json:"channel"`
-	Attempts         int         `json:"attempts"`
-	LastError        *string     `json:"last_error"`
-	CreatedAt        time.Time   `json:"created_at"`
-	UpdatedAt        time.Time   `json:"updated_at"`
-	DeliveredAt      *time.Time  `json:"delivered_at"`
-	AcknowledgedAt   *time.Time  `json:"acknowledged_at"`
-	FinishedAt       *time.Time  `json:"finished_at"`
-	ExpiresAt        time.Time   `json:"expires_at"`
-	RedactedAt       *time.Time  `json:"redacted_at"`
-	Events           []eventJSON `json:"events,omitempty"`
+	ID               string  `json:"id"`
+	SenderODS        string  `json:"sender_ods"`
+	RecipientODS     string  `json:"recipient_ods"`
+	PatientNHSNumber *string `json:"patient_nhs_number"`
+	Type             string  `json:"type"`
+	Priority         string  `json:"priority"`
+	Subject          string  `json:"subject"`
+	Body             string  `json:"body"`
+	DueDate          *string `json:"due_date"`
+	State            string  `json:"state"`
+	Channel          *string `json:"channel"`
+	Attempts         int     `json:"attempts"`
+	LastError        *string `json:"last_error"`
+	// LastErrorCategory is the webhook failure category of LastError
+	// (unreachable, timeout, tls, http_4xx, http_5xx), else null.
+	LastErrorCategory *string     `json:"last_error_category"`
+	CreatedAt         time.Time   `json:"created_at"`
+	UpdatedAt         time.Time   `json:"updated_at"`
+	DeliveredAt       *time.Time  `json:"delivered_at"`
+	AcknowledgedAt    *time.Time  `json:"acknowledged_at"`
+	FinishedAt        *time.Time  `json:"finished_at"`
+	ExpiresAt         time.Time   `json:"expires_at"`
+	RedactedAt        *time.Time  `json:"redacted_at"`
+	Events            []eventJSON `json:"events,omitempty"`
 }
 
 type eventJSON struct {
@@ -81,6 +85,7 @@ func toTaskJSON(t store.Task, events []store.TaskEvent) taskJSON {
 		LastError: nullable(t.LastError), CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(),
 		DeliveredAt: utc(t.DeliveredAt), AcknowledgedAt: utc(t.AcknowledgedAt), FinishedAt: utc(t.FinishedAt),
 		ExpiresAt: t.ExpiresAt.UTC(), RedactedAt: utc(t.RedactedAt),
+		LastErrorCategory: nullable(string(webhook.CategoryOf(t.LastError))),
 	}
 	for _, e := range events {
 		out.Events = append(out.Events, eventJSON{At: e.At.UTC(), Actor: e.Actor, Action: e.Action,

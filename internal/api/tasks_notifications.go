@@ -13,7 +13,7 @@ import (
 // addressed to the caller (whatever its delivery state), newest first;
 // unacked=true keeps those not yet acknowledged.
 func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
-	q, rerr := parsePageQuery(r, "notifications", "unacked")
+	q, rerr := s.parsePageQuery(r, "notifications", "unacked")
 	if rerr != nil {
 		writeRequestError(w, rerr)
 		return
@@ -28,9 +28,17 @@ func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, listPage("notifications", ns, q.limit,
+	page, err := listPage(r, s, "notifications", ns, q.limit,
 		func(n store.Notification) store.PageKey { return store.PageKey{CreatedAt: n.CreatedAt, ID: n.ID} },
-		toNotificationJSON))
+		toNotificationJSON)
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	for _, it := range page.Items {
+		auditResources(r, it.ID)
+	}
+	writeJSON(w, http.StatusOK, page)
 }
 
 // ackNotification answers POST /v1/notifications/{id}/ack: 200 with the
@@ -63,7 +71,7 @@ func writeNoSuchNotification(w http.ResponseWriter) {
 // and recovering), newest first; unacked=true keeps those not yet
 // acknowledged.
 func (s *Server) listAdminNotifications(w http.ResponseWriter, r *http.Request) {
-	q, rerr := parsePageQuery(r, "admin-notifications", "unacked")
+	q, rerr := s.parsePageQuery(r, "admin-notifications", "unacked")
 	if rerr != nil {
 		writeRequestError(w, rerr)
 		return
@@ -78,9 +86,17 @@ func (s *Server) listAdminNotifications(w http.ResponseWriter, r *http.Request) 
 		s.unavailable(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, listPage("admin-notifications", ns, q.limit,
+	page, err := listPage(r, s, "admin-notifications", ns, q.limit,
 		func(n store.Notification) store.PageKey { return store.PageKey{CreatedAt: n.CreatedAt, ID: n.ID} },
-		toNotificationJSON))
+		toNotificationJSON)
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	for _, it := range page.Items {
+		auditResources(r, it.ID)
+	}
+	writeJSON(w, http.StatusOK, page)
 }
 
 // ackAdminNotification answers POST /v1/admin/notifications/{id}/ack.
@@ -91,6 +107,7 @@ func (s *Server) ackAdminNotification(w http.ResponseWriter, r *http.Request) {
 		writeNoSuchNotification(w)
 		return
 	}
+	auditResources(r, id.String())
 	n, err := s.DB.AckAdminNotification(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		writeNoSuchNotification(w)

@@ -1,7 +1,11 @@
 package api
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,7 +32,7 @@ type pageQuery struct {
 // parsePageQuery validates limit and cursor and refuses parameters not in
 // extra (a misspelt filter must not silently return everything). Each
 // parameter may appear once. list names the endpoint a cursor belongs to.
-func parsePageQuery(r *http.Request, list string, extra ...string) (pageQuery, *requestError) {
+func (s *Server) parsePageQuery(r *http.Request, list string, extra ...string) (pageQuery, *requestError) {
 	values, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return pageQuery{}, &requestError{status: http.StatusBadRequest,
@@ -55,7 +59,11 @@ func parsePageQuery(r *http.Request, list string, extra ...string) (pageQuery, *
 		q.limit = n
 	}
 	if q.values.Has("cursor") {
-		key, ok := decodeCursor(list, q.values.Get("cursor"))
+		mac, err := s.cursorMAC(r)
+		if err != nil {
+			return q, &requestError{status: http.StatusServiceUnavailable, detail: "the database is unreachable; retry later"}
+		}
+		key, ok := decodeCursor(mac, list, q.values.Get("cursor"))
 		if !ok {
 			return q, badParam("cursor", "is not a cursor from this list; pass next_cursor back unchanged")
 		}
@@ -69,20 +77,26 @@ func badParam(name, reason string) *requestError {
 		fields: map[string]string{name: reason}}
 }
 
-// A cursor is "<list>.<created_at unix µs>.<id>", base64url: opaque to
-// clients, and tied to one list so it cannot be replayed against another.
-func encodeCursor(list string, k store.PageKey) string {
+// A cursor is base64url("<list>.<created_at unix µs>.<id>.<mac>"): opaque
+// to clients, tied to one list and one practice, and signed with a key
+// every replica shares (store.SigningKey), so a cursor gpfed did not issue
+// is a 400 however well-formed it is.
+func encodeCursor(mac cursorSigner, list string, k store.PageKey) string {
 	raw := list + "." + strconv.FormatInt(k.CreatedAt.UnixMicro(), 10) + "." + k.ID.String()
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+	return base64.RawURLEncoding.EncodeToString([]byte(raw + "." + mac(raw)))
 }
 
-func decodeCursor(list, s string) (store.PageKey, bool) {
+func decodeCursor(mac cursorSigner, list, s string) (store.PageKey, bool) {
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return store.PageKey{}, false
 	}
 	parts := strings.Split(string(raw), ".")
-	if len(parts) != 3 || parts[0] != list {
+	if len(parts) != 4 || parts[0] != list {
+		return store.PageKey{}, false
+	}
+	body := strings.Join(parts[:3], ".")
+	if !hmac.Equal([]byte(parts[3]), []byte(mac(body))) {
 		return store.PageKey{}, false
 	}
 	micros, err := strconv.ParseInt(parts[1], 10, 64)
@@ -96,17 +110,57 @@ func decodeCursor(list, s string) (store.PageKey, bool) {
 	return store.PageKey{CreatedAt: time.UnixMicro(micros), ID: id}, true
 }
 
+// cursorSigner MACs a cursor body for the calling practice.
+type cursorSigner func(body string) string
+
+// cursorMAC returns the signer for r's caller: HMAC-SHA256 over the
+// caller's ODS code and the cursor body, truncated to 128 bits.
+func (s *Server) cursorMAC(r *http.Request) (cursorSigner, error) {
+	key, err := s.loadCursorKey(r)
+	if err != nil {
+		return nil, err
+	}
+	who := caller(r).ODSCode
+	return func(body string) string {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(who + "\x00" + body))
+		return hex.EncodeToString(m.Sum(nil)[:16])
+	}, nil
+}
+
+// loadCursorKey reads the shared cursor key once (a failure is retried by
+// the next request).
+func (s *Server) loadCursorKey(r *http.Request) ([]byte, error) {
+	s.cursorMu.Lock()
+	defer s.cursorMu.Unlock()
+	if s.cursorKey != nil {
+		return s.cursorKey, nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	key, err := s.DB.SigningKey(ctx, "cursor")
+	if err != nil {
+		return nil, err
+	}
+	s.cursorKey = key
+	return key, nil
+}
+
 // listPage trims the limit+1 rows a store list returned to limit and sets the
 // cursor when there are more.
-func listPage[T, J any](list string, rows []T, limit int, key func(T) store.PageKey, conv func(T) J) pageJSON[J] {
+func listPage[T, J any](r *http.Request, s *Server, list string, rows []T, limit int, key func(T) store.PageKey, conv func(T) J) (pageJSON[J], error) {
 	out := pageJSON[J]{Items: make([]J, 0, min(len(rows), limit))}
 	if len(rows) > limit {
+		mac, err := s.cursorMAC(r)
+		if err != nil {
+			return out, err
+		}
 		rows = rows[:limit]
-		c := encodeCursor(list, key(rows[len(rows)-1]))
+		c := encodeCursor(mac, list, key(rows[len(rows)-1]))
 		out.NextCursor = &c
 	}
 	for _, r := range rows {
 		out.Items = append(out.Items, conv(r))
 	}
-	return out
+	return out, nil
 }

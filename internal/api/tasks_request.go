@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/gpfed/gpfed/internal/nhsnumber"
 	"github.com/gpfed/gpfed/internal/practice"
+	"github.com/gpfed/gpfed/internal/textrule"
 )
 
 // Request limits. maxBodyBytes caps the whole request: 10,000 characters of
@@ -79,15 +79,6 @@ func decodeCreateTask(w http.ResponseWriter, r *http.Request) (createTaskRequest
 	return req, nil
 }
 
-func checkJSONContentType(r *http.Request) *requestError {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return &requestError{status: http.StatusUnsupportedMediaType,
-			detail: "send the request body as JSON with Content-Type: application/json"}
-	}
-	return nil
-}
-
 // scanObject checks the top-level shape of raw and returns the fields that
 // carry a non-null value. encoding/json alone would accept field names in
 // any letter case, repeated fields (last wins) and trailing data.
@@ -125,6 +116,10 @@ func scanObject(raw []byte, allowed map[string]bool) (map[string]bool, *requestE
 		if err := dec.Decode(&v); err != nil {
 			return nil, bad(syntaxDetail(err, dec))
 		}
+		if reason := rawTextProblem(v); reason != "" {
+			return nil, &requestError{status: http.StatusBadRequest, detail: "field " + name + " " + reason,
+				fields: map[string]string{name: reason}}
+		}
 		present[name] = string(v) != "null"
 	}
 	if _, err := dec.Token(); err != nil {
@@ -132,6 +127,9 @@ func scanObject(raw []byte, allowed map[string]bool) (map[string]bool, *requestE
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, bad("unexpected data after the JSON object")
+	}
+	if !utf8.Valid(raw) { // values were checked one by one: this is a field name
+		return nil, bad("the request body is not valid UTF-8")
 	}
 	return present, nil
 }
@@ -201,8 +199,8 @@ func (req *createTaskRequest) Validate(sender string, now time.Time) map[string]
 	if errs["subject"] == "" {
 		if reason := checkText(req.Subject, maxSubjectChars, false); reason != "" {
 			errs["subject"] = reason
-		} else if strings.TrimSpace(req.Subject) == "" {
-			errs["subject"] = "must not be blank"
+		} else if textrule.Blank(req.Subject) {
+			errs["subject"] = "must not be blank (it needs a visible character)"
 		}
 	}
 	if errs["body"] == "" {
@@ -210,7 +208,7 @@ func (req *createTaskRequest) Validate(sender string, now time.Time) map[string]
 			errs["body"] = reason
 		}
 	}
-	if req.DueDate != "" {
+	if req.present["due_date"] {
 		if reason := checkDueDate(req.DueDate, now); reason != "" {
 			errs["due_date"] = reason
 		}
@@ -219,36 +217,35 @@ func (req *createTaskRequest) Validate(sender string, now time.Time) map[string]
 }
 
 // checkText limits length in characters (Unicode code points, as Postgres
-// counts them) and refuses control characters, which Postgres (NUL) or
-// the people reading the task (the rest) cannot handle. Multi-line text may
-// hold tab, newline and carriage return.
+// counts them) and applies the free-text rules (textrule.Problem): no
+// control characters (Postgres cannot store NUL; people cannot read the
+// rest), no bidirectional controls or invisible characters that make text
+// read differently from what it says. Multi-line text may hold tab,
+// newline and carriage return.
 func checkText(s string, max int, multiline bool) string {
 	if n := utf8.RuneCountInString(s); n > max {
 		return fmt.Sprintf("must be at most %d characters (got %d)", max, n)
 	}
-	for _, r := range s {
-		if multiline && (r == '\t' || r == '\n' || r == '\r') {
-			continue
-		}
-		if unicode.IsControl(r) {
-			if multiline {
-				return "must not contain control characters other than tab, newline and carriage return"
-			}
-			return "must not contain control characters or line breaks"
-		}
-	}
-	return ""
+	return textrule.Problem(s, multiline)
 }
 
-// checkDueDate wants a calendar date that is today or later in England.
+// maxDueAhead bounds how far ahead a due date may be: a task is work to
+// do, not a recall, and a date years away is a typing error.
+const maxDueAhead = 2 * 366 * 24 * time.Hour
+
+// checkDueDate wants a calendar date from today to two years ahead in
+// England. An absent due date is null, never "".
 func checkDueDate(s string, now time.Time) string {
 	d, err := time.ParseInLocation(time.DateOnly, s, ukZone)
 	if err != nil || len(s) != len(time.DateOnly) {
-		return "must be a date written YYYY-MM-DD"
+		return "must be a date written YYYY-MM-DD, or null for none"
 	}
 	today := now.In(ukZone).Format(time.DateOnly)
 	if d.Format(time.DateOnly) < today {
 		return "must not be in the past (UK date " + today + ")"
+	}
+	if limit := now.In(ukZone).Add(maxDueAhead).Format(time.DateOnly); d.Format(time.DateOnly) > limit {
+		return "must be within two years (at most " + limit + ")"
 	}
 	return ""
 }

@@ -107,7 +107,7 @@ func (s *Server) transition(w http.ResponseWriter, r *http.Request, rule transit
 // listInbox answers GET /v1/inbox: tasks delivered to the caller, newest
 // first, optionally one state only.
 func (s *Server) listInbox(w http.ResponseWriter, r *http.Request) {
-	q, rerr := parsePageQuery(r, "inbox", "state")
+	q, rerr := s.parsePageQuery(r, "inbox", "state")
 	if rerr != nil {
 		writeRequestError(w, rerr)
 		return
@@ -122,13 +122,13 @@ func (s *Server) listInbox(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	writeTaskPage(w, "inbox", tasks, q.limit)
+	s.writeTaskPage(w, r, "inbox", tasks, q.limit)
 }
 
 // listSent answers GET /v1/tasks: tasks the caller sent, newest first,
 // optionally one state only and one recipient only.
 func (s *Server) listSent(w http.ResponseWriter, r *http.Request) {
-	q, rerr := parsePageQuery(r, "sent", "state", "recipient_ods")
+	q, rerr := s.parsePageQuery(r, "sent", "state", "recipient_ods")
 	if rerr != nil {
 		writeRequestError(w, rerr)
 		return
@@ -148,7 +148,7 @@ func (s *Server) listSent(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	writeTaskPage(w, "sent", tasks, q.limit)
+	s.writeTaskPage(w, r, "sent", tasks, q.limit)
 }
 
 // stateFilter reads the optional state parameter of a task list: all of
@@ -166,9 +166,17 @@ func stateFilter(q pageQuery, allowed []string, reason string) ([]string, *reque
 }
 
 // writeTaskPage answers 200 with one page of a task list; items are full
-// tasks without their audit trail.
-func writeTaskPage(w http.ResponseWriter, list string, tasks []store.Task, limit int) {
-	writeJSON(w, http.StatusOK, listPage(list, tasks, limit,
+// tasks without their audit trail. Each item's id joins the access record.
+func (s *Server) writeTaskPage(w http.ResponseWriter, r *http.Request, list string, tasks []store.Task, limit int) {
+	page, err := listPage(r, s, list, tasks, limit,
 		func(t store.Task) store.PageKey { return store.PageKey{CreatedAt: t.CreatedAt, ID: t.ID} },
-		func(t store.Task) taskJSON { return toTaskJSON(t, nil) }))
+		func(t store.Task) taskJSON { return toTaskJSON(t, nil) })
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	for _, it := range page.Items {
+		auditResources(r, it.ID)
+	}
+	writeJSON(w, http.StatusOK, page)
 }

@@ -113,12 +113,18 @@ type Delivery struct {
 // Server is the HTTP API and dashboard.
 type Server struct {
 	Addr string `env:"GPFED_HTTP_ADDR, default=127.0.0.1:8080"`
-	// SecureCookies marks dashboard cookies Secure when TLS ends at a proxy in front of gpfed.
-	SecureCookies bool `env:"GPFED_SECURE_COOKIES, default=false"`
-	// MetricsAddr, when set, serves /metrics from worker and scheduler processes
-	// (the API server always serves it on GPFED_HTTP_ADDR).
+	// SecureCookies marks dashboard cookies Secure (always on under direct
+	// TLS). Turn it off only for a dashboard on plain http at a loopback address.
+	SecureCookies bool `env:"GPFED_SECURE_COOKIES, default=true"`
+	// MetricsAddr serves /metrics (and, for serve, /readyz) on a listener of
+	// its own, away from the public API: serve defaults to DefaultOpsAddr;
+	// worker and scheduler serve /metrics only when it is set.
 	MetricsAddr string `env:"GPFED_METRICS_ADDR"`
 }
+
+// DefaultOpsAddr is where serve offers /metrics and /readyz when
+// GPFED_METRICS_ADDR is empty: loopback only.
+const DefaultOpsAddr = "127.0.0.1:9090"
 
 // Base is what every command needs.
 type Base struct {
@@ -137,6 +143,7 @@ type All struct {
 	Tasks     Tasks
 	Delivery  Delivery
 	Server    Server
+	Security  Security
 }
 
 // Load reads the environment (or lookuper l, when non-nil) into All and validates it.
@@ -234,6 +241,7 @@ func (c *All) Validate() error {
 	if c.Tasks.HistoryRetention < 0 {
 		bad("GPFED_HISTORY_RETENTION", "must be >= 0 (0 keeps history forever)")
 	}
+	c.Security.validate(bad)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

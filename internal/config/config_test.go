@@ -24,6 +24,15 @@ func TestLoadDefaults(t *testing.T) {
 	if cfg.Tasks.Retention != 720*time.Hour {
 		t.Errorf("GPFED_TASK_RETENTION default = %s, want 720h (30 days)", cfg.Tasks.Retention)
 	}
+	// Issue 10: the safe choice is the default; development settings are explicit.
+	sec := cfg.Security
+	if !cfg.Server.SecureCookies || sec.WebhookAllowHTTP || sec.WebhookAllowNets != "" || sec.RateLimitPerMinute != 300 ||
+		sec.AuditRetention != 6*8768*time.Hour || sec.SessionIdleTimeout != 30*time.Minute {
+		t.Errorf("security defaults: cookies Secure %t, %+v", cfg.Server.SecureCookies, sec)
+	}
+	if p, err := sec.WebhookPolicy(); err != nil || p.AllowHTTP || len(p.AllowNets) != 0 {
+		t.Errorf("default webhook policy %+v, %v: want https and public addresses only", p, err)
+	}
 }
 
 func TestLoadNamesBadVariable(t *testing.T) {
@@ -44,6 +53,12 @@ func TestLoadNamesBadVariable(t *testing.T) {
 		"bad log level":      {map[string]string{"GPFED_LOG_LEVEL": "loud"}, "GPFED_LOG_LEVEL"},
 		"negative retention": {map[string]string{"GPFED_TASK_RETENTION": "-1h"}, "GPFED_TASK_RETENTION"},
 		"negative history":   {map[string]string{"GPFED_HISTORY_RETENTION": "-1h"}, "GPFED_HISTORY_RETENTION"},
+		"short secret key":   {map[string]string{"GPFED_SECRET_KEY": "c2hvcnQ="}, "GPFED_SECRET_KEY"},
+		"bad previous key":   {map[string]string{"GPFED_SECRET_KEY_PREVIOUS": "not a key"}, "GPFED_SECRET_KEY"},
+		"bad allow-list":     {map[string]string{"GPFED_WEBHOOK_ALLOW_NETS": "10.0.0.0/33"}, "GPFED_WEBHOOK_ALLOW_NETS"},
+		"negative audit":     {map[string]string{"GPFED_AUDIT_RETENTION": "-1h"}, "GPFED_AUDIT_RETENTION"},
+		"negative limit":     {map[string]string{"GPFED_RATE_LIMIT_PER_MINUTE": "-1"}, "GPFED_RATE_LIMIT_PER_MINUTE"},
+		"tiny idle timeout":  {map[string]string{"GPFED_SESSION_IDLE_TIMEOUT": "1s"}, "GPFED_SESSION_IDLE_TIMEOUT"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -3,6 +3,7 @@
 package logging
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"strings"
@@ -24,9 +25,68 @@ func New(w io.Writer, level, format string) *slog.Logger {
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(oneComponent{h: slog.NewTextHandler(w, opts)})
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(oneComponent{h: slog.NewJSONHandler(w, opts)})
+}
+
+// oneComponent keeps a single component key per line: once a logger has
+// one (logger.With("component", ...)), a component given again, by a
+// later With or at the call site, is dropped. A JSON object with a key
+// twice is ambiguous to every log pipeline that reads it.
+type oneComponent struct {
+	h   slog.Handler
+	has bool
+}
+
+func (o oneComponent) Enabled(ctx context.Context, l slog.Level) bool { return o.h.Enabled(ctx, l) }
+
+func (o oneComponent) Handle(ctx context.Context, r slog.Record) error {
+	seen := o.has
+	dup := false
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "component" {
+			dup = dup || seen
+			seen = true
+		}
+		return true
+	})
+	if !dup {
+		return o.h.Handle(ctx, r)
+	}
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	seen = o.has
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "component" {
+			if seen {
+				return true
+			}
+			seen = true
+		}
+		out.AddAttrs(a)
+		return true
+	})
+	return o.h.Handle(ctx, out)
+}
+
+func (o oneComponent) WithAttrs(as []slog.Attr) slog.Handler {
+	kept := make([]slog.Attr, 0, len(as))
+	has := o.has
+	for _, a := range as {
+		if a.Key == "component" {
+			if has {
+				continue
+			}
+			has = true
+		}
+		kept = append(kept, a)
+	}
+	return oneComponent{h: o.h.WithAttrs(kept), has: has}
+}
+
+// WithGroup nests later attributes: a component inside a group is another key.
+func (o oneComponent) WithGroup(name string) slog.Handler {
+	return oneComponent{h: o.h.WithGroup(name), has: o.has}
 }
 
 // Component returns l tagged with the component name.

@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +90,19 @@ func TestDBCollectorCachesReads(t *testing.T) {
 	}
 	if reads != 1 {
 		t.Errorf("%d database reads for 3 scrapes within maxAge, want 1", reads)
+	}
+}
+
+// Issue 10: a provider-supplied Spine code became a label value as it was,
+// so one provider could grow /metrics without bound.
+func TestSpineCodeLabelIsBounded(t *testing.T) {
+	t.Parallel()
+	for code, want := range map[string]string{
+		"ACCESS_DENIED": "ACCESS_DENIED", "": "", "TIMEOUT": "TIMEOUT",
+		"CUSTOM_PROVIDER_CODE_123": "other", "access_denied": "other", strings.Repeat("X", 10000): "other",
+	} {
+		if got := metrics.SpineCodeLabel(code); got != want {
+			t.Errorf("SpineCodeLabel(%.20q) = %q, want %q", code, got, want)
+		}
 	}
 }

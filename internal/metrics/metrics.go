@@ -51,3 +51,26 @@ func init() {
 func ObserveGPConnectCall(interaction string, status int, d time.Duration) {
 	GPConnectCalls.WithLabelValues(interaction, strconv.Itoa(status)).Observe(d.Seconds())
 }
+
+// spineCodes are the Spine error codes GP Connect providers return (GP
+// Connect error handling guidance) and gpfed's own failure codes: the
+// values the spine_code label may take. A provider decides what it sends,
+// so anything else is counted as "other" (an unbounded label would let one
+// provider grow /metrics without limit); the run's record keeps the code.
+var spineCodes = map[string]bool{
+	"": true, "BAD_REQUEST": true, "INVALID_RESOURCE": true, "INVALID_PARAMETER": true, "INVALID_IDENTIFIER_SYSTEM": true,
+	"INVALID_IDENTIFIER_VALUE": true, "INVALID_NHS_NUMBER": true, "ORGANISATION_NOT_FOUND": true, "PRACTITIONER_NOT_FOUND": true,
+	"PATIENT_NOT_FOUND": true, "NO_RECORD_FOUND": true, "ACCESS_DENIED": true, "NO_ORGANISATION_CONSENT": true,
+	"NO_PATIENT_CONSENT": true, "NOT_IMPLEMENTED": true, "INTERNAL_SERVER_ERROR": true, "DUPLICATE_REJECTED": true,
+	"REFERENCE_NOT_FOUND": true, "SLOT_NOT_FREE": true, "FHIR_CONSTRAINT_VIOLATION": true, "BUSINESS_RULE_VIOLATION": true,
+	"TIMEOUT": true, "NETWORK": true, "CANCELLED": true, "MALFORMED_RESPONSE": true, "RESPONSE_TOO_LARGE": true,
+	"CLIENT_ERROR": true,
+}
+
+// SpineCodeLabel bounds a Spine code for use as a label value.
+func SpineCodeLabel(code string) string {
+	if spineCodes[code] {
+		return code
+	}
+	return "other"
+}

@@ -13,19 +13,28 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/gpfed/gpfed/internal/textrule"
+	"github.com/gpfed/gpfed/internal/webhook"
 )
 
 // Practice is one member of the federation.
 type Practice struct {
-	ODSCode                     string
-	Name                        string
-	ASID                        string
-	Endpoint                    string // FHIR service root, no trailing slash
-	Active                      bool
-	WebhookURL                  string
+	ODSCode    string
+	Name       string
+	ASID       string
+	Endpoint   string // FHIR service root, no trailing slash
+	Active     bool
+	WebhookURL string
+	// WebhookSecret is the stored (sealed) secret when read from the
+	// store; never set from a CSV file (gpfed generates secrets).
 	WebhookSecret               string
 	LowCapacityThresholdMinutes *int
-	UpdatedAt                   time.Time
+	// RateLimitPerMinute bounds each of the practice's API keys; nil
+	// follows GPFED_RATE_LIMIT_PER_MINUTE, 0 is unlimited.
+	RateLimitPerMinute *int
+	UpdatedAt          time.Time
 }
 
 // Required CSV columns, in any order; extra columns are allowed.
@@ -69,9 +78,23 @@ func (e *ImportError) Error() string {
 	return fmt.Sprintf("%d problem(s) in practices CSV, nothing imported:\n  %s", len(e.Lines), strings.Join(parts, "\n  "))
 }
 
-// ParseCSV reads and validates a practices file. On any problem it returns
+// MaxNameChars bounds a practice name (ODS names are far shorter).
+const MaxNameChars = 200
+
+// Parser reads practices files under a webhook Policy.
+type Parser struct {
+	// Webhooks is where webhook URLs may point (https only, public
+	// addresses only, unless the policy's development settings say
+	// otherwise).
+	Webhooks webhook.Policy
+}
+
+// ParseCSV reads a practices file under the production webhook policy.
+func ParseCSV(r io.Reader) ([]Practice, error) { return Parser{}.Parse(r) }
+
+// Parse reads and validates a practices file. On any problem it returns
 // an *ImportError listing every bad line, and no practices.
-func ParseCSV(r io.Reader) ([]Practice, error) {
+func (ps Parser) Parse(r io.Reader) ([]Practice, error) {
 	cr := csv.NewReader(r)
 	cr.TrimLeadingSpace = true
 	cr.FieldsPerRecord = -1
@@ -103,10 +126,15 @@ func ParseCSV(r io.Reader) ([]Practice, error) {
 			lerrs = append(lerrs, LineError{Line: line, Reason: "unreadable CSV: " + err.Error()})
 			continue
 		}
+		line, _ = cr.FieldPos(0) // a quoted field may span lines
 		if isBlank(rec) {
 			continue
 		}
-		p, errs := parseRow(rec, cols, line)
+		if e, bad := checkEncoding(rec, header, line); bad {
+			lerrs = append(lerrs, e)
+			continue
+		}
+		p, errs := ps.parseRow(rec, cols, line)
 		if first, dup := seen[p.ODSCode]; dup && p.ODSCode != "" {
 			errs = append(errs, LineError{Line: line, Column: "ods_code", Reason: fmt.Sprintf("duplicate of line %d (%s)", first, p.ODSCode)})
 		} else if p.ODSCode != "" {
@@ -124,10 +152,31 @@ func ParseCSV(r io.Reader) ([]Practice, error) {
 	return out, nil
 }
 
+// checkEncoding refuses a row that is not UTF-8, naming the line and the
+// column (a spreadsheet saved as Latin-1 or Windows-1252 is the usual cause).
+func checkEncoding(rec, header []string, line int) (LineError, bool) {
+	for i, f := range rec {
+		if utf8.ValidString(f) {
+			continue
+		}
+		col := ""
+		if i < len(header) {
+			col = strings.ToLower(strings.TrimSpace(header[i]))
+		}
+		return LineError{Line: line, Column: col,
+			Reason: "is not UTF-8 text (the file looks like Latin-1 or Windows-1252: save it as CSV UTF-8)"}, true
+	}
+	return LineError{}, false
+}
+
 func columns(header []string) (map[string]int, []LineError) {
 	cols := map[string]int{}
 	var errs []LineError
 	for i, h := range header {
+		if !utf8.ValidString(h) {
+			errs = append(errs, LineError{Line: 1, Reason: "the header row is not UTF-8 text (save the file as CSV UTF-8)"})
+			continue
+		}
 		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
 		if _, dup := cols[h]; dup && h != "" {
 			errs = append(errs, LineError{Line: 1, Column: h, Reason: "column appears twice"})
@@ -139,10 +188,15 @@ func columns(header []string) (map[string]int, []LineError) {
 			errs = append(errs, LineError{Line: 1, Column: r, Reason: "required column missing (need " + strings.Join(Required, ",") + ")"})
 		}
 	}
+	if _, ok := cols["webhook_secret"]; ok {
+		errs = append(errs, LineError{Line: 1, Column: "webhook_secret", Reason: "gpfed generates webhook secrets: " +
+			"remove this column (a practice's first webhook gets a generated secret, shown once; " +
+			"`gpfed practices webhook --rotate ODS URL` replaces one)"})
+	}
 	return cols, errs
 }
 
-func parseRow(rec []string, cols map[string]int, line int) (Practice, []LineError) {
+func (ps Parser) parseRow(rec []string, cols map[string]int, line int) (Practice, []LineError) {
 	get := func(name string) string {
 		i, ok := cols[name]
 		if !ok || i >= len(rec) {
@@ -153,19 +207,18 @@ func parseRow(rec []string, cols map[string]int, line int) (Practice, []LineErro
 	var errs []LineError
 	bad := func(col, reason string) { errs = append(errs, LineError{Line: line, Column: col, Reason: reason}) }
 	p := Practice{
-		ODSCode:       strings.ToUpper(get("ods_code")),
-		Name:          get("name"),
-		ASID:          get("asid"),
-		Endpoint:      get("endpoint"),
-		Active:        true,
-		WebhookURL:    get("webhook_url"),
-		WebhookSecret: get("webhook_secret"),
+		ODSCode:    strings.ToUpper(get("ods_code")),
+		Name:       get("name"),
+		ASID:       get("asid"),
+		Endpoint:   get("endpoint"),
+		Active:     true,
+		WebhookURL: get("webhook_url"),
 	}
 	if !odsRe.MatchString(p.ODSCode) {
-		bad("ods_code", fmt.Sprintf("%q is not an ODS code (3-10 letters and digits, e.g. A20047)", p.ODSCode))
+		bad("ods_code", fmt.Sprintf("%q is not an ODS code (3-10 letters and digits, e.g. A20047)", textrule.Printable(p.ODSCode)))
 	}
-	if p.Name == "" {
-		bad("name", "must not be empty")
+	if reason := CheckName(p.Name); reason != "" {
+		bad("name", reason)
 	}
 	if !asidRe.MatchString(p.ASID) {
 		bad("asid", fmt.Sprintf("%q is not an ASID (12 digits)", p.ASID))
@@ -174,24 +227,56 @@ func parseRow(rec []string, cols map[string]int, line int) (Practice, []LineErro
 		bad("endpoint", reason)
 	}
 	if p.WebhookURL != "" {
-		if reason := checkURL(p.WebhookURL); reason != "" {
+		if reason := ps.CheckWebhookURL(p.WebhookURL); reason != "" {
 			bad("webhook_url", reason)
 		}
-		if len(p.WebhookSecret) < 16 {
-			bad("webhook_secret", "at least 16 characters are required when webhook_url is set")
-		}
-	} else if p.WebhookSecret != "" {
-		bad("webhook_secret", "set without webhook_url")
 	}
-	if v := get("low_capacity_threshold_minutes"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			bad("low_capacity_threshold_minutes", fmt.Sprintf("%q is not a whole number of minutes >= 0", v))
-		} else {
-			p.LowCapacityThresholdMinutes = &n
-		}
-	}
+	p.LowCapacityThresholdMinutes = optCount(get("low_capacity_threshold_minutes"), "low_capacity_threshold_minutes",
+		"a whole number of minutes >= 0", bad)
+	p.RateLimitPerMinute = optCount(get("rate_limit_per_minute"), "rate_limit_per_minute",
+		"a whole number of requests per minute >= 0 (0: unlimited)", bad)
 	return p, errs
+}
+
+// optCount reads an optional non-negative whole number column.
+func optCount(v, col, want string, bad func(col, reason string)) *int {
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		bad(col, fmt.Sprintf("%q is not %s", textrule.Printable(v), want))
+		return nil
+	}
+	return &n
+}
+
+// CheckName explains what is wrong with a practice name, or "". Names are
+// printed on terminals and pages, so they follow the free-text rules and
+// a length bound.
+func CheckName(s string) string {
+	if n := utf8.RuneCountInString(s); n > MaxNameChars {
+		return fmt.Sprintf("must be at most %d characters (got %d)", MaxNameChars, n)
+	}
+	if reason := textrule.Problem(s, false); reason != "" {
+		return reason
+	}
+	if textrule.Blank(s) {
+		return "must not be empty"
+	}
+	return ""
+}
+
+// CheckWebhookURL explains what is wrong with a webhook URL under the
+// parser's policy, or "".
+func (ps Parser) CheckWebhookURL(s string) string {
+	if reason := checkURL(s); reason != "" {
+		return reason
+	}
+	if err := ps.Webhooks.CheckURL(s); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // CheckEndpoint explains what is wrong with a FHIR service root, or "".
@@ -208,6 +293,9 @@ func CheckEndpoint(s string) string {
 func checkURL(s string) string {
 	if s == "" {
 		return "must not be empty"
+	}
+	if textrule.Problem(s, false) != "" {
+		return "must be a URL without control or invisible characters"
 	}
 	u, err := url.Parse(s)
 	if err != nil {

@@ -10,8 +10,8 @@ import (
 
 func TestParseCSVValid(t *testing.T) {
 	t.Parallel()
-	in := "ods_code,name,asid,endpoint,extra,webhook_url,webhook_secret\n" +
-		"a20047,Dr Legg's Surgery,918999198993,https://p.example/A20047/STU3/1/gpconnect,x,https://hooks.example/a,0123456789abcdef\n" +
+	in := "ods_code,name,asid,endpoint,extra,webhook_url,rate_limit_per_minute\n" +
+		"a20047,Dr Legg's Surgery,918999198993,https://p.example/A20047/STU3/1/gpconnect,x,https://hooks.example/a,60\n" +
 		"\n" +
 		"B81016,\"Hub, Central\",918999198994,http://127.0.0.1:9000/B81016/STU3/1/gpconnect,,,\n"
 	got, err := ParseCSV(strings.NewReader(in))
@@ -26,7 +26,8 @@ func TestParseCSVValid(t *testing.T) {
 	if diff := cmp.Diff(want, codes); diff != "" {
 		t.Fatalf("codes (-want +got):\n%s", diff)
 	}
-	if got[1].Name != "Hub, Central" || got[0].WebhookURL == "" {
+	if got[1].Name != "Hub, Central" || got[0].WebhookURL == "" || got[0].RateLimitPerMinute == nil || *got[0].RateLimitPerMinute != 60 ||
+		got[1].RateLimitPerMinute != nil {
 		t.Errorf("fields not parsed: %+v", got)
 	}
 }

@@ -61,6 +61,7 @@ type state struct {
 	fault     Fault
 	faultLeft int
 	hook      hookState
+	secret    string // set by SetWebhookSecret; overrides the generated one
 }
 
 // SetFault replaces the practice's fault (the zero Fault clears it). Unknown ODS codes are

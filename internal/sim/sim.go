@@ -55,7 +55,7 @@ type Practice struct {
 	ASID          string
 	ServiceRoot   string // BaseURL + "/" + ODS + "/STU3/1/gpconnect"
 	WebhookURL    string // BaseURL + "/hooks/" + ODS
-	WebhookSecret string
+	WebhookSecret string // what the receiver verifies with (SetWebhookSecret, else a generated one)
 }
 
 // Federation is a running simulated federation. All methods are safe for concurrent use.
@@ -137,6 +137,10 @@ func (f *Federation) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveWebhook(w, r, parts[1])
 		return
 	}
+	if len(parts) == 3 && parts[0] == "hooks" && parts[2] == "secret" {
+		f.serveSecret(w, r, parts[1])
+		return
+	}
 	p := f.byODS[parts[0]]
 	if p == nil {
 		writeOutcome(w, http.StatusNotFound, codeOrgNotFound, "No organisation found for ODS code in the request path")
@@ -169,14 +173,15 @@ func (f *Federation) Practice(ods string) (Practice, bool) {
 }
 
 // WriteCSV writes the practice directory as CSV with the header
-// ods_code,name,asid,endpoint,webhook_url,webhook_secret.
+// ods_code,name,asid,endpoint,webhook_url. It has no secrets: gpfed
+// generates them on import, and SetWebhookSecret tells the receivers.
 func (f *Federation) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write([]string{"ods_code", "name", "asid", "endpoint", "webhook_url", "webhook_secret"}); err != nil {
+	if err := cw.Write([]string{"ods_code", "name", "asid", "endpoint", "webhook_url"}); err != nil {
 		return err
 	}
 	for _, p := range f.Practices() {
-		if err := cw.Write([]string{p.ODS, p.Name, p.ASID, p.ServiceRoot, p.WebhookURL, p.WebhookSecret}); err != nil {
+		if err := cw.Write([]string{p.ODS, p.Name, p.ASID, p.ServiceRoot, p.WebhookURL}); err != nil {
 			return err
 		}
 	}
@@ -200,6 +205,6 @@ func (p *practice) public(base string) Practice {
 		ASID:          p.asid,
 		ServiceRoot:   base + "/" + p.ods + "/STU3/1/gpconnect",
 		WebhookURL:    base + "/hooks/" + p.ods,
-		WebhookSecret: p.secret,
+		WebhookSecret: p.webhookSecret(),
 	}
 }

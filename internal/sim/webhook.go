@@ -71,6 +71,52 @@ func (s *state) enterHook() func() {
 	return func() { s.mu.Lock(); s.hook.inFlight--; s.mu.Unlock() }
 }
 
+// SetWebhookSecret makes the practice's receiver verify with secret: the
+// one gpfed generated for it (gpfed generates every webhook secret, so a
+// deployment tells its receivers, and a test tells the simulator).
+// Unknown ODS codes are ignored.
+func (f *Federation) SetWebhookSecret(ods, secret string) {
+	p := f.byODS[ods]
+	if p == nil {
+		return
+	}
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	p.st.secret = secret
+}
+
+func (p *practice) webhookSecret() string {
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	if p.st.secret != "" {
+		return p.st.secret
+	}
+	return p.secret
+}
+
+// serveSecret answers PUT /hooks/<ODS>/secret: the body (a secret gpfed
+// printed) becomes the receiver's secret. It exists so that a simulator
+// running as its own process (`gpfed sim`) can be told the secrets gpfed
+// generated; a simulator is never a production receiver.
+func (f *Federation) serveSecret(w http.ResponseWriter, r *http.Request, ods string) {
+	if f.byODS[ods] == nil {
+		writeHookJSON(w, http.StatusNotFound, "no webhook receiver for "+ods)
+		return
+	}
+	if r.Method != http.MethodPut {
+		writeHookJSON(w, http.StatusMethodNotAllowed, "PUT the secret")
+		return
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1024))
+	secret := strings.TrimSpace(string(b))
+	if err != nil || secret == "" {
+		writeHookJSON(w, http.StatusBadRequest, "send the secret as the request body")
+		return
+	}
+	f.SetWebhookSecret(ods, secret)
+	writeHookJSON(w, http.StatusOK, "secret set")
+}
+
 // SetWebhookFault replaces the practice's webhook fault; unknown ODS codes are ignored.
 func (f *Federation) SetWebhookFault(ods string, fault WebhookFault) {
 	p := f.byODS[ods]
@@ -185,7 +231,7 @@ func (f *Federation) serveWebhook(w http.ResponseWriter, r *http.Request, ods st
 		return
 	}
 	now := f.cfg.Now()
-	if status, msg := verifyDelivery(r, p.secret, body, now); status != 0 {
+	if status, msg := verifyDelivery(r, p.webhookSecret(), body, now); status != 0 {
 		f.log.Debug("webhook rejected", "ods", ods, "status", status, "reason", msg)
 		writeHookJSON(w, status, msg)
 		return

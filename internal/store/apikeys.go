@@ -27,6 +27,9 @@ type APIKey struct {
 	Label     string
 	CreatedAt time.Time
 	RevokedAt *time.Time
+	// RateLimitPerMinute is the practice's own limit (nil: the federation
+	// default; 0: unlimited). Admin keys have none.
+	RateLimitPerMinute *int
 }
 
 // keyPrefix starts every key so that leaked keys are recognisable by scanners.
@@ -74,10 +77,10 @@ func (db *DB) AuthenticateAPIKey(ctx context.Context, raw string) (APIKey, error
 		return k, ErrNotFound
 	}
 	var ods *string
-	err := db.Pool.QueryRow(ctx, `SELECT k.id, k.role, k.ods_code, k.key_prefix, k.label, k.created_at
+	err := db.Pool.QueryRow(ctx, `SELECT k.id, k.role, k.ods_code, k.key_prefix, k.label, k.created_at, p.rate_limit_per_minute
 		FROM api_keys k LEFT JOIN practices p ON p.ods_code = k.ods_code
 		WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND (k.role = 'admin' OR p.active)`,
-		hashKey(raw)).Scan(&k.ID, &k.Role, &ods, &k.Prefix, &k.Label, &k.CreatedAt)
+		hashKey(raw)).Scan(&k.ID, &k.Role, &ods, &k.Prefix, &k.Label, &k.CreatedAt, &k.RateLimitPerMinute)
 	if err != nil {
 		return k, translate(err)
 	}
@@ -85,6 +88,22 @@ func (db *DB) AuthenticateAPIKey(ctx context.Context, raw string) (APIKey, error
 		k.ODSCode = *ods
 	}
 	return k, nil
+}
+
+// PresentedKeyPrefix is the public prefix of a presented key, as stored in
+// api_keys.key_prefix, or "" when raw does not look like a gpfed key (so
+// the audit never keeps part of whatever else someone sent).
+func PresentedKeyPrefix(raw string) string {
+	if !strings.HasPrefix(raw, keyPrefix) || len(raw) < len(keyPrefix)+6 {
+		return ""
+	}
+	p := raw[:len(keyPrefix)+6]
+	for _, c := range p[len(keyPrefix):] {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return ""
+		}
+	}
+	return p
 }
 
 // RevokeAPIKeys revokes every live key of a practice (ods) or, with ods "",

@@ -105,11 +105,15 @@ func (p BreakerPolicy) Apply(h EndpointHealth, s EndpointSummary, now time.Time)
 
 // summariseEndpoints splits a batch's attempted outcomes by endpoint: those
 // that only succeeded (reset in the batch's own round trip) and the rest.
+// Only what says the endpoint is unavailable counts as a failure (a retry:
+// 5xx, 408, 429, a timeout, no connection); a permanent rejection (another
+// 4xx) comes from a live receiver refusing that one item, so it fails the
+// item at once and leaves the circuit alone.
 func summariseEndpoints(outs []Outcome) (healthy []string, failing []EndpointSummary) {
 	byEP := map[string]*EndpointSummary{}
 	var order []string
 	for _, o := range outs {
-		if !o.Tried {
+		if !o.Tried || (o.Result != Delivered && o.Result != Retry) {
 			continue
 		}
 		s := byEP[o.Endpoint]

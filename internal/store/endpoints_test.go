@@ -144,3 +144,28 @@ func containsID(items []store.ClaimedItem, id uuid.UUID) bool {
 	}
 	return false
 }
+
+// A receiver refusing items (410, 422, ...) is alive: it fails those items
+// at once and never opens its circuit; unavailability (5xx, timeouts) does.
+func TestRejectionsDoNotOpenTheCircuit(t *testing.T) {
+	t.Parallel()
+	db := deliveryDB(t)
+	ctx := context.Background()
+	policy := store.BreakerPolicy{FailuresToOpen: 2, ProbeMin: time.Minute, ProbeMax: time.Minute, NotifyEvery: time.Hour}
+	for range 4 {
+		testdb.Task(t, db, odsA, odsB)
+	}
+	var outs []store.Outcome
+	for _, it := range claim(t, db, 10, 8, time.Minute) {
+		outs = append(outs, store.Outcome{Kind: it.Kind, ID: it.ID, Endpoint: it.Endpoint, Token: it.Token, Result: store.Failed,
+			Tried: true, Status: 410, Reason: store.ReasonRejected, Error: "webhook answered 410"})
+	}
+	rep, err := db.RecordOutcomes(ctx, outs, store.RecordOptions{Breaker: policy})
+	if err != nil || rep.Applied != 4 || len(rep.Transitions) != 0 {
+		t.Fatalf("4 rejections: %+v %v; want 4 failed and no circuit change", rep, err)
+	}
+	st, _ := db.EndpointStatuses(ctx)
+	if st[odsB].State != store.CircuitClosed || st[odsB].ConsecutiveFailures != 0 {
+		t.Fatalf("after rejections: %+v", st[odsB])
+	}
+}

@@ -82,3 +82,29 @@ func (db *DB) DeleteDashboardSession(ctx context.Context, raw string) error {
 	}
 	return nil
 }
+
+// UseDashboardSession is DashboardSessionByID for a request: a session not
+// used for idle (when > 0) has ended too, and a live one is marked used.
+// The mark is written at most once a minute per session, so browsing costs
+// no write per page.
+func (db *DB) UseDashboardSession(ctx context.Context, raw string, idle time.Duration) (DashboardSession, error) {
+	var s DashboardSession
+	if raw == "" {
+		return s, ErrNotFound
+	}
+	err := db.Pool.QueryRow(ctx, `
+		WITH live AS (
+			SELECT s.id_hash, s.api_key_id, k.key_prefix, k.label, s.csrf_token, s.created_at, s.expires_at, s.last_seen_at
+			FROM dashboard_sessions s JOIN api_keys k ON k.id = s.api_key_id
+			WHERE s.id_hash = $1 AND s.expires_at > now() AND k.revoked_at IS NULL AND k.role = 'admin'
+				AND ($2::bigint = 0 OR s.last_seen_at > now() - make_interval(secs => $2::bigint / 1e9))),
+		touch AS (
+			UPDATE dashboard_sessions d SET last_seen_at = now() FROM live
+			WHERE d.id_hash = live.id_hash AND live.last_seen_at < now() - interval '1 minute')
+		SELECT api_key_id, key_prefix, label, csrf_token, created_at, expires_at FROM live`,
+		hashKey(raw), idle.Nanoseconds()).Scan(&s.APIKeyID, &s.KeyPrefix, &s.KeyLabel, &s.CSRFToken, &s.CreatedAt, &s.ExpiresAt)
+	if err != nil {
+		return s, translate(fmt.Errorf("dashboard session: %w", err))
+	}
+	return s, nil
+}

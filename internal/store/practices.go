@@ -2,49 +2,70 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gpfed/gpfed/internal/practice"
+	"github.com/gpfed/gpfed/internal/secret"
 )
 
 // ImportResult counts what an import changed.
 type ImportResult struct {
 	Inserted, Updated, Unchanged, Deactivated int
+	// NewSecrets maps each practice that got a generated webhook secret to
+	// it, in plaintext: show it once, never store it.
+	NewSecrets map[string]string
+	// Channels lists every webhook channel change the import made.
+	Channels []ChannelChange
 	// FailedTasks counts undelivered tasks to departed practices, failed
 	// with reason recipient_left (their senders are notified).
 	FailedTasks int
 }
 
-// ImportPractices upserts the registry in one transaction and deactivates
-// active practices missing from ps. When setWebhooks is false (the file had
-// no webhook columns) existing webhook settings are left alone.
+// ImportOptions shape an import.
+type ImportOptions struct {
+	// SetWebhooks applies each row's webhook URL (the file had the
+	// column); otherwise existing webhook settings are left alone.
+	SetWebhooks bool
+	// Keys seals the secrets generated for practices that get their first
+	// webhook. Required when any does.
+	Keys *secret.Keyring
+	// Actor is recorded with each channel change (default "import").
+	Actor string
+}
+
+// ImportPractices is ImportPracticesWith without a keyring.
 func (db *DB) ImportPractices(ctx context.Context, ps []practice.Practice, setWebhooks bool) (ImportResult, error) {
+	return db.ImportPracticesWith(ctx, ps, ImportOptions{SetWebhooks: setWebhooks})
+}
+
+// ImportPracticesWith upserts the registry in one transaction and
+// deactivates active practices missing from ps. With SetWebhooks, each
+// practice's webhook URL is set as its row says (a first webhook gets a
+// generated secret; a practice's existing secret is kept), and every
+// channel change is recorded and counted as an update. A Practice's
+// WebhookSecret, when set, is stored as given (tests and pre-sealed
+// values; the CSV format has no secret column).
+func (db *DB) ImportPracticesWith(ctx context.Context, ps []practice.Practice, o ImportOptions) (ImportResult, error) {
 	var res ImportResult
+	if o.Actor == "" {
+		o.Actor = "import"
+	}
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
 		codes := make([]string, 0, len(ps))
 		for _, p := range ps {
 			codes = append(codes, p.ODSCode)
-			var inserted, changed bool
-			err := tx.QueryRow(ctx, `
-				INSERT INTO practices (ods_code, name, asid, endpoint, active, webhook_url, webhook_secret, low_capacity_threshold_minutes)
-				VALUES ($1, $2, $3, $4, true, NULLIF($5, ''), NULLIF($6, ''), $7)
-				ON CONFLICT (ods_code) DO UPDATE SET
-					name = EXCLUDED.name, asid = EXCLUDED.asid, endpoint = EXCLUDED.endpoint, active = true,
-					deactivated_at = NULL,
-					webhook_url = CASE WHEN $8 THEN EXCLUDED.webhook_url ELSE practices.webhook_url END,
-					webhook_secret = CASE WHEN $8 THEN EXCLUDED.webhook_secret ELSE practices.webhook_secret END,
-					low_capacity_threshold_minutes = COALESCE(EXCLUDED.low_capacity_threshold_minutes, practices.low_capacity_threshold_minutes),
-					updated_at = CASE WHEN (practices.name, practices.asid, practices.endpoint, practices.active)
-					    IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.asid, EXCLUDED.endpoint, true) THEN now() ELSE practices.updated_at END
-				RETURNING (xmax = 0), updated_at = now()`,
-				p.ODSCode, p.Name, p.ASID, p.Endpoint, p.WebhookURL, p.WebhookSecret, p.LowCapacityThresholdMinutes, setWebhooks,
-			).Scan(&inserted, &changed)
+			inserted, changed, err := upsertPractice(ctx, tx, p)
 			if err != nil {
-				return fmt.Errorf("upsert %s: %w", p.ODSCode, err)
+				return err
+			}
+			if o.SetWebhooks {
+				ch, err := importWebhook(ctx, tx, o, p, &res)
+				if err != nil {
+					return err
+				}
+				changed = changed || ch
 			}
 			switch {
 			case inserted:
@@ -70,16 +91,68 @@ func (db *DB) ImportPractices(ctx context.Context, ps []practice.Practice, setWe
 		res.Deactivated, res.FailedTasks = len(left), failed
 		return nil
 	})
-	return res, err
+	if err != nil {
+		return ImportResult{}, err
+	}
+	return res, nil
+}
+
+// upsertPractice writes everything but the webhook channel and reports
+// whether the row was new or changed.
+func upsertPractice(ctx context.Context, tx pgx.Tx, p practice.Practice) (inserted, changed bool, err error) {
+	err = tx.QueryRow(ctx, `
+		INSERT INTO practices (ods_code, name, asid, endpoint, active, low_capacity_threshold_minutes, rate_limit_per_minute)
+		VALUES ($1, $2, $3, $4, true, $5, $6)
+		ON CONFLICT (ods_code) DO UPDATE SET
+			name = EXCLUDED.name, asid = EXCLUDED.asid, endpoint = EXCLUDED.endpoint, active = true,
+			deactivated_at = NULL,
+			low_capacity_threshold_minutes = COALESCE(EXCLUDED.low_capacity_threshold_minutes, practices.low_capacity_threshold_minutes),
+			rate_limit_per_minute = COALESCE(EXCLUDED.rate_limit_per_minute, practices.rate_limit_per_minute),
+			updated_at = CASE WHEN (practices.name, practices.asid, practices.endpoint, practices.active,
+				practices.rate_limit_per_minute)
+			    IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.asid, EXCLUDED.endpoint, true,
+				COALESCE(EXCLUDED.rate_limit_per_minute, practices.rate_limit_per_minute)) THEN now() ELSE practices.updated_at END
+		RETURNING (xmax = 0), updated_at = now()`,
+		p.ODSCode, p.Name, p.ASID, p.Endpoint, p.LowCapacityThresholdMinutes, p.RateLimitPerMinute,
+	).Scan(&inserted, &changed)
+	if err != nil {
+		return false, false, fmt.Errorf("upsert %s: %w", p.ODSCode, err)
+	}
+	return inserted, changed, nil
+}
+
+// importWebhook applies one row's webhook column and records the outcome
+// in res; it reports whether the channel changed.
+func importWebhook(ctx context.Context, tx pgx.Tx, o ImportOptions, p practice.Practice, res *ImportResult) (bool, error) {
+	u := webhookUpdate{WebhookChange: WebhookChange{ODS: p.ODSCode, URL: p.WebhookURL, Actor: o.Actor}}
+	if p.WebhookSecret != "" {
+		u.stored = &p.WebhookSecret
+	}
+	plain, ch, err := applyWebhook(ctx, tx, o.Keys, u)
+	if err != nil {
+		return false, err
+	}
+	if plain != "" {
+		if res.NewSecrets == nil {
+			res.NewSecrets = map[string]string{}
+		}
+		res.NewSecrets[p.ODSCode] = plain
+	}
+	if ch.ODSCode == "" {
+		return false, nil
+	}
+	res.Channels = append(res.Channels, ch)
+	return true, nil
 }
 
 const practiceCols = `ods_code, name, asid, endpoint, active, COALESCE(webhook_url, ''), COALESCE(webhook_secret, ''),
-	low_capacity_threshold_minutes, updated_at`
+	low_capacity_threshold_minutes, rate_limit_per_minute, updated_at`
 
+// scanPractice reads a practice; WebhookSecret is the stored (sealed) value.
 func scanPractice(row pgx.Row) (practice.Practice, error) {
 	var p practice.Practice
 	err := row.Scan(&p.ODSCode, &p.Name, &p.ASID, &p.Endpoint, &p.Active, &p.WebhookURL, &p.WebhookSecret,
-		&p.LowCapacityThresholdMinutes, &p.UpdatedAt)
+		&p.LowCapacityThresholdMinutes, &p.RateLimitPerMinute, &p.UpdatedAt)
 	return p, err
 }
 
@@ -111,38 +184,16 @@ func (db *DB) GetPractice(ctx context.Context, ods string) (practice.Practice, e
 	return p, nil
 }
 
-// ErrInactive is returned when a change needs an active member practice.
-var ErrInactive = errors.New("practice is not an active member of the federation")
-
-// SetWebhook sets (or, with url "", clears) an active practice's webhook
-// channel; an inactive one gives ErrInactive (its patient data must not be
-// redirected anywhere).
-// keepPrevious > 0 rotates the secret gently: deliveries are signed with
-// the secret being replaced as well, for that long, so that the receiver
-// can switch at its own pace. 0 (or clearing, or the same secret) keeps no
-// previous secret.
-func (db *DB) SetWebhook(ctx context.Context, ods, url, secret string, keepPrevious time.Duration) error {
-	tag, err := db.Pool.Exec(ctx, `WITH keep AS (
-			SELECT $4::bigint > 0 AND NULLIF($3, '') IS NOT NULL AND p.webhook_secret IS NOT NULL
-				AND p.webhook_secret <> $3 AS prev
-			FROM practices p WHERE p.ods_code = $1)
-		UPDATE practices SET webhook_url = NULLIF($2, ''), webhook_secret = NULLIF($3, ''),
-			webhook_secret_previous = CASE WHEN keep.prev THEN practices.webhook_secret END,
-			webhook_secret_previous_until = CASE WHEN keep.prev THEN now() + make_interval(secs => $4::bigint / 1e9) END,
-			updated_at = now()
-		FROM keep WHERE ods_code = $1 AND active`, ods, url, secret, keepPrevious.Nanoseconds())
+// SetRateLimit sets a practice's per-key API rate limit (requests per
+// minute; nil follows the federation default, 0 is unlimited).
+func (db *DB) SetRateLimit(ctx context.Context, ods string, perMinute *int) error {
+	tag, err := db.Pool.Exec(ctx, `UPDATE practices SET rate_limit_per_minute = $2, updated_at = now() WHERE ods_code = $1`,
+		ods, perMinute)
 	if err != nil {
-		return translate(fmt.Errorf("set webhook for %s: %w", ods, err))
+		return translate(fmt.Errorf("set rate limit of %s: %w", ods, err))
 	}
 	if tag.RowsAffected() == 0 {
-		p, err := db.GetPractice(ctx, ods)
-		if err != nil {
-			return err
-		}
-		if !p.Active {
-			return fmt.Errorf("set webhook for %s: %w", ods, ErrInactive)
-		}
-		return fmt.Errorf("set webhook for %s: not changed", ods)
+		return fmt.Errorf("practice %s: %w", ods, ErrNotFound)
 	}
 	return nil
 }

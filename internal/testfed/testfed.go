@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/testdb"
 	"github.com/gpfed/gpfed/internal/testredis"
+	"github.com/gpfed/gpfed/internal/webhook"
 	"github.com/gpfed/gpfed/jobs"
 	"github.com/gpfed/gpfed/queue"
 	"github.com/gpfed/gpfed/worker"
@@ -86,11 +88,15 @@ func New(t testing.TB, o Options) *Fed {
 	if err := fed.WriteCSV(&buf); err != nil {
 		t.Fatal(err)
 	}
-	ps, err := practice.ParseCSV(&buf)
+	// The stack syncs capacity only: the simulator's http:// loopback
+	// webhooks are parsed under an explicit development policy and not
+	// imported (delivery tests set up their own receivers).
+	dev := practice.Parser{Webhooks: webhook.Policy{AllowHTTP: true, AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}
+	ps, err := dev.Parse(&buf)
 	if err != nil {
 		t.Fatalf("sim CSV does not import: %v", err)
 	}
-	if _, err := db.ImportPractices(context.Background(), ps, true); err != nil {
+	if _, err := db.ImportPractices(context.Background(), ps, false); err != nil {
 		t.Fatal(err)
 	}
 	gpc, err := gpconnect.New(gpconnect.Config{

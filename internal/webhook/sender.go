@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -52,33 +55,62 @@ func Classify(status int) Outcome {
 	}
 }
 
-// Result is the outcome of one POST. Err describes a failure without the
-// URL (which may hold a receiver's token) and without the response body.
+// Result is the outcome of one POST. Err describes a failure in words a
+// sender may see (the category, and the status when one arrived): never
+// the URL (which may hold a receiver's token), the response body, or the
+// network detail, which would make the error a port-scan oracle. Detail is
+// that fuller story, for admins (logs) only.
 type Result struct {
 	Outcome    Outcome
+	Category   Category      // set when Outcome is not Delivered
 	Status     int           // 0 when no response arrived
 	RetryAfter time.Duration // from a 429/503 Retry-After header, else 0
 	Duration   time.Duration
 	Err        error
+	Detail     string
 }
 
-// Sender posts signed events. Client must carry a timeout; redirects are
-// never followed because a POST must not silently turn into a GET.
+// SecretOpener turns stored webhook secrets into plaintext
+// (*secret.Keyring does).
+type SecretOpener interface {
+	Open(stored string) (string, error)
+}
+
+// Sender posts signed events. Client must carry a timeout and should come
+// from NewClient or NewClientFor, which enforce the target Policy;
+// redirects are never followed because a POST must not silently turn into
+// a GET.
 type Sender struct {
 	Client *http.Client
 	Now    func() time.Time
+	// Secrets opens sealed secrets before signing. Without it, a sealed
+	// secret fails the attempt (unreachable) and plaintext ones are used
+	// as they are.
+	Secrets SecretOpener
+	// Log, when set, receives the detail of every failed attempt (the
+	// admin's view; the sender sees only Result.Err).
+	Log *slog.Logger
 }
 
-// NewClient returns an http.Client suitable for a Sender: per-attempt
-// timeout, bounded connection set-up, no redirects.
+// NewClient returns an http.Client for a Sender with the production
+// Policy: https only, public addresses only.
 func NewClient(timeout time.Duration) *http.Client {
+	return NewClientFor(timeout, Policy{})
+}
+
+// NewClientFor returns an http.Client for a Sender: per-attempt timeout,
+// bounded connection set-up, no redirects, no proxy (the target check must
+// see the real destination), and every connection checked against p at
+// connect time.
+func NewClientFor(timeout time.Duration, p Policy) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
 	tr.MaxIdleConnsPerHost = 32
 	tr.ResponseHeaderTimeout = timeout
-	tr.DialContext = (&net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second}).DialContext
+	tr.DialContext = p.dialContext(&net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second})
 	return &http.Client{
 		Timeout:   timeout,
-		Transport: tr,
+		Transport: schemeGuard{next: tr, allowHTTP: p.AllowHTTP},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
@@ -89,20 +121,41 @@ func NewClient(timeout time.Duration) *http.Client {
 const maxDrain = 64 << 10
 
 // Send POSTs body to rawURL as event with the Idempotency-Key and a fresh
-// signature by each of secrets (the current one first; a second while a
-// rotation keeps the previous one valid).
-func (s *Sender) Send(ctx context.Context, rawURL string, secrets []string, event, key string, body []byte) Result {
+// signature by each of the stored secrets (the current one first; a second
+// while a rotation keeps the previous one valid), opened through Secrets.
+func (s *Sender) Send(ctx context.Context, rawURL string, stored []string, event, key string, body []byte) Result {
+	res := s.send(ctx, rawURL, stored, event, key, body)
+	if res.Outcome != Delivered && s.Log != nil {
+		host := ""
+		if u, err := url.Parse(rawURL); err == nil {
+			host = u.Host
+		}
+		s.Log.WarnContext(ctx, "webhook attempt failed", "event", event, "idempotency_key", key, "host", host,
+			"category", string(res.Category), "status", res.Status, "detail", res.Detail)
+	}
+	return res
+}
+
+func (s *Sender) send(ctx context.Context, rawURL string, stored []string, event, key string, body []byte) Result {
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return Result{Outcome: Permanent, Err: errors.New("webhook URL is not an absolute http(s) URL")}
+		return Result{Outcome: Permanent, Category: CategoryUnreachable,
+			Err: errors.New("webhook URL is not an absolute http(s) URL"), Detail: "unparseable webhook URL"}
+	}
+	secrets, err := s.open(stored)
+	if err != nil {
+		// A key problem is the federation's to fix (and a restart with the
+		// right key cures it), so the attempt is retried.
+		return Result{Outcome: Retry, Category: CategoryUnreachable, Err: errUnreachable,
+			Detail: "webhook secret unusable: " + err.Error()}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
 	if err != nil {
-		return Result{Outcome: Permanent, Err: errors.New("webhook URL is not usable")}
+		return Result{Outcome: Permanent, Category: CategoryUnreachable, Err: errors.New("webhook URL is not usable"), Detail: err.Error()}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "gpfed-webhook/1")
@@ -113,30 +166,53 @@ func (s *Sender) Send(ctx context.Context, rawURL string, secrets []string, even
 	resp, err := s.Client.Do(req)
 	d := time.Since(start)
 	if err != nil {
-		return Result{Outcome: Retry, Duration: d, Err: describe(err)}
+		r := transportFailure(err)
+		r.Duration = d
+		return r
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
 	r := Result{Outcome: Classify(resp.StatusCode), Status: resp.StatusCode, Duration: d}
 	if r.Outcome != Delivered {
+		r.Category = statusCategory(resp.StatusCode)
 		r.Err = fmt.Errorf("webhook answered %d", resp.StatusCode)
+		r.Detail = r.Err.Error()
 		r.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), now())
 	}
 	return r
 }
 
-// describe strips the URL from a transport error.
-func describe(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
+// open returns the plaintext signing secrets, without duplicates (a
+// rotation to the same secret signs once) and without empty ones.
+func (s *Sender) open(stored []string) ([]string, error) {
+	var out []string
+	for _, v := range stored {
+		if v == "" {
+			continue
+		}
+		plain := v
+		if isSealed(v) {
+			if s.Secrets == nil {
+				return nil, errors.New("the secret is sealed but this process has no GPFED_SECRET_KEY")
+			}
+			var err error
+			if plain, err = s.Secrets.Open(v); err != nil {
+				return nil, err
+			}
+		}
+		if !slices.Contains(out, plain) {
+			out = append(out, plain)
+		}
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
-		return errors.New("webhook timed out")
+	if len(out) == 0 {
+		return nil, errors.New("the practice has no webhook secret")
 	}
-	return fmt.Errorf("webhook unreachable: %w", err)
+	return out, nil
 }
+
+// isSealed mirrors secret.IsSealed without importing it (the contract
+// package stays free of key handling).
+func isSealed(v string) bool { return strings.HasPrefix(v, "gpfed:v1:") }
 
 func retryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
