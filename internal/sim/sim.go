@@ -128,7 +128,9 @@ func (f *Federation) Close() {
 // a search whose ods-organization-code searchFilter names this code.
 func (f *Federation) RestrictedODS() string { return f.restrict }
 
-// Handler serves /<ODS>/STU3/1/gpconnect/{Slot,metadata} and /hooks/<ODS>.
+// Handler serves every practice's GP Connect service root (/<ODS>/STU3/1/gpconnect/...: metadata,
+// Slot, Patient, Patient/$gpc.registerpatient, Appointment, Patient/<id>/Appointment) and
+// /hooks/<ODS>.
 func (f *Federation) Handler() http.Handler { return http.HandlerFunc(f.serveHTTP) }
 
 func (f *Federation) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -142,11 +144,11 @@ func (f *Federation) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeOutcome(w, http.StatusNotFound, codeOrgNotFound, "No organisation found for ODS code in the request path")
 		return
 	}
-	if len(parts) != 5 || parts[1] != "STU3" || parts[2] != "1" || parts[3] != "gpconnect" {
+	if len(parts) < 5 || parts[1] != "STU3" || parts[2] != "1" || parts[3] != "gpconnect" {
 		writeOutcome(w, http.StatusNotFound, codeNoRecord, "Unknown path; the service root is /"+p.ods+"/STU3/1/gpconnect")
 		return
 	}
-	f.serveGPConnect(w, r, p, parts[4])
+	f.serveGPConnect(w, r, p, parts[4:])
 }
 
 // Practices lists the member practices in generation order (practice 0 first).
