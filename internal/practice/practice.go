@@ -25,7 +25,14 @@ type Practice struct {
 	WebhookURL                  string
 	WebhookSecret               string
 	LowCapacityThresholdMinutes *int
-	UpdatedAt                   time.Time
+	// Telephone is the practice's number, sent as the booking organisation's
+	// telecom when it books appointments at other practices.
+	Telephone string
+	// TemporaryRegistration is the local agreement that gpfed may register
+	// patients temporarily at this practice so that they can be booked
+	// there (GP Connect Register a patient). nil: not set by the file.
+	TemporaryRegistration *bool
+	UpdatedAt             time.Time
 }
 
 // Required CSV columns, in any order; extra columns are allowed.
@@ -34,6 +41,8 @@ var Required = []string{"ods_code", "name", "asid", "endpoint"}
 var (
 	odsRe  = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
 	asidRe = regexp.MustCompile(`^[0-9]{12}$`)
+	// phoneRe is lenient about spacing: UK numbers are written many ways.
+	phoneRe = regexp.MustCompile(`^\+?[0-9][0-9 ]{5,24}$`)
 )
 
 // ValidODS reports whether code has the shape of an ODS organisation code
@@ -182,6 +191,18 @@ func parseRow(rec []string, cols map[string]int, line int) (Practice, []LineErro
 		}
 	} else if p.WebhookSecret != "" {
 		bad("webhook_secret", "set without webhook_url")
+	}
+	p.Telephone = get("telephone")
+	if p.Telephone != "" && !phoneRe.MatchString(p.Telephone) {
+		bad("telephone", fmt.Sprintf("%q is not a telephone number (digits, spaces and + only, 6 to 20 digits)", p.Telephone))
+	}
+	if v := get("temporary_registration"); v != "" {
+		b, err := strconv.ParseBool(strings.ToLower(v))
+		if err != nil {
+			bad("temporary_registration", fmt.Sprintf("%q is not true or false", v))
+		} else {
+			p.TemporaryRegistration = &b
+		}
 	}
 	if v := get("low_capacity_threshold_minutes"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,7 @@ type Practice struct {
 	ServiceRoot   string // BaseURL + "/" + ODS + "/STU3/1/gpconnect"
 	WebhookURL    string // BaseURL + "/hooks/" + ODS
 	WebhookSecret string
+	Telephone     string
 }
 
 // Federation is a running simulated federation. All methods are safe for concurrent use.
@@ -171,14 +173,18 @@ func (f *Federation) Practice(ods string) (Practice, bool) {
 }
 
 // WriteCSV writes the practice directory as CSV with the header
-// ods_code,name,asid,endpoint,webhook_url,webhook_secret.
+// ods_code,name,asid,endpoint,webhook_url,webhook_secret,telephone,temporary_registration. Every
+// practice agrees to temporary registrations except the fifth (index 4), so that refusals can be
+// shown too.
 func (f *Federation) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write([]string{"ods_code", "name", "asid", "endpoint", "webhook_url", "webhook_secret"}); err != nil {
+	if err := cw.Write([]string{"ods_code", "name", "asid", "endpoint", "webhook_url", "webhook_secret", "telephone",
+		"temporary_registration"}); err != nil {
 		return err
 	}
-	for _, p := range f.Practices() {
-		if err := cw.Write([]string{p.ODS, p.Name, p.ASID, p.ServiceRoot, p.WebhookURL, p.WebhookSecret}); err != nil {
+	for i, p := range f.Practices() {
+		reg := strconv.FormatBool(i != 4)
+		if err := cw.Write([]string{p.ODS, p.Name, p.ASID, p.ServiceRoot, p.WebhookURL, p.WebhookSecret, p.Telephone, reg}); err != nil {
 			return err
 		}
 	}
@@ -203,5 +209,6 @@ func (p *practice) public(base string) Practice {
 		ServiceRoot:   base + "/" + p.ods + "/STU3/1/gpconnect",
 		WebhookURL:    base + "/hooks/" + p.ods,
 		WebhookSecret: p.secret,
+		Telephone:     p.phone,
 	}
 }

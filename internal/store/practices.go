@@ -26,18 +26,22 @@ func (db *DB) ImportPractices(ctx context.Context, ps []practice.Practice, setWe
 			codes = append(codes, p.ODSCode)
 			var inserted, changed bool
 			err := tx.QueryRow(ctx, `
-				INSERT INTO practices (ods_code, name, asid, endpoint, active, webhook_url, webhook_secret, low_capacity_threshold_minutes)
-				VALUES ($1, $2, $3, $4, true, NULLIF($5, ''), NULLIF($6, ''), $7)
+				INSERT INTO practices (ods_code, name, asid, endpoint, active, webhook_url, webhook_secret, low_capacity_threshold_minutes,
+					telephone, temporary_registration)
+				VALUES ($1, $2, $3, $4, true, NULLIF($5, ''), NULLIF($6, ''), $7, NULLIF($9, ''), COALESCE($10, false))
 				ON CONFLICT (ods_code) DO UPDATE SET
 					name = EXCLUDED.name, asid = EXCLUDED.asid, endpoint = EXCLUDED.endpoint, active = true,
 					deactivated_at = NULL,
 					webhook_url = CASE WHEN $8 THEN EXCLUDED.webhook_url ELSE practices.webhook_url END,
 					webhook_secret = CASE WHEN $8 THEN EXCLUDED.webhook_secret ELSE practices.webhook_secret END,
 					low_capacity_threshold_minutes = COALESCE(EXCLUDED.low_capacity_threshold_minutes, practices.low_capacity_threshold_minutes),
+					telephone = COALESCE(NULLIF($9, ''), practices.telephone),
+					temporary_registration = COALESCE($10, practices.temporary_registration),
 					updated_at = CASE WHEN (practices.name, practices.asid, practices.endpoint, practices.active)
 					    IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.asid, EXCLUDED.endpoint, true) THEN now() ELSE practices.updated_at END
 				RETURNING (xmax = 0), updated_at = now()`,
 				p.ODSCode, p.Name, p.ASID, p.Endpoint, p.WebhookURL, p.WebhookSecret, p.LowCapacityThresholdMinutes, setWebhooks,
+				p.Telephone, p.TemporaryRegistration,
 			).Scan(&inserted, &changed)
 			if err != nil {
 				return fmt.Errorf("upsert %s: %w", p.ODSCode, err)
@@ -63,12 +67,14 @@ func (db *DB) ImportPractices(ctx context.Context, ps []practice.Practice, setWe
 }
 
 const practiceCols = `ods_code, name, asid, endpoint, active, COALESCE(webhook_url, ''), COALESCE(webhook_secret, ''),
-	low_capacity_threshold_minutes, updated_at`
+	low_capacity_threshold_minutes, COALESCE(telephone, ''), temporary_registration, updated_at`
 
 func scanPractice(row pgx.Row) (practice.Practice, error) {
 	var p practice.Practice
+	var reg bool
 	err := row.Scan(&p.ODSCode, &p.Name, &p.ASID, &p.Endpoint, &p.Active, &p.WebhookURL, &p.WebhookSecret,
-		&p.LowCapacityThresholdMinutes, &p.UpdatedAt)
+		&p.LowCapacityThresholdMinutes, &p.Telephone, &reg, &p.UpdatedAt)
+	p.TemporaryRegistration = &reg
 	return p, err
 }
 
