@@ -28,7 +28,7 @@ const (
 )
 
 // Queues is the weighted queue map every worker serves.
-var Queues = map[string]int{QueueTasks: 6, QueueNotifications: 3, QueueCapacity: 2}
+var Queues = map[string]int{QueueTasks: 6, QueueNotifications: 3, QueueCapacity: 2, QueueBookings: 4}
 
 // CapacityFetch asks a worker to fetch one practice's slots for one run.
 type CapacityFetch struct {

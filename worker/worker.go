@@ -1,6 +1,7 @@
 // Package worker is gpfed's asynq server: it builds the mux, the middleware
-// and the handlers (capacity fetch, task and notification delivery). Every
-// handler is idempotent because asynq delivers at least once.
+// and the handlers (capacity fetch, task and notification delivery, booking
+// settle and cancel). Every handler is idempotent because asynq delivers at
+// least once.
 package worker
 
 import (
@@ -22,6 +23,7 @@ type Deps struct {
 	Now      func() time.Time
 	Capacity CapacityDeps
 	Delivery DeliveryDeps
+	Booking  BookingDeps
 }
 
 // NewMux registers every handler behind logging and panic recovery.
@@ -33,6 +35,7 @@ func NewMux(d Deps) *asynq.ServeMux {
 	mux.Use(recoverer(d.Log))
 	registerCapacity(mux, d)
 	registerDelivery(mux, d)
+	registerBooking(mux, d)
 	return mux
 }
 
@@ -46,8 +49,8 @@ func NewServer(redis asynq.RedisConnOpt, concurrency int, shutdown time.Duration
 		Queues:          queues,
 		ShutdownTimeout: shutdown,
 		// Delivery retries follow our own schedule (exponential with jitter, capped,
-		// honouring Retry-After and never past an item's expiry).
-		RetryDelayFunc: RetryDelay,
+		// honouring Retry-After and never past an item's expiry); booking retries theirs.
+		RetryDelayFunc: retryDelay,
 		// Poll idle queues often: the default 1 s adds up to a second to delivery latency.
 		TaskCheckInterval: 50 * time.Millisecond,
 		Logger:            asynqLogger{log.With("component", "asynq")},

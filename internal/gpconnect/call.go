@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -153,6 +154,12 @@ func (c *Client) roundTrip(ctx context.Context, p Provider, rq *request, traceID
 
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			// Its message repeats the URL, and a Find patient URL carries an
+			// NHS number: keep the cause only.
+			err = uerr.Err
+		}
 		return nil, nil, err
 	}
 	defer resp.Body.Close()
