@@ -10,13 +10,16 @@ import (
 
 // Retention keeps the database to what a federation needs: it blanks the
 // patient data of tasks that finished longer than Retention ago
-// (store.RedactFinishedTasks), and deletes slot change history and
-// finished notifications older than History (store.PruneHistory). The
-// scheduler's leader runs it hourly; a zero duration turns that part off.
+// (store.RedactFinishedTasks) and of bookings that finished longer than
+// Bookings ago (store.RedactFinishedBookings), and deletes slot change
+// history and finished notifications older than History
+// (store.PruneHistory). The scheduler's leader runs it hourly; a zero
+// duration turns that part off.
 type Retention struct {
 	DB        *store.DB
 	Log       *slog.Logger
 	Retention time.Duration
+	Bookings  time.Duration
 	History   time.Duration
 	Batch     int // rows per statement (default 500)
 	Now       func() time.Time
@@ -24,7 +27,7 @@ type Retention struct {
 
 // RetentionReport counts what one run changed.
 type RetentionReport struct {
-	TasksRedacted, SlotChangesDeleted, NotificationsDeleted int
+	TasksRedacted, BookingsRedacted, SlotChangesDeleted, NotificationsDeleted int
 }
 
 func (r *Retention) defaults() {
@@ -51,6 +54,14 @@ func (r *Retention) RunOnce(ctx context.Context) (RetentionReport, error) {
 			return rep, err
 		}
 	}
+	if r.Bookings > 0 {
+		cutoff := r.Now().Add(-r.Bookings)
+		n, err := inBatches(ctx, r.Batch, func() (int, error) { return r.DB.RedactFinishedBookings(ctx, cutoff, r.Batch) })
+		rep.BookingsRedacted = n
+		if err != nil {
+			return rep, err
+		}
+	}
 	if r.History > 0 {
 		cutoff := r.Now().Add(-r.History)
 		_, err := inBatches(ctx, r.Batch, func() (int, error) {
@@ -65,6 +76,7 @@ func (r *Retention) RunOnce(ctx context.Context) (RetentionReport, error) {
 	}
 	if rep != (RetentionReport{}) {
 		r.Log.Info("retention", "component", "scheduler", "tasks_redacted", rep.TasksRedacted,
+			"bookings_redacted", rep.BookingsRedacted,
 			"slot_changes_deleted", rep.SlotChangesDeleted, "notifications_deleted", rep.NotificationsDeleted)
 	}
 	return rep, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gpfed/gpfed/internal/store"
@@ -30,6 +31,11 @@ func bearer(r *http.Request) string {
 // requireRole authenticates the bearer key and requires role. A missing or
 // wrong key is 401; a valid key of the wrong role is 403.
 func (s *Server) requireRole(role string, next http.HandlerFunc) http.HandlerFunc {
+	return s.requireRoles([]string{role}, next)
+}
+
+// requireRoles is requireRole for endpoints open to several roles.
+func (s *Server) requireRoles(roles []string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		raw := bearer(r)
 		if raw == "" {
@@ -47,8 +53,8 @@ func (s *Server) requireRole(role string, next http.HandlerFunc) http.HandlerFun
 			s.unavailable(w, r, err)
 			return
 		}
-		if k.Role != role {
-			writeProblem(w, http.StatusForbidden, "Forbidden", "this endpoint needs a "+role+" key", nil)
+		if !slices.Contains(roles, k.Role) {
+			writeProblem(w, http.StatusForbidden, "Forbidden", "this endpoint needs a "+strings.Join(roles, " or ")+" key", nil)
 			return
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), keyCtx, k)))

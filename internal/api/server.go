@@ -1,6 +1,6 @@
-// Package api is gpfed's HTTP surface: the task and notification API for
-// practices, the capacity/sync API and dashboard for federation admins,
-// health endpoints and Prometheus metrics.
+// Package api is gpfed's HTTP surface: the task, notification and booking
+// API for practices, free slot search, the capacity/sync API and dashboard
+// for federation admins, health endpoints and Prometheus metrics.
 package api
 
 import (
@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/gpfed/gpfed/internal/booking"
 	"github.com/gpfed/gpfed/internal/store"
 )
 
@@ -37,6 +38,9 @@ type Server struct {
 	// KeyCacheTTL, when positive, caches valid API keys that long in this
 	// process (a revoked key keeps working for at most the TTL).
 	KeyCacheTTL time.Duration
+	// Booking books and cancels appointments; nil leaves the booking
+	// routes out (GET /v1/slots is always served).
+	Booking *booking.Service
 
 	keysOnce sync.Once
 	keys     *keyCache
@@ -49,6 +53,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux := http.NewServeMux()
 	s.routesTasks(mux)
+	s.routesBookings(mux)
 	s.routesOps(mux)
 	return s.withRecover(mux)
 }

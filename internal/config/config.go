@@ -91,6 +91,18 @@ type Tasks struct {
 	HistoryRetention time.Duration `env:"GPFED_HISTORY_RETENTION, default=2160h"`
 }
 
+// Booking controls booking and cancelling appointments through GP Connect.
+type Booking struct {
+	// Timeout bounds the practice calls of one booking request (find, perhaps
+	// register, book); a booking whose answer does not come in time is
+	// answered 202 unconfirmed and settled by a job.
+	Timeout time.Duration `env:"GPFED_BOOKING_TIMEOUT, default=30s"`
+	// MaxAge is how long settling and cancelling retry a practice that fails.
+	MaxAge time.Duration `env:"GPFED_BOOKING_MAX_AGE, default=24h"`
+	// Retention is how long a finished booking keeps its patient data (0: forever).
+	Retention time.Duration `env:"GPFED_BOOKING_RETENTION, default=720h"`
+}
+
 // Server is the HTTP API and dashboard.
 type Server struct {
 	Addr string `env:"GPFED_HTTP_ADDR, default=127.0.0.1:8080"`
@@ -116,6 +128,7 @@ type All struct {
 	Sync      Sync
 	Worker    Worker
 	Tasks     Tasks
+	Booking   Booking
 	Server    Server
 }
 
@@ -203,6 +216,15 @@ func (c *All) Validate() error {
 	}
 	if c.Tasks.Retention < 0 {
 		bad("GPFED_TASK_RETENTION", "must be >= 0 (0 keeps patient data forever)")
+	}
+	if c.Booking.Timeout < time.Second {
+		bad("GPFED_BOOKING_TIMEOUT", "must be at least 1s")
+	}
+	if c.Booking.MaxAge < time.Minute {
+		bad("GPFED_BOOKING_MAX_AGE", "must be at least 1m")
+	}
+	if c.Booking.Retention < 0 {
+		bad("GPFED_BOOKING_RETENTION", "must be >= 0 (0 keeps patient data forever)")
 	}
 	if c.Tasks.HistoryRetention < 0 {
 		bad("GPFED_HISTORY_RETENTION", "must be >= 0 (0 keeps history forever)")
