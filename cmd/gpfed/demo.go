@@ -151,8 +151,12 @@ func startDemoServices(ctx context.Context, app *App, db *store.DB, redis asynq.
 	if err != nil {
 		return nil, fmt.Errorf("listen %s (GPFED_HTTP_ADDR): %w", app.Cfg.Server.Addr, err)
 	}
+	svc, err := newBookingService(app, db, client)
+	if err != nil {
+		return nil, err
+	}
 	srv := &api.Server{DB: db, Log: app.Log.With("component", "api"), Enqueuer: client, Inspector: insp, TaskMaxAge: app.Cfg.Tasks.MaxAge,
-		TaskTimeout: deliveryTaskTimeout(app), SecureCookies: app.Cfg.Server.SecureCookies}
+		TaskTimeout: deliveryTaskTimeout(app), SecureCookies: app.Cfg.Server.SecureCookies, Booking: svc}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	stopRelay := startRelay(ctx, app, db, client)

@@ -66,6 +66,9 @@ func runSchedulerWith(ctx context.Context, app *App, db *store.DB, client *asynq
 	if err := scheduleDeliveryJobs(ctx, c, leader, app, db, client, inspector); err != nil {
 		return err
 	}
+	if err := scheduleBookingJobs(ctx, c, leader, app, db, client, inspector); err != nil {
+		return err
+	}
 	c.Start()
 	log.Info("scheduler started", "schedule", app.Cfg.Sync.Schedule, "time_zone", loc.String(),
 		"next_sync", spec.Next(time.Now().In(loc)))

@@ -32,8 +32,13 @@ func runServe(ctx context.Context, app *App, args []string) error {
 	db, client, inspector := c.DB, c.Client, c.Inspector
 
 	log := app.Log.With("component", "api")
+	svc, err := newBookingService(app, db, client)
+	if err != nil {
+		return err
+	}
 	srv := &api.Server{DB: db, Log: log, Enqueuer: client, Inspector: inspector, TaskMaxAge: app.Cfg.Tasks.MaxAge,
-		TaskTimeout: deliveryTaskTimeout(app), KeyCacheTTL: apiKeyCacheTTL, SecureCookies: app.Cfg.Server.SecureCookies}
+		TaskTimeout: deliveryTaskTimeout(app), KeyCacheTTL: apiKeyCacheTTL, SecureCookies: app.Cfg.Server.SecureCookies,
+		Booking: svc}
 	stopRelay := startRelay(ctx, app, db, client)
 	defer stopRelay()
 	watchCtx, stopWatch := context.WithCancel(ctx)

@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register("worker", "run a queue worker (capacity fetches, task and notification delivery)", runWorker)
+	register("worker", "run a queue worker (capacity fetches, task and notification delivery, booking settle and cancel)", runWorker)
 }
 
 func runWorker(ctx context.Context, app *App, args []string) error {
@@ -63,6 +63,10 @@ func workerMuxEnqueuing(ctx context.Context, app *App, db *store.DB, client *asy
 	} else {
 		close(drained)
 	}
+	svc, err := newBookingService(app, db, client)
+	if err != nil {
+		return nil, nil, err
+	}
 	loc, _ := time.LoadLocation(app.Cfg.Sync.TimeZone)
 	notifier := &jobs.Notifier{DB: db, Log: app.Log, Location: loc, StaleAfter: app.Cfg.Sync.StaleAfter,
 		LowCapacityDays: app.Cfg.Tasks.LowCapacityDays, NotificationTTL: app.Cfg.Tasks.MaxAge}
@@ -81,6 +85,7 @@ func workerMuxEnqueuing(ctx context.Context, app *App, db *store.DB, client *asy
 			}
 		}},
 		Delivery: deliveryDeps(app, client, fast),
+		Booking:  worker.BookingDeps{Service: svc},
 	})
 	return mux, func() { <-drained }, nil
 }

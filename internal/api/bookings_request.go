@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -134,6 +135,10 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, v any, top map[string]
 	for name, allowed := range nested {
 		if !present[name] {
 			continue
+		}
+		if v := bytes.TrimSpace(fields[name]); len(v) == 0 || v[0] != '{' {
+			return nil, &requestError{status: http.StatusBadRequest, detail: "field " + name + " has the wrong type",
+				fields: map[string]string{name: "must be a JSON object"}}
 		}
 		if _, rerr := scanObject(fields[name], allowed); rerr != nil {
 			rerr.detail = name + ": " + rerr.detail

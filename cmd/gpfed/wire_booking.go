@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+	"github.com/robfig/cron/v3"
+
+	"github.com/gpfed/gpfed/internal/booking"
+	"github.com/gpfed/gpfed/internal/store"
+	"github.com/gpfed/gpfed/jobs"
+	"github.com/gpfed/gpfed/queue"
+)
+
+// Wiring for booking: the service serve and worker share, and the
+// scheduler's leader-only booking reconciliation and retention.
+
+// newBookingService builds the booking service on its own GP Connect
+// client. A nil client leaves follow-up work to the reconciler.
+func newBookingService(app *App, db *store.DB, client *asynq.Client) (*booking.Service, error) {
+	gpc, err := newGPConnectClient(app)
+	if err != nil {
+		return nil, err
+	}
+	var q booking.Queue
+	if client != nil {
+		q = queue.BookingEnqueuer{Client: client}
+	}
+	return booking.New(booking.Config{DB: db, GPC: gpc, Queue: q, OrgType: app.Cfg.GPConnect.OrgType,
+		RequestTimeout: app.Cfg.Booking.Timeout, MaxAge: app.Cfg.Booking.MaxAge, Log: app.Log})
+}
+
+// scheduleBookingJobs adds the leader-only booking jobs to the scheduler's
+// cron: reconciliation (on GPFED_RECONCILE_SCHEDULE) and retention (hourly).
+func scheduleBookingJobs(ctx context.Context, c *cron.Cron, leader *jobs.Leader, app *App, db *store.DB, client *asynq.Client, inspector *asynq.Inspector) error {
+	log := app.Log.With("component", "scheduler")
+	rec := &jobs.BookingReconciler{DB: db, Inspector: inspector, Queue: queue.BookingEnqueuer{Client: client},
+		Log: app.Log, Grace: app.Cfg.Tasks.ReconcileGrace, Interrupted: 2*app.Cfg.Booking.Timeout + app.Cfg.Tasks.ReconcileGrace}
+	retention := &jobs.Retention{DB: db, Log: app.Log, Bookings: app.Cfg.Booking.Retention}
+	single := cron.NewChain(cron.SkipIfStillRunning(cron.DiscardLogger))
+	for _, j := range []struct {
+		spec, name string
+		run        func() error
+	}{
+		{app.Cfg.Tasks.ReconcileSchedule, "booking reconciliation", func() error { _, err := rec.RunOnce(ctx); return err }},
+		{retentionSchedule, "booking retention", func() error { _, err := retention.RunOnce(ctx); return err }},
+	} {
+		if _, err := c.AddJob(j.spec, single.Then(cron.FuncJob(func() {
+			if !leader.IsLeader() {
+				return
+			}
+			if err := j.run(); err != nil && ctx.Err() == nil {
+				log.Error(j.name+" failed", "error", err)
+			}
+		}))); err != nil {
+			return fmt.Errorf("schedule %s %q: %w", j.name, j.spec, err)
+		}
+	}
+	return nil
+}
