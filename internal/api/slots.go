@@ -21,7 +21,7 @@ const defaultSlotDays = 28
 // role code), channel (delivery channel). Slots a booking holds, and slots
 // that have started, are left out.
 func (s *Server) listSlots(w http.ResponseWriter, r *http.Request) {
-	q, rerr := parsePageQuery(r, "slots", "from", "to", "practice", "role", "channel")
+	q, rerr := parseListQuery(r, "from", "to", "practice", "role", "channel")
 	if rerr != nil {
 		writeRequestError(w, rerr)
 		return

@@ -29,6 +29,21 @@ type pageQuery struct {
 // extra (a misspelt filter must not silently return everything). Each
 // parameter may appear once. list names the endpoint a cursor belongs to.
 func parsePageQuery(r *http.Request, list string, extra ...string) (pageQuery, *requestError) {
+	q, rerr := parseListQuery(r, extra...)
+	if rerr != nil || !q.values.Has("cursor") {
+		return q, rerr
+	}
+	key, ok := decodeCursor(list, q.values.Get("cursor"))
+	if !ok {
+		return q, badParam("cursor", "is not a cursor from this list; pass next_cursor back unchanged")
+	}
+	q.after = &key
+	return q, nil
+}
+
+// parseListQuery is parsePageQuery for lists with cursors of their own
+// shape: it checks every parameter but leaves the cursor to the caller.
+func parseListQuery(r *http.Request, extra ...string) (pageQuery, *requestError) {
 	values, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return pageQuery{}, &requestError{status: http.StatusBadRequest,
@@ -53,13 +68,6 @@ func parsePageQuery(r *http.Request, list string, extra ...string) (pageQuery, *
 			return q, badParam("limit", "must be a whole number from 1 to "+strconv.Itoa(maxPageLimit))
 		}
 		q.limit = n
-	}
-	if q.values.Has("cursor") {
-		key, ok := decodeCursor(list, q.values.Get("cursor"))
-		if !ok {
-			return q, badParam("cursor", "is not a cursor from this list; pass next_cursor back unchanged")
-		}
-		q.after = &key
 	}
 	return q, nil
 }
