@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gpfed/gpfed/internal/booking"
+	"github.com/gpfed/gpfed/internal/freeslot"
 	"github.com/gpfed/gpfed/internal/store"
 )
 
@@ -104,9 +105,9 @@ func writeRefusal(w http.ResponseWriter, ref *booking.Refusal) {
 		w.Header().Set("Location", "/v1/bookings/"+p.BookingID)
 	}
 	if ref.Status == http.StatusConflict {
-		alts := make([]slotJSON, 0, len(ref.Alternatives))
+		alts := make([]freeslot.View, 0, len(ref.Alternatives))
 		for _, a := range ref.Alternatives {
-			alts = append(alts, toSlotJSON(a))
+			alts = append(alts, freeslot.ToView(a))
 		}
 		p.Alternatives = &alts
 	}

@@ -3,57 +3,9 @@ package api
 import (
 	"time"
 
+	"github.com/gpfed/gpfed/internal/freeslot"
 	"github.com/gpfed/gpfed/internal/store"
 )
-
-// codeName is a coded value with its display text.
-type codeName struct {
-	Code    string `json:"code"`
-	Display string `json:"display,omitempty"`
-}
-
-// idName is a resource of a practice (site, clinician, schedule) by id and name.
-type idName struct {
-	ID   string `json:"id"`
-	Name string `json:"name,omitempty"`
-}
-
-// slotJSON is a free slot as GET /v1/slots and a 409's alternatives show it.
-type slotJSON struct {
-	ID              string     `json:"id"`
-	Practice        idName     `json:"practice"`
-	Start           string     `json:"start"`
-	End             string     `json:"end"`
-	Minutes         int        `json:"minutes"`
-	Role            *codeName  `json:"role"`
-	DeliveryChannel *string    `json:"delivery_channel"`
-	Location        *idName    `json:"location"`
-	Practitioner    *idName    `json:"practitioner"`
-	Schedule        *idName    `json:"schedule"`
-	SlotType        *string    `json:"slot_type"`
-	AsOf            *time.Time `json:"as_of"`
-}
-
-func slotKey(ods, slotID string) string { return ods + ":" + slotID }
-
-func toSlotJSON(f store.FreeSlot) slotJSON {
-	s := f.BookedSlot
-	out := slotJSON{ID: slotKey(s.HostODS, s.SlotID), Practice: idName{ID: s.HostODS, Name: s.PracticeName},
-		Start: s.Start, End: s.End, Minutes: s.DurationMinutes, DeliveryChannel: nullable(s.DeliveryChannel),
-		Location: optIDName(s.LocationID, s.SiteName), Practitioner: optIDName(s.PractitionerID, s.PractitionerName),
-		Schedule: optIDName(s.ScheduleID, ""), SlotType: nullable(s.SlotType), AsOf: utc(f.AsOf)}
-	if s.RoleCode != "" {
-		out.Role = &codeName{Code: s.RoleCode, Display: s.RoleDisplay}
-	}
-	return out
-}
-
-func optIDName(id, name string) *idName {
-	if id == "" {
-		return nil
-	}
-	return &idName{ID: id, Name: name}
-}
 
 // personOut is a named person as the booking shows them.
 type personOut struct {
@@ -89,48 +41,48 @@ type cancelJSON struct {
 // bookingJSON is a booking as its two practices see it. Absent values are
 // null rather than missing.
 type bookingJSON struct {
-	ID                 string       `json:"id"`
-	State              string       `json:"state"`
-	BookingODS         string       `json:"booking_ods"`
-	HostODS            string       `json:"host_ods"`
-	SlotID             string       `json:"slot_id"`
-	Start              string       `json:"start"`
-	End                string       `json:"end"`
-	Minutes            int          `json:"minutes"`
-	Role               *codeName    `json:"role"`
-	DeliveryChannel    *string      `json:"delivery_channel"`
-	Location           *idName      `json:"location"`
-	Practitioner       *idName      `json:"practitioner"`
-	SlotType           *string      `json:"slot_type"`
-	PatientNHSNumber   *string      `json:"patient_nhs_number"`
-	Registered         bool         `json:"registered"`
-	Description        string       `json:"description"`
-	Comment            *string      `json:"comment"`
-	BookedBy           personOut    `json:"booked_by"`
-	AppointmentID      *string      `json:"appointment_id"`
-	AppointmentVersion *string      `json:"appointment_version"`
-	Failure            *failureJSON `json:"failure"`
-	Cancel             *cancelJSON  `json:"cancel"`
-	CreatedAt          time.Time    `json:"created_at"`
-	UpdatedAt          time.Time    `json:"updated_at"`
-	BookedAt           *time.Time   `json:"booked_at"`
-	FinishedAt         *time.Time   `json:"finished_at"`
-	RedactedAt         *time.Time   `json:"redacted_at"`
-	Events             []eventJSON  `json:"events,omitempty"`
+	ID                 string             `json:"id"`
+	State              string             `json:"state"`
+	BookingODS         string             `json:"booking_ods"`
+	HostODS            string             `json:"host_ods"`
+	SlotID             string             `json:"slot_id"`
+	Start              string             `json:"start"`
+	End                string             `json:"end"`
+	Minutes            int                `json:"minutes"`
+	Role               *freeslot.CodeName `json:"role"`
+	DeliveryChannel    *string            `json:"delivery_channel"`
+	Location           *freeslot.IDName   `json:"location"`
+	Practitioner       *freeslot.IDName   `json:"practitioner"`
+	SlotType           *string            `json:"slot_type"`
+	PatientNHSNumber   *string            `json:"patient_nhs_number"`
+	Registered         bool               `json:"registered"`
+	Description        string             `json:"description"`
+	Comment            *string            `json:"comment"`
+	BookedBy           personOut          `json:"booked_by"`
+	AppointmentID      *string            `json:"appointment_id"`
+	AppointmentVersion *string            `json:"appointment_version"`
+	Failure            *failureJSON       `json:"failure"`
+	Cancel             *cancelJSON        `json:"cancel"`
+	CreatedAt          time.Time          `json:"created_at"`
+	UpdatedAt          time.Time          `json:"updated_at"`
+	BookedAt           *time.Time         `json:"booked_at"`
+	FinishedAt         *time.Time         `json:"finished_at"`
+	RedactedAt         *time.Time         `json:"redacted_at"`
+	Events             []eventJSON        `json:"events,omitempty"`
 }
 
 func toBookingJSON(b store.Booking, events []store.BookingEvent) bookingJSON {
 	s := b.Slot
 	out := bookingJSON{ID: b.ID.String(), State: b.State, BookingODS: b.BookingODS, HostODS: s.HostODS,
-		SlotID: slotKey(s.HostODS, s.SlotID), Start: s.Start, End: s.End, Minutes: s.DurationMinutes,
-		DeliveryChannel: nullable(s.DeliveryChannel), Location: optIDName(s.LocationID, s.SiteName),
-		Practitioner: optIDName(s.PractitionerID, s.PractitionerName), SlotType: nullable(s.SlotType),
+		SlotID: freeslot.Key(s.HostODS, s.SlotID), Start: s.Start, End: s.End, Minutes: s.DurationMinutes,
+		DeliveryChannel: nullable(s.DeliveryChannel), Location: freeslot.OptIDName(s.LocationID, s.SiteName),
+		Practitioner: freeslot.OptIDName(s.PractitionerID, s.PractitionerName), SlotType: nullable(s.SlotType),
 		PatientNHSNumber: nullable(b.PatientNHSNumber), Registered: b.Registered, Description: b.Description,
 		Comment: nullable(b.Comment), BookedBy: toPersonOut(b.BookedBy), AppointmentID: nullable(b.AppointmentID),
 		AppointmentVersion: nullable(b.AppointmentVersion), CreatedAt: b.CreatedAt.UTC(), UpdatedAt: b.UpdatedAt.UTC(),
 		BookedAt: utc(b.BookedAt), FinishedAt: utc(b.FinishedAt), RedactedAt: utc(b.RedactedAt)}
 	if s.RoleCode != "" {
-		out.Role = &codeName{Code: s.RoleCode, Display: s.RoleDisplay}
+		out.Role = &freeslot.CodeName{Code: s.RoleCode, Display: s.RoleDisplay}
 	}
 	if b.FailureCode != "" || b.FailureStatus != 0 {
 		out.Failure = &failureJSON{SpineCode: b.FailureCode, Detail: b.FailureDetail}
@@ -159,8 +111,8 @@ func toBookingJSON(b store.Booking, events []store.BookingEvent) bookingJSON {
 // for a taken slot the nearest alternatives.
 type bookingProblem struct {
 	Problem
-	SpineCode    string      `json:"spine_code,omitempty"`
-	Diagnostics  string      `json:"diagnostics,omitempty"`
-	BookingID    string      `json:"booking_id,omitempty"`
-	Alternatives *[]slotJSON `json:"alternatives,omitempty"`
+	SpineCode    string           `json:"spine_code,omitempty"`
+	Diagnostics  string           `json:"diagnostics,omitempty"`
+	BookingID    string           `json:"booking_id,omitempty"`
+	Alternatives *[]freeslot.View `json:"alternatives,omitempty"`
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gpfed/gpfed/internal/freeslot"
 	"github.com/gpfed/gpfed/internal/practice"
 	"github.com/gpfed/gpfed/internal/store"
 )
@@ -36,7 +37,7 @@ func (s *Server) listSlots(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	out := pageJSON[slotJSON]{Items: make([]slotJSON, 0, min(len(slots), q.limit))}
+	out := pageJSON[freeslot.View]{Items: make([]freeslot.View, 0, min(len(slots), q.limit))}
 	if len(slots) > q.limit {
 		slots = slots[:q.limit]
 		last := slots[len(slots)-1]
@@ -44,7 +45,7 @@ func (s *Server) listSlots(w http.ResponseWriter, r *http.Request) {
 		out.NextCursor = &c
 	}
 	for _, sl := range slots {
-		out.Items = append(out.Items, toSlotJSON(sl))
+		out.Items = append(out.Items, freeslot.ToView(sl))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
