@@ -78,9 +78,20 @@ func (s *Server) createBooking(w http.ResponseWriter, r *http.Request) {
 // bookingError answers a booking that was not made.
 func (s *Server) bookingError(w http.ResponseWriter, r *http.Request, err error) {
 	var ref *booking.Refusal
+	var unrec *booking.UnrecordedError
 	switch {
 	case errors.As(err, &ref):
 		writeRefusal(w, ref)
+	case errors.As(err, &unrec):
+		s.Log.ErrorContext(r.Context(), "booking outcome not recorded; the reconciler will settle it", "booking_id", unrec.BookingID, "error", err)
+		w.Header().Set("Retry-After", "30")
+		w.Header().Set("Location", "/v1/bookings/"+unrec.BookingID.String())
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		writeBody(w, bookingProblem{Problem: Problem{Type: "about:blank", Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "the practice was asked to book, but gpfed could not record its answer; the booking will be settled " +
+				"with the practice: read it at Location, or retry with the same Idempotency-Key for its outcome"},
+			BookingID: unrec.BookingID.String()})
 	case errors.Is(err, store.ErrIdempotencyMismatch):
 		writeProblem(w, http.StatusConflict, "Conflict",
 			"this Idempotency-Key was already used for a different request; use a new key for a new booking",

@@ -168,7 +168,8 @@ func (s *Service) book(ctx context.Context, b store.Booking, slot store.BookedSl
 		booked, err := s.cfg.DB.RecordBooked(ctx, b.ID, appt.ID, appt.VersionID,
 			store.Outcome{Actor: "system", Action: "booked", Extra: map[string]any{"appointment_id": appt.ID}})
 		if err != nil {
-			return Result{}, fmt.Errorf("record booking %s (booked at %s as appointment %s): %w", b.ID, slot.HostODS, appt.ID, err)
+			return Result{}, &UnrecordedError{BookingID: b.ID,
+				Err: fmt.Errorf("record booking (booked at %s as appointment %s): %w", slot.HostODS, appt.ID, err)}
 		}
 		s.log.Info("booked", "booking_id", b.ID, "booking_ods", b.BookingODS, "host_ods", slot.HostODS, "appointment_id", appt.ID)
 		return Result{Booking: booked}, nil
@@ -185,7 +186,7 @@ func (s *Service) bookFailed(ctx context.Context, b store.Booking, slot store.Bo
 		o.Action = "unconfirmed"
 		u, rerr := s.cfg.DB.RecordUnconfirmed(ctx, b.ID, o)
 		if rerr != nil {
-			return Result{}, fmt.Errorf("record unconfirmed booking %s: %w", b.ID, rerr)
+			return Result{}, &UnrecordedError{BookingID: b.ID, Err: fmt.Errorf("record unconfirmed booking: %w", rerr)}
 		}
 		s.log.Warn("booking outcome unknown; settling", "booking_id", b.ID, "host_ods", slot.HostODS,
 			"http_status", status, "spine_code", code, "ssp_trace_id", trace)
@@ -199,7 +200,7 @@ func (s *Service) bookFailed(ctx context.Context, b store.Booking, slot store.Bo
 	o.Action = "rejected"
 	failed, rerr := s.cfg.DB.RecordFailed(ctx, b.ID, o)
 	if rerr != nil {
-		return Result{}, fmt.Errorf("record refused booking %s: %w", b.ID, rerr)
+		return Result{}, &UnrecordedError{BookingID: b.ID, Err: fmt.Errorf("record refused booking: %w", rerr)}
 	}
 	s.log.Info("booking refused by the practice", "booking_id", b.ID, "host_ods", slot.HostODS,
 		"http_status", status, "spine_code", code, "ssp_trace_id", trace)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"regexp"
 
+	"github.com/google/uuid"
+
 	"github.com/gpfed/gpfed/internal/store"
 )
 
@@ -27,6 +29,21 @@ func (r *Refusal) Error() string {
 	}
 	return fmt.Sprintf("booking refused (%d): %s", r.Status, r.Reason)
 }
+
+// UnrecordedError is a booking whose practice call was made but whose
+// outcome gpfed could not record (its database failed): the booking stays
+// pending, the reconciler settles it, and a retry with the same
+// Idempotency-Key returns it once settled.
+type UnrecordedError struct {
+	BookingID uuid.UUID
+	Err       error
+}
+
+func (e *UnrecordedError) Error() string {
+	return "booking " + e.BookingID.String() + ": outcome not recorded: " + e.Err.Error()
+}
+
+func (e *UnrecordedError) Unwrap() error { return e.Err }
 
 func refuse(status int, field, reason string) *Refusal {
 	return &Refusal{Status: status, Field: field, Reason: reason}

@@ -155,6 +155,9 @@ func takeSlot(ctx context.Context, tx pgx.Tx, b Booking) error {
 }
 
 func removeSlot(ctx context.Context, tx pgx.Tx, ods, slotID string) error {
+	if err := lockCapacity(ctx, tx, ods); err != nil {
+		return err
+	}
 	var date time.Time
 	err := tx.QueryRow(ctx, `WITH d AS (DELETE FROM slots WHERE ods_code = $1 AND slot_id = $2
 			RETURNING ods_code, slot_id, start_at, local_date, duration_minutes, role_code, delivery_channel),
@@ -168,6 +171,17 @@ func removeSlot(ctx context.Context, tx pgx.Tx, ods, slotID string) error {
 		return fmt.Errorf("remove slot %s/%s from the snapshot: %w", ods, slotID, err)
 	}
 	return rebuildCapacityDay(ctx, tx, ods, date)
+}
+
+// lockCapacity serialises the transactions that rewrite a practice's
+// snapshot and capacity rows (a sync saving its snapshot, bookings taking
+// slots out), so that two of them never rebuild the same day from
+// different views; it is held until the transaction ends.
+func lockCapacity(ctx context.Context, tx pgx.Tx, ods string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(730199, hashtext($1))`, ods); err != nil {
+		return fmt.Errorf("lock capacity of %s: %w", ods, err)
+	}
+	return nil
 }
 
 // rebuildCapacityDay recomputes one practice-day of capacity_daily from the snapshot.

@@ -60,6 +60,9 @@ func (db *DB) SaveSnapshot(ctx context.Context, o FetchOutcome, windowFrom, wind
 		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 			return err
 		}
+		if err := lockCapacity(ctx, tx, o.ODSCode); err != nil {
+			return err
+		}
 		old, err := currentSnapshot(ctx, tx, o.ODSCode)
 		if err != nil {
 			return err
