@@ -252,15 +252,20 @@ func (db *DB) ReleaseClaim(ctx context.Context, id uuid.UUID) error {
 // event: from here on the practice may have the appointment, so the
 // booking is never deleted.
 func (db *DB) MarkRequested(ctx context.Context, id uuid.UUID, patientID string, registered bool, detail map[string]any) error {
-	return db.InTx(ctx, func(tx pgx.Tx) error {
-		var booking string
-		err := tx.QueryRow(ctx, `UPDATE bookings SET patient_id = $2, registered = $3, updated_at = now()
-			WHERE id = $1 AND state = 'pending' RETURNING booking_ods`, id, patientID, registered).Scan(&booking)
-		if err != nil {
-			return fmt.Errorf("mark booking %s requested: %w", id, err)
-		}
-		return InsertBookingEvent(ctx, tx, id, booking, "requested", "", BookingPending, detail)
-	})
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	tag, err := db.Pool.Exec(ctx, `WITH u AS (UPDATE bookings SET patient_id = $2, registered = $3, updated_at = now()
+			WHERE id = $1 AND state = 'pending' RETURNING id, booking_ods)
+		INSERT INTO booking_events (booking_id, actor, action, to_state, detail)
+		SELECT id, booking_ods, 'requested', 'pending', $4 FROM u`, id, patientID, registered, detail)
+	if err != nil {
+		return translate(fmt.Errorf("mark booking %s requested: %w", id, err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("mark booking %s requested: %w", id, ErrWrongState)
+	}
+	return nil
 }
 
 // FindBookingByIdempotencyKey returns the practice's booking made with key.

@@ -184,30 +184,32 @@ func lockCapacity(ctx context.Context, tx pgx.Tx, ods string) error {
 	return nil
 }
 
-// rebuildCapacityDay recomputes one practice-day of capacity_daily from the snapshot.
+// rebuildCapacityDay recomputes one practice-day of capacity_daily from
+// the snapshot in one statement (the same aggregates SaveSnapshot builds:
+// "unspecified" for absent values); a day left without slots has no row.
 func rebuildCapacityDay(ctx context.Context, tx pgx.Tx, ods string, date time.Time) error {
-	rows, err := tx.Query(ctx, `SELECT to_char(local_date, 'YYYY-MM-DD'), duration_minutes, site_name, role_code, delivery_channel
-		FROM slots WHERE ods_code = $1 AND local_date = $2`, ods, date)
+	_, err := tx.Exec(ctx, `WITH s AS (
+			SELECT duration_minutes m, COALESCE(NULLIF(delivery_channel, ''), 'unspecified') ch,
+				COALESCE(NULLIF(role_code, ''), 'unspecified') ro, COALESCE(NULLIF(site_name, ''), 'unspecified') si
+			FROM slots WHERE ods_code = $1 AND local_date = $2),
+		agg AS (SELECT count(*) n, COALESCE(sum(m), 0) mins FROM s),
+		del AS (DELETE FROM capacity_daily WHERE ods_code = $1 AND local_date = $2 AND (SELECT n FROM agg) = 0)
+		INSERT INTO capacity_daily (ods_code, local_date, free_slots, free_minutes, by_delivery_channel, by_role, by_site,
+			minutes_by_delivery_channel, minutes_by_role)
+		SELECT $1, $2, agg.n, agg.mins,
+			(SELECT jsonb_object_agg(ch, c) FROM (SELECT ch, count(*) c FROM s GROUP BY ch) x),
+			(SELECT jsonb_object_agg(ro, c) FROM (SELECT ro, count(*) c FROM s GROUP BY ro) x),
+			(SELECT jsonb_object_agg(si, c) FROM (SELECT si, count(*) c FROM s GROUP BY si) x),
+			(SELECT jsonb_object_agg(ch, c) FROM (SELECT ch, sum(m) c FROM s GROUP BY ch) x),
+			(SELECT jsonb_object_agg(ro, c) FROM (SELECT ro, sum(m) c FROM s GROUP BY ro) x)
+		FROM agg WHERE agg.n > 0
+		ON CONFLICT (ods_code, local_date) DO UPDATE SET free_slots = EXCLUDED.free_slots,
+			free_minutes = EXCLUDED.free_minutes, by_delivery_channel = EXCLUDED.by_delivery_channel,
+			by_role = EXCLUDED.by_role, by_site = EXCLUDED.by_site,
+			minutes_by_delivery_channel = EXCLUDED.minutes_by_delivery_channel,
+			minutes_by_role = EXCLUDED.minutes_by_role, computed_at = now()`, ods, date)
 	if err != nil {
-		return fmt.Errorf("read day for capacity: %w", err)
-	}
-	day, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SlotRecord, error) {
-		var s SlotRecord
-		return s, r.Scan(&s.LocalDate, &s.DurationMinutes, &s.SiteName, &s.RoleCode, &s.DeliveryChannel)
-	})
-	if err != nil {
-		return fmt.Errorf("read day for capacity: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM capacity_daily WHERE ods_code = $1 AND local_date = $2`, ods, date); err != nil {
-		return fmt.Errorf("clear capacity day: %w", err)
-	}
-	for _, d := range aggregateDays(day) {
-		if _, err := tx.Exec(ctx, `INSERT INTO capacity_daily (ods_code, local_date, free_slots, free_minutes,
-				by_delivery_channel, by_role, by_site, minutes_by_delivery_channel, minutes_by_role)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, ods, date, d.slots, d.minutes, d.byChannel, d.byRole, d.bySite,
-			d.minsByChannel, d.minsByRole); err != nil {
-			return fmt.Errorf("write capacity day: %w", err)
-		}
+		return fmt.Errorf("rebuild capacity of %s on %s: %w", ods, date.Format(time.DateOnly), err)
 	}
 	return nil
 }

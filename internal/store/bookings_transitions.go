@@ -56,28 +56,35 @@ func (o Outcome) detail() map[string]any {
 }
 
 // move updates a booking in one of from to the state and columns set
-// assigns, appends the audit event, and returns the booking before and
-// after. ErrWrongState comes with the booking as it is.
-func move(ctx context.Context, tx pgx.Tx, id uuid.UUID, from []string, state, set string, o Outcome, args ...any) (Booking, Booking, error) {
-	prev, err := scanBooking(tx.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings b WHERE b.id = $1 FOR UPDATE`, id))
-	if err != nil {
-		return Booking{}, Booking{}, fmt.Errorf("lock booking %s: %w", id, err)
-	}
-	if !contains(from, prev.State) {
-		return prev, prev, ErrWrongState
-	}
-	q := `UPDATE bookings b SET state = $2, updated_at = now()`
+// assigns, and appends the audit event, in one statement; it returns the
+// state it moved from and the booking after. ErrWrongState comes with the
+// booking as it is. The row lock it takes ends with the caller's
+// transaction, which makes no network call.
+func move(ctx context.Context, tx pgx.Tx, id uuid.UUID, from []string, state, set string, o Outcome, args ...any) (string, Booking, error) {
+	q := `WITH prev AS (SELECT id, state FROM bookings WHERE id = $1 FOR UPDATE),
+		upd AS (UPDATE bookings b SET state = $2, updated_at = now()`
 	if set != "" {
 		q += `, ` + set
 	}
-	next, err := scanBooking(tx.QueryRow(ctx, q+` WHERE b.id = $1 RETURNING `+bookingColumns, append([]any{id, state}, args...)...))
+	q += ` FROM prev WHERE b.id = prev.id AND prev.state = ANY($3) RETURNING b.*),
+		ev AS (INSERT INTO booking_events (booking_id, actor, action, from_state, to_state, detail)
+			SELECT upd.id, $4, $5, prev.state, upd.state, $6 FROM upd, prev)
+		SELECT prev.state, ` + bookingColumns + ` FROM upd b, prev`
+	var prevState string
+	var next Booking
+	err := tx.QueryRow(ctx, q, append([]any{id, state, from, o.Actor, o.Action, o.detail()}, args...)...).
+		Scan(append([]any{&prevState}, bookingFields(&next)...)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		cur, cerr := scanBooking(tx.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings b WHERE b.id = $1`, id))
+		if cerr != nil {
+			return "", Booking{}, fmt.Errorf("get booking %s: %w", id, cerr)
+		}
+		return cur.State, cur, ErrWrongState
+	}
 	if err != nil {
-		return prev, prev, fmt.Errorf("set booking %s %s: %w", id, state, err)
+		return "", Booking{}, fmt.Errorf("set booking %s %s: %w", id, state, err)
 	}
-	if err := InsertBookingEvent(ctx, tx, id, o.Actor, o.Action, prev.State, state, o.detail()); err != nil {
-		return prev, prev, err
-	}
-	return prev, next, nil
+	return prevState, next, nil
 }
 
 func contains(list []string, s string) bool {
@@ -110,8 +117,11 @@ func (db *DB) transitionBooking(ctx context.Context, fn func(tx pgx.Tx) (Booking
 // practice (booking.confirmed).
 func (db *DB) RecordBooked(ctx context.Context, id uuid.UUID, apptID, version string, o Outcome) (Booking, error) {
 	return db.transitionBooking(ctx, func(tx pgx.Tx) (Booking, error) {
+		if err := relaxCommit(ctx, tx); err != nil {
+			return Booking{}, err
+		}
 		prev, b, err := move(ctx, tx, id, []string{BookingPending, BookingUnconfirmed}, BookingBooked,
-			`appointment_id = $3, appointment_version = $4, booked_at = now(), finished_at = b.end_at,
+			`appointment_id = $7, appointment_version = $8, booked_at = now(), finished_at = b.end_at,
 			 failure_status = NULL, failure_code = NULL, failure_detail = NULL`, o, apptID, version)
 		if err != nil {
 			return b, err
@@ -122,7 +132,7 @@ func (db *DB) RecordBooked(ctx context.Context, id uuid.UUID, apptID, version st
 		if err := notifyBooking(ctx, tx, b, b.Slot.HostODS, NotifyBookingCreated, nil); err != nil {
 			return b, err
 		}
-		if prev.State == BookingUnconfirmed {
+		if prev == BookingUnconfirmed {
 			return b, notifyBooking(ctx, tx, b, b.BookingODS, NotifyBookingConfirmed, nil)
 		}
 		return b, nil
@@ -135,10 +145,13 @@ func (db *DB) RecordBooked(ctx context.Context, id uuid.UUID, apptID, version st
 // answered in the request needs no notification.
 func (db *DB) RecordFailed(ctx context.Context, id uuid.UUID, o Outcome) (Booking, error) {
 	return db.transitionBooking(ctx, func(tx pgx.Tx) (Booking, error) {
+		if err := relaxCommit(ctx, tx); err != nil {
+			return Booking{}, err
+		}
 		prev, b, err := move(ctx, tx, id, []string{BookingPending, BookingUnconfirmed}, BookingFailed,
-			`failure_status = NULLIF($3, 0), failure_code = NULLIF($4, ''), failure_detail = NULLIF($5, ''),
+			`failure_status = NULLIF($7::int, 0), failure_code = NULLIF($8, ''), failure_detail = NULLIF($9, ''),
 			 finished_at = now()`, o, o.Status, o.Code, truncate(o.Detail, 1000))
-		if err != nil || prev.State != BookingUnconfirmed {
+		if err != nil || prev != BookingUnconfirmed {
 			return b, err
 		}
 		return b, notifyBooking(ctx, tx, b, b.BookingODS, NotifyBookingFailed, map[string]any{"failure_code": o.Code})
@@ -150,8 +163,11 @@ func (db *DB) RecordFailed(ctx context.Context, id uuid.UUID, o Outcome) (Bookin
 // appointments there.
 func (db *DB) RecordUnconfirmed(ctx context.Context, id uuid.UUID, o Outcome) (Booking, error) {
 	return db.transitionBooking(ctx, func(tx pgx.Tx) (Booking, error) {
+		if err := relaxCommit(ctx, tx); err != nil {
+			return Booking{}, err
+		}
 		_, b, err := move(ctx, tx, id, []string{BookingPending}, BookingUnconfirmed,
-			`failure_status = NULLIF($3, 0), failure_code = NULLIF($4, ''), failure_detail = NULLIF($5, '')`,
+			`failure_status = NULLIF($7::int, 0), failure_code = NULLIF($8, ''), failure_detail = NULLIF($9, '')`,
 			o, o.Status, o.Code, truncate(o.Detail, 1000))
 		return b, err
 	})
@@ -174,8 +190,8 @@ func (db *DB) RequestCancel(ctx context.Context, id uuid.UUID, caller, reason st
 			return cur, nil
 		}
 		_, b, err := move(ctx, tx, id, []string{BookingBooked}, BookingCancelRequested,
-			`cancel_seq = b.cancel_seq + 1, cancel_requested_by = $3, cancel_requested_at = now(),
-			 cancel_reason = $4, cancelled_by = $5, failure_status = NULL, failure_code = NULL, failure_detail = NULL`,
+			`cancel_seq = b.cancel_seq + 1, cancel_requested_by = $7, cancel_requested_at = now(),
+			 cancel_reason = $8, cancelled_by = $9, failure_status = NULL, failure_code = NULL, failure_detail = NULL`,
 			Outcome{Actor: caller, Action: "cancel_requested"}, caller, reason, by)
 		changed = err == nil
 		return b, err
@@ -190,7 +206,7 @@ func (db *DB) RequestCancel(ctx context.Context, id uuid.UUID, caller, reason st
 func (db *DB) RecordCancelled(ctx context.Context, id uuid.UUID, version string, o Outcome) (Booking, error) {
 	return db.transitionBooking(ctx, func(tx pgx.Tx) (Booking, error) {
 		_, b, err := move(ctx, tx, id, []string{BookingCancelRequested, BookingUnconfirmed}, BookingCancelled,
-			`appointment_version = COALESCE(NULLIF($3, ''), b.appointment_version), finished_at = now()`, o, version)
+			`appointment_version = COALESCE(NULLIF($7, ''), b.appointment_version), finished_at = now()`, o, version)
 		if err != nil {
 			return b, err
 		}
@@ -209,7 +225,7 @@ func (db *DB) RecordCancelled(ctx context.Context, id uuid.UUID, version string,
 func (db *DB) RecordCancelFailed(ctx context.Context, id uuid.UUID, o Outcome) (Booking, error) {
 	return db.transitionBooking(ctx, func(tx pgx.Tx) (Booking, error) {
 		_, b, err := move(ctx, tx, id, []string{BookingCancelRequested}, BookingBooked,
-			`failure_status = NULLIF($3, 0), failure_code = NULLIF($4, ''), failure_detail = NULLIF($5, '')`,
+			`failure_status = NULLIF($7::int, 0), failure_code = NULLIF($8, ''), failure_detail = NULLIF($9, '')`,
 			o, o.Status, o.Code, truncate(o.Detail, 1000))
 		if err != nil {
 			return b, err
@@ -232,6 +248,16 @@ func (db *DB) RecordVersion(ctx context.Context, id uuid.UUID, version string, o
 		}
 		return InsertBookingEvent(ctx, tx, id, o.Actor, o.Action, state, state, o.detail())
 	})
+}
+
+// relaxCommit lets an outcome's commit skip the wait for the disk: if a
+// crash loses it, the booking is still pending (or unconfirmed) in
+// Postgres and the reconciler settles it with the practice, which has the
+// truth. The claim and the "requested" mark before the practice is called
+// are never relaxed: they are what lets a lost outcome be found again.
+func relaxCommit(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`)
+	return err
 }
 
 // notifyBooking queues kind to practice through the durable notification
