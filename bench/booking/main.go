@@ -105,7 +105,7 @@ func setUp(p params) (*env, error) {
 	e.stack, err = e2e.NewStack(context.Background(), e2e.StackConfig{Bin: p.bin, Dir: dir, DatabaseURL: dbURL,
 		RedisURL: e.redis.URL(), Practices: p.practices, Seed: 3, WrapHooks: e.timer.wrap,
 		SimLatency: sim.LatencyDist{Median: p.providerLatency},
-		Env: []string{"GPFED_LOG_LEVEL=" + p.logLevel, "GPFED_SYNC_DAYS=14"}})
+		Env:        []string{"GPFED_LOG_LEVEL=" + p.logLevel, "GPFED_SYNC_DAYS=14"}})
 	if err != nil {
 		e.close()
 		return nil, err
