@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 SERVICES := . scripts/services.sh &&
 FUZZTIME ?= 20s
 
-.PHONY: build run demo test test-short lint fuzz bench-sync bench-tasks clean
+.PHONY: build run demo test test-short lint fuzz bench-sync bench-tasks bench-booking clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/gpfed
@@ -39,6 +39,10 @@ bench-sync: build
 ## bench-tasks: task delivery end to end vs raw asynq on the same Redis.
 bench-tasks: build
 	@$(SERVICES) $(GO) run ./bench/tasks
+
+## bench-booking: POST /v1/bookings at 50/s for 15s; gpfed's overhead over the provider's own latency.
+bench-booking: build
+	@$(SERVICES) $(GO) run ./bench/booking
 
 clean:
 	rm -rf bin .tmp

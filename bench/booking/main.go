@@ -37,6 +37,7 @@ type params struct {
 	providerLatency time.Duration
 	logLevel        string
 	keep            bool
+	cpuProfile      string
 }
 
 func main() {
@@ -55,6 +56,7 @@ func run() error {
 	flag.DurationVar(&p.providerLatency, "provider-latency", 30*time.Millisecond, "median latency of every provider answer (lognormal)")
 	flag.StringVar(&p.logLevel, "log-level", "warn", "GPFED_LOG_LEVEL of serve and worker")
 	flag.BoolVar(&p.keep, "keep", false, "keep the logs and the database")
+	flag.StringVar(&p.cpuProfile, "cpuprofile", "", "write CPU profiles of serve and worker to this path (.serve, .worker appended)")
 	flag.Parse()
 	if p.rate < 1 || p.duration <= 0 || p.practices < 2 {
 		return fmt.Errorf("-rate, -duration and -practices must be positive (practices at least 2)")
@@ -85,6 +87,14 @@ func printHeader(p params, n int) {
 	fmt.Printf("command: go run ./bench/booking %s\n\n", strings.Join(os.Args[1:], " "))
 }
 
+func benchEnv(p params) []string {
+	env := []string{"GPFED_LOG_LEVEL=" + p.logLevel, "GPFED_SYNC_DAYS=14"}
+	if p.cpuProfile != "" {
+		env = append(env, "GPFED_CPUPROFILE="+p.cpuProfile)
+	}
+	return env
+}
+
 func setUp(p params) (*env, error) {
 	dir, err := os.MkdirTemp("", "gpfed-bench-booking-")
 	if err != nil {
@@ -105,7 +115,7 @@ func setUp(p params) (*env, error) {
 	e.stack, err = e2e.NewStack(context.Background(), e2e.StackConfig{Bin: p.bin, Dir: dir, DatabaseURL: dbURL,
 		RedisURL: e.redis.URL(), Practices: p.practices, Seed: 3, WrapHooks: e.timer.wrap,
 		SimLatency: sim.LatencyDist{Median: p.providerLatency},
-		Env:        []string{"GPFED_LOG_LEVEL=" + p.logLevel, "GPFED_SYNC_DAYS=14"}})
+		Env:        benchEnv(p)})
 	if err != nil {
 		e.close()
 		return nil, err
