@@ -137,6 +137,7 @@ func TestBookingLostResponse(t *testing.T) {
 		{"connection dropped after booking", sim.Fault{Lost: true, Only: sim.OpBook, Times: 1}, "booked", 1, "booking.confirmed"},
 		{"500 after booking", sim.Fault{Status: 500, Applied: true, Only: sim.OpBook, Times: 1}, "booked", 1, "booking.confirmed"},
 		{"SSP 502 before the practice", sim.Fault{Status: 502, Only: sim.OpBook, Times: 1}, "failed", 0, "booking.failed"},
+		{"no answer in time", sim.Fault{Latency: 6 * time.Second, Only: sim.OpBook}, "failed", 0, "booking.failed"},
 	}
 	patients := f.fed.Sim.Patients(host)
 	for i, tc := range tests {
@@ -180,5 +181,5 @@ func TestBookingLostResponse(t *testing.T) {
 			}
 		})
 	}
-	f.checkLogsFree(patients[10], patients[11], patients[12])
+	f.checkLogsFree(patients[10], patients[11], patients[12], patients[13])
 }

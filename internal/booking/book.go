@@ -73,12 +73,17 @@ func (s *Service) Book(ctx context.Context, req Request) (Result, error) {
 	case !created:
 		return s.replay(b, req)
 	}
-	// The practice calls run to the end even if the caller hangs up: their
-	// outcome must be recorded either way.
-	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
+	// The practice calls run to the end even if the caller hangs up, and
+	// their outcome is recorded after the calls' own deadline.
+	recCtx, cancelRec := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout+recordTimeout)
+	defer cancelRec()
+	callCtx, cancel := context.WithTimeout(recCtx, s.cfg.RequestTimeout)
 	defer cancel()
-	return s.book(callCtx, b, slot.BookedSlot, caller, req)
+	return s.book(recCtx, callCtx, b, slot.BookedSlot, caller, req)
 }
+
+// recordTimeout is what recording an outcome may take after the calls' deadline.
+const recordTimeout = 10 * time.Second
 
 func (s *Service) replay(prev store.Booking, req Request) (Result, error) {
 	switch {
@@ -143,23 +148,23 @@ func (s *Service) slotTaken(ctx context.Context, slot store.BookedSlot, b *store
 	return r
 }
 
-// book finds (or registers) the patient, posts the Appointment and records
-// what the practice said.
-func (s *Service) book(ctx context.Context, b store.Booking, slot store.BookedSlot, caller callerInfo, req Request) (Result, error) {
+// book finds (or registers) the patient and posts the Appointment under
+// callCtx, and records what the practice said under ctx.
+func (s *Service) book(ctx, callCtx context.Context, b store.Booking, slot store.BookedSlot, caller callerInfo, req Request) (Result, error) {
 	who := requester(req.BookedBy, caller.ods, caller.name)
 	host := provider(slot)
-	pt, detail, err := s.patientAt(ctx, host, caller, who, req, slot)
+	pt, detail, err := s.patientAt(callCtx, host, caller, who, req, slot)
 	if err != nil {
-		if rerr := s.cfg.DB.ReleaseClaim(context.WithoutCancel(ctx), b.ID); rerr != nil {
+		if rerr := s.cfg.DB.ReleaseClaim(ctx, b.ID); rerr != nil {
 			s.log.Error("release booking claim", "booking_id", b.ID, "error", rerr)
 		}
 		return Result{}, err
 	}
 	if err := s.cfg.DB.MarkRequested(ctx, b.ID, pt.id, pt.registered, detail); err != nil {
-		_ = s.cfg.DB.ReleaseClaim(context.WithoutCancel(ctx), b.ID)
+		_ = s.cfg.DB.ReleaseClaim(ctx, b.ID)
 		return Result{}, err
 	}
-	appt, err := s.cfg.GPC.BookAppointment(ctx, host, who, gpconnect.NewAppointment{
+	appt, err := s.cfg.GPC.BookAppointment(callCtx, host, who, gpconnect.NewAppointment{
 		SlotIDs: []string{slot.SlotID}, Start: slot.Start, End: slot.End, PatientID: pt.id, LocationID: slot.LocationID,
 		PractitionerID: slot.PractitionerID, Description: req.Description, Comment: req.Comment,
 		BookingOrg: gpconnect.BookingOrg{ODS: caller.ods, Name: caller.name, Telephone: caller.phone, OrgType: s.cfg.OrgType},
