@@ -151,6 +151,36 @@ func (e *env) book(ctx context.Context, b booking) result {
 	return result{b: b, status: res.Status, total: time.Since(t0), err: err}
 }
 
+// sampleFloor times GET /healthz every 20 ms while bookings run: the
+// latency of gpfed's HTTP stack doing nothing, on the same machine under
+// the same load, reported as the floor the overhead is read against.
+func (e *env) sampleFloor(ctx context.Context) <-chan []time.Duration {
+	out := make(chan []time.Duration, 1)
+	go func() {
+		var ds []time.Duration
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				out <- ds
+				return
+			case <-tick.C:
+			}
+			t0 := time.Now()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.stack.APIURL+"/healthz", nil)
+			resp, err := e.api.HTTP.Do(req)
+			if err != nil {
+				continue
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			ds = append(ds, time.Since(t0))
+		}
+	}()
+	return out
+}
+
 // providerTimer times every GP Connect request inside the simulated
 // provider and files it under the booking it belongs to: a Find patient by
 // its NHS number, a Book by its practice and slot.

@@ -73,8 +73,11 @@ func run() error {
 		return err
 	}
 	printHeader(p, len(plan))
+	floorCtx, stopFloor := context.WithCancel(ctx)
+	floor := e.sampleFloor(floorCtx)
 	res := e.offer(ctx, plan, p.rate)
-	return report(res)
+	stopFloor()
+	return report(res, <-floor)
 }
 
 func printHeader(p params, n int) {

@@ -12,7 +12,7 @@ const overheadTarget = 50 * time.Millisecond
 
 // report prints the outcome counts and latency percentiles, and fails when
 // not every booking was made.
-func report(res []result) error {
+func report(res []result, floor []time.Duration) error {
 	codes := map[int]int{}
 	var total, provider, overhead []time.Duration
 	var errs int
@@ -40,6 +40,7 @@ func report(res []result) error {
 	row("latency seen by the caller", total)
 	row("provider's own time (find + book)", provider)
 	row("gpfed overhead (difference)", overhead)
+	row("floor: GET /healthz meanwhile", floor)
 	p99 := quantile(overhead, 99)
 	verdict := "met"
 	if p99 >= overheadTarget {
@@ -47,6 +48,8 @@ func report(res []result) error {
 	}
 	fmt.Printf("\noverhead p99 %s: target < %s %s; %.2fx the provider's own p99 (%s)\n", ms(p99), ms(overheadTarget),
 		verdict, float64(p99)/float64(max(quantile(provider, 99), 1)), ms(quantile(provider, 99)))
+	fmt.Printf("overhead p99 is %.1fx the floor's p99 (%s): the machine's own noise at this load\n",
+		float64(p99)/float64(max(quantile(floor, 99), 1)), ms(quantile(floor, 99)))
 	if codes[http.StatusCreated] != len(res) {
 		return fmt.Errorf("%d of %d bookings were not booked (201)", len(res)-codes[http.StatusCreated], len(res))
 	}
