@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -174,7 +175,7 @@ func (s *Server) listBookings(w http.ResponseWriter, r *http.Request) {
 	}
 	f := store.BookingFilter{Party: caller(r).ODSCode, After: q.after, Limit: q.limit + 1}
 	if v := q.values.Get("state"); q.values.Has("state") {
-		if !contains(store.BookingStates, v) {
+		if !slices.Contains(store.BookingStates, v) {
 			writeRequestError(w, badParam("state", "must be one of pending, booked, unconfirmed, failed, cancel_requested, cancelled"))
 			return
 		}
@@ -250,13 +251,4 @@ func bookingID(w http.ResponseWriter, r *http.Request) (uuid.UUID, bool) {
 
 func writeNoSuchBooking(w http.ResponseWriter) {
 	writeProblem(w, http.StatusNotFound, "Not Found", "no booking with this id was made by or into your practice", nil)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

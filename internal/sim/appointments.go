@@ -16,13 +16,12 @@ import (
 // bookState is a practice's appointment book: what was booked through GP Connect, which slots
 // that took, and the patients registered temporarily.
 type bookState struct {
-	mu     sync.Mutex
-	seq    int
-	appts  map[string]*appointment
-	order  []string
-	taken  map[string]string // slot id -> id of the booked appointment holding it
-	temp   map[string]string // NHS number -> logical id of a temporary registration
-	events []string
+	mu    sync.Mutex
+	seq   int
+	appts map[string]*appointment
+	order []string
+	taken map[string]string // slot id -> id of the booked appointment holding it
+	temp  map[string]string // NHS number -> logical id of a temporary registration
 }
 
 // appointment is one booked (or since cancelled) appointment.

@@ -87,15 +87,6 @@ func move(ctx context.Context, tx pgx.Tx, id uuid.UUID, from []string, state, se
 	return prevState, next, nil
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // transitionBooking runs fn in a transaction and returns the booking after it.
 func (db *DB) transitionBooking(ctx context.Context, fn func(tx pgx.Tx) (Booking, error)) (Booking, error) {
 	var out Booking
