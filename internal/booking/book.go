@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gpfed/gpfed/internal/gpconnect"
+	"github.com/gpfed/gpfed/internal/metrics"
 	"github.com/gpfed/gpfed/internal/store"
 )
 
@@ -67,6 +68,7 @@ func (s *Service) Book(ctx context.Context, req Request) (Result, error) {
 		Comment: req.Comment, BookedBy: req.BookedBy, IdempotencyKey: req.IdempotencyKey, RequestHash: req.RequestHash})
 	switch {
 	case errors.Is(err, store.ErrSlotHeld):
+		metrics.ObserveBooking("book", "taken", "")
 		return Result{}, s.slotTaken(ctx, slot.BookedSlot, nil, "another booking made through gpfed holds this slot")
 	case err != nil:
 		return Result{}, err
@@ -176,6 +178,7 @@ func (s *Service) book(ctx, callCtx context.Context, b store.Booking, slot store
 			return Result{}, &UnrecordedError{BookingID: b.ID,
 				Err: fmt.Errorf("record booking (booked at %s as appointment %s): %w", slot.HostODS, appt.ID, err)}
 		}
+		metrics.ObserveBooking("book", "booked", "")
 		s.log.Info("booked", "booking_id", b.ID, "booking_ods", b.BookingODS, "host_ods", slot.HostODS, "appointment_id", appt.ID)
 		return Result{Booking: booked}, nil
 	}
@@ -193,6 +196,7 @@ func (s *Service) bookFailed(ctx context.Context, b store.Booking, slot store.Bo
 		if rerr != nil {
 			return Result{}, &UnrecordedError{BookingID: b.ID, Err: fmt.Errorf("record unconfirmed booking: %w", rerr)}
 		}
+		metrics.ObserveBooking("book", "unconfirmed", code)
 		s.log.Warn("booking outcome unknown; settling", "booking_id", b.ID, "host_ods", slot.HostODS,
 			"http_status", status, "spine_code", code, "ssp_trace_id", trace)
 		if s.cfg.Queue != nil {
@@ -207,6 +211,7 @@ func (s *Service) bookFailed(ctx context.Context, b store.Booking, slot store.Bo
 	if rerr != nil {
 		return Result{}, &UnrecordedError{BookingID: b.ID, Err: fmt.Errorf("record refused booking: %w", rerr)}
 	}
+	metrics.ObserveBooking("book", "refused", code)
 	s.log.Info("booking refused by the practice", "booking_id", b.ID, "host_ods", slot.HostODS,
 		"http_status", status, "spine_code", code, "ssp_trace_id", trace)
 	return Result{}, s.refusal(ctx, failed, slot, status, code, diag)

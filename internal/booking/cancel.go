@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gpfed/gpfed/internal/gpconnect"
+	"github.com/gpfed/gpfed/internal/metrics"
 	"github.com/gpfed/gpfed/internal/store"
 )
 
@@ -115,6 +116,7 @@ func (s *Service) cancelled(ctx context.Context, b store.Booking, a *gpconnect.A
 		return nil
 	}
 	if err == nil {
+		metrics.ObserveBooking("cancel", "cancelled", "")
 		s.log.Info("booking cancelled", "booking_id", b.ID, "host_ods", b.Slot.HostODS, "how", how)
 	}
 	return err
@@ -127,6 +129,7 @@ func (s *Service) cancelFailed(ctx context.Context, b store.Booking, o store.Out
 		return nil
 	}
 	if err == nil {
+		metrics.ObserveBooking("cancel", "failed", o.Code)
 		s.log.Warn("cancel failed; the appointment stays booked", "booking_id", b.ID, "host_ods", b.Slot.HostODS,
 			"http_status", o.Status, "spine_code", o.Code)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gpfed/gpfed/internal/gpconnect"
+	"github.com/gpfed/gpfed/internal/metrics"
 	"github.com/gpfed/gpfed/internal/store"
 )
 
@@ -69,6 +70,11 @@ func (s *Service) Settle(ctx context.Context, id uuid.UUID) error {
 		return nil
 	}
 	if err == nil {
+		outcome := "booked"
+		if a.Status == "cancelled" {
+			outcome = "cancelled"
+		}
+		metrics.ObserveBooking("settle", outcome, "")
 		s.log.Info("unconfirmed booking settled", "booking_id", b.ID, "host_ods", b.Slot.HostODS, "found", a.Status)
 	}
 	return err
@@ -99,6 +105,7 @@ func (s *Service) settleFailed(ctx context.Context, b store.Booking, code, detai
 		return nil
 	}
 	if err == nil {
+		metrics.ObserveBooking("settle", "failed", code)
 		s.log.Info("unconfirmed booking settled", "booking_id", b.ID, "host_ods", b.Slot.HostODS, "found", "none", "code", code)
 	}
 	return err
