@@ -30,7 +30,7 @@ var e2eBooker = map[string]string{"sds_user_id": "687227875014", "sds_role_profi
 
 func TestBookingCrashWorkerKilledAndRedisFlushed(t *testing.T) {
 	t.Parallel()
-	ts := newTestStack(t, stackOpts{practices: 8, env: []string{"GPFED_SYNC_DAYS=7", "GPFED_RECONCILE_GRACE=1s",
+	ts := newTestStack(t, stackOpts{practices: 8, env: []string{"GPFED_SYNC_DAYS=7", "GPFED_BOOKING_RECONCILE_GRACE=1s",
 		"GPFED_BOOKING_TIMEOUT=10s", "GPFED_GPC_TIMEOUT=3s"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Second)
 	defer cancel()
@@ -75,6 +75,7 @@ func TestBookingCrashWorkerKilledAndRedisFlushed(t *testing.T) {
 	waitBookingsFinal(ctx, t, ts, 120*time.Second)
 	checkProcesses(t, ts)
 	checkBooksAgree(ctx, t, ts, st)
+	checkHostsTold(ctx, t, ts)
 	if n := bookingRequeues(t, ts); n == 0 {
 		t.Error("the scheduler never logged a booking reconciliation that requeued anything")
 	} else {
@@ -307,6 +308,56 @@ func checkBooksAgree(ctx context.Context, t *testing.T, ts *testStack, st *booki
 		notTwice = append(notTwice, k)
 	}
 	report(t, "slots booked twice", notTwice)
+}
+
+// checkHostsTold waits for every notification to be delivered and checks
+// that each host's webhook received booking.created for every booking made
+// into its slots, and booking.cancelled for every one cancelled.
+func checkHostsTold(ctx context.Context, t *testing.T, ts *testStack) {
+	t.Helper()
+	if err := waitFor(60*time.Second, func() error {
+		var pending int
+		if err := ts.DB.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE state = 'pending'`).Scan(&pending); err != nil || pending > 0 {
+			return fmt.Errorf("%d notifications pending (%v)", pending, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ts.DB.Query(ctx, `SELECT id::text, host_ods, state FROM bookings WHERE state IN ('booked', 'cancelled')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for rows.Next() {
+		var id, host, state string
+		if err := rows.Scan(&id, &host, &state); err != nil {
+			t.Fatal(err)
+		}
+		want[host+" booking.created "+id] = true
+		if state == "cancelled" {
+			want[host+" booking.cancelled "+id] = true
+		}
+	}
+	rows.Close()
+	for _, host := range ts.ODS() {
+		for _, d := range ts.Fed.Received(host) {
+			var n struct {
+				Kind string `json:"kind"`
+				Data struct {
+					BookingID string `json:"booking_id"`
+				} `json:"data"`
+			}
+			if d.Event == "notification" && json.Unmarshal(d.Body, &n) == nil {
+				delete(want, host+" "+n.Kind+" "+n.Data.BookingID)
+			}
+		}
+	}
+	var missing []string
+	for k := range want {
+		missing = append(missing, k)
+	}
+	report(t, "booking notifications hosts never received", missing)
 }
 
 // bookingRequeues sums "requeued" over the scheduler's booking reconciliation lines.

@@ -48,18 +48,18 @@ func TestCrashRedisFlushed(t *testing.T) {
 	t.Parallel()
 	ts := newTestStack(t, stackOpts{})
 	startAll(t, ts)
+	var flushed time.Time
 	runCrash(t, ts, func(t *testing.T, s *submitter) {
-		// Park some deliveries in asynq's retry set first. They have no
-		// outbox row any more (an attempt consumed it), so once flushed
-		// only the reconciler can bring them back; entries still pending
-		// at the flush keep their held-back outbox rows and the relay
-		// brings those back.
+		// Park some deliveries waiting to retry first (fewer failures than
+		// open the practice's circuit). Their schedule is in Postgres; the
+		// flush takes every wake queued in Redis with it, so only the
+		// workers' sweepers can set them off again.
 		ods := ts.ODS()[0]
 		before := ts.Fed.WebhookAttempts(ods)
-		ts.Fed.SetWebhookFault(ods, sim.WebhookFault{Status: http.StatusServiceUnavailable, Times: 30})
+		ts.Fed.SetWebhookFault(ods, sim.WebhookFault{Status: http.StatusServiceUnavailable, Times: 4})
 		if err := waitFor(20*time.Second, func() error {
-			if n := ts.Fed.WebhookAttempts(ods) - before; n < 30 {
-				return fmt.Errorf("%d of 30 failing attempts", n)
+			if n := ts.Fed.WebhookAttempts(ods) - before; n < 4 {
+				return fmt.Errorf("%d of 4 failing attempts", n)
 			}
 			return nil
 		}); err != nil {
@@ -68,30 +68,29 @@ func TestCrashRedisFlushed(t *testing.T) {
 		if err := ts.Redis.FlushAll(context.Background()); err != nil {
 			t.Error(err)
 		}
+		flushed = time.Now()
 		t.Logf("redis FLUSHALL at %d accepted, with deliveries to %s waiting to retry", s.n.Load(), ods)
 	})
-	// Queue entries waiting to retry were gone: only the reconciler can have put them back.
-	if n := requeuedByReconciler(t, ts); n == 0 {
-		t.Error("the scheduler never logged a reconciliation that requeued anything")
+	if n := sweeperWakesAfter(t, ts, flushed); n == 0 {
+		t.Error("no sweeper woke a worker after the flush")
 	} else {
-		t.Logf("the reconciler requeued %d deliveries", n)
+		t.Logf("sweepers woke workers %d times after the flush", n)
 	}
 }
 
-// requeuedByReconciler sums "requeued" over the scheduler's "delivery
-// reconciled" log lines.
-func requeuedByReconciler(t *testing.T, ts *testStack) int {
-	total := 0
-	for _, line := range logLines(t, ts.Stack)["scheduler.log"] {
+// sweeperWakesAfter counts the workers' "due work found" log lines after at.
+func sweeperWakesAfter(t *testing.T, ts *testStack, at time.Time) int {
+	n := 0
+	for _, line := range logLines(t, ts.Stack)["worker.log"] {
 		var rec struct {
-			Msg      string `json:"msg"`
-			Requeued int    `json:"requeued"`
+			Time time.Time `json:"time"`
+			Msg  string    `json:"msg"`
 		}
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "delivery reconciled" {
-			total += rec.Requeued
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "due work found; waking a worker" && rec.Time.After(at) {
+			n++
 		}
 	}
-	return total
+	return n
 }
 
 func TestCrashPostgresRestarted(t *testing.T) {

@@ -76,7 +76,9 @@ func (s *Stack) buildEnv() []string {
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TZ=Europe/London",
 		"DATABASE_URL=" + s.Cfg.DatabaseURL, "REDIS_URL=" + s.Cfg.RedisURL, "GPFED_HTTP_ADDR=" + s.apiAddr,
 		"GPFED_LOG_LEVEL=debug", "GPFED_LOG_FORMAT=json", "GPFED_RECONCILE_SCHEDULE=@every 2s",
-		"GPFED_SHUTDOWN_TIMEOUT=5s"}
+		"GPFED_SHUTDOWN_TIMEOUT=5s",
+		// Several stacks run at once against one stock PostgreSQL (max_connections 100).
+		"GPFED_DB_MAX_CONNS=8"}
 	return append(env, s.Cfg.Env...)
 }
 

@@ -15,15 +15,27 @@ import (
 // Leader holds a named Postgres lease, renewing it every TTL/3. Jobs ask
 // IsLeader before running; a replica that is not leader skips silently.
 type Leader struct {
-	DB     *store.DB
-	Name   string
-	Holder string
-	TTL    time.Duration
-	Log    *slog.Logger
-	// OnElected runs (in the leader goroutine) each time this replica becomes leader.
-	OnElected func(ctx context.Context)
+	db        *store.DB
+	name      string
+	holder    string
+	ttl       time.Duration
+	log       *slog.Logger
+	onElected func(ctx context.Context)
 
 	leader atomic.Bool
+}
+
+// NewLeader returns a campaigner for lease name held as holder (ttl
+// default 30s); onElected, when set, runs in the leader goroutine each time
+// this replica becomes leader.
+func NewLeader(db *store.DB, name, holder string, ttl time.Duration, onElected func(ctx context.Context), log *slog.Logger) *Leader {
+	if ttl <= 0 {
+		ttl = 30 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Leader{db: db, name: name, holder: holder, ttl: ttl, onElected: onElected, log: log}
 }
 
 // IsLeader reports whether this replica held the lease at its last renewal.
@@ -31,18 +43,15 @@ func (l *Leader) IsLeader() bool { return l.leader.Load() }
 
 // Run campaigns until ctx ends, then releases the lease.
 func (l *Leader) Run(ctx context.Context) {
-	if l.TTL <= 0 {
-		l.TTL = 30 * time.Second
-	}
-	tick := time.NewTicker(l.TTL / 3)
+	tick := time.NewTicker(l.ttl / 3)
 	defer tick.Stop()
 	for {
 		l.campaign(ctx)
 		select {
 		case <-ctx.Done():
 			if l.leader.Swap(false) {
-				_ = l.DB.ReleaseLease(context.WithoutCancel(ctx), l.Name, l.Holder)
-				l.Log.Info("leadership released", "lease", l.Name)
+				_ = l.db.ReleaseLease(context.WithoutCancel(ctx), l.name, l.holder)
+				l.log.Info("leadership released", "lease", l.name)
 			}
 			return
 		case <-tick.C:
@@ -51,21 +60,21 @@ func (l *Leader) Run(ctx context.Context) {
 }
 
 func (l *Leader) campaign(ctx context.Context) {
-	ok, err := l.DB.TryAcquireLease(ctx, l.Name, l.Holder, l.TTL)
+	ok, err := l.db.TryAcquireLease(ctx, l.name, l.holder, l.ttl)
 	if err != nil {
 		if ctx.Err() == nil {
-			l.Log.Warn("lease renewal failed; stepping down", "lease", l.Name, "error", err)
+			l.log.Warn("lease renewal failed; stepping down", "lease", l.name, "error", err)
 		}
 		ok = false
 	}
 	was := l.leader.Swap(ok)
 	switch {
 	case ok && !was:
-		l.Log.Info("elected leader", "lease", l.Name, "holder", l.Holder)
-		if l.OnElected != nil {
-			l.OnElected(ctx)
+		l.log.Info("elected leader", "lease", l.name, "holder", l.holder)
+		if l.onElected != nil {
+			l.onElected(ctx)
 		}
 	case !ok && was:
-		l.Log.Warn("lost leadership", "lease", l.Name)
+		l.log.Warn("lost leadership", "lease", l.name)
 	}
 }

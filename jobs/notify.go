@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,20 +16,46 @@ import (
 // carries a coalesce key (task.overdue:<task>, sync.failed:<ODS>:<run>,
 // sync.stale:<ODS>:<date>, capacity.low:<ODS>:<date>), so running it as often
 // as wanted creates each notification once; they then travel the same
-// durable outbox path as everything else. Leader-only by convention.
+// durable delivery queue as everything else. The scheduler's leader runs
+// RunOnce; workers call SyncFailures and LowCapacity when a sync run ends,
+// possibly from several handlers at once: a Notifier is never written
+// after NewNotifier, so that is safe.
 type Notifier struct {
-	DB  *store.DB
-	Log *slog.Logger
-	// Location fixes "today" for due dates and the once-a-day keys (Europe/London).
+	db  *store.DB
+	log *slog.Logger
+	cfg NotifierConfig
+}
+
+// NotifierConfig configures a Notifier; zero fields take the defaults.
+type NotifierConfig struct {
+	// Location fixes "today" for due dates and the once-a-day keys (default UTC).
 	Location *time.Location
-	// StaleAfter: a practice without a successful sync for this long is stale.
+	// StaleAfter: a practice without a successful sync for this long is stale (default 36h).
 	StaleAfter time.Duration
-	// LowCapacityDays is N in "free capacity for the next N days".
+	// LowCapacityDays is N in "free capacity for the next N days" (default 7).
 	LowCapacityDays int
-	// NotificationTTL is the maximum age of the notifications it creates.
+	// NotificationTTL is the maximum age of the notifications it creates (default 24h).
 	NotificationTTL time.Duration
 	Batch           int // overdue tasks per transaction (default 500)
 	Now             func() time.Time
+}
+
+// NewNotifier returns a Notifier with cfg's defaults filled in.
+func NewNotifier(db *store.DB, cfg NotifierConfig, log *slog.Logger) *Notifier {
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	cfg.StaleAfter = cmp.Or(max(cfg.StaleAfter, 0), 36*time.Hour)
+	cfg.LowCapacityDays = cmp.Or(max(cfg.LowCapacityDays, 0), 7)
+	cfg.NotificationTTL = cmp.Or(max(cfg.NotificationTTL, 0), 24*time.Hour)
+	cfg.Batch = cmp.Or(max(cfg.Batch, 0), 500)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Notifier{db: db, log: log.With("component", "notify"), cfg: cfg}
 }
 
 // NotifyReport counts the notifications one run created.
@@ -36,33 +63,11 @@ type NotifyReport struct {
 	Overdue, SyncFailed, SyncStale, CapacityLow int
 }
 
-func (n *Notifier) defaults() {
-	if n.Location == nil {
-		n.Location = time.UTC
-	}
-	if n.StaleAfter <= 0 {
-		n.StaleAfter = 36 * time.Hour
-	}
-	if n.LowCapacityDays <= 0 {
-		n.LowCapacityDays = 7
-	}
-	if n.Batch <= 0 {
-		n.Batch = 500
-	}
-	if n.Now == nil {
-		n.Now = time.Now
-	}
-	if n.Log == nil {
-		n.Log = slog.New(slog.DiscardHandler)
-	}
-}
-
 // today is the local calendar date as YYYY-MM-DD.
-func (n *Notifier) today() string { return n.Now().In(n.Location).Format(time.DateOnly) }
+func (n *Notifier) today() string { return n.cfg.Now().In(n.cfg.Location).Format(time.DateOnly) }
 
 // RunOnce runs every check; one failing check does not stop the others.
 func (n *Notifier) RunOnce(ctx context.Context) (NotifyReport, error) {
-	n.defaults()
 	var rep NotifyReport
 	var errs []error
 	for _, step := range []struct {
@@ -86,7 +91,7 @@ func (n *Notifier) RunOnce(ctx context.Context) (NotifyReport, error) {
 		}
 	}
 	if rep != (NotifyReport{}) {
-		n.Log.Info("notifications created", "component", "notify", "overdue", rep.Overdue,
+		n.log.Info("notifications created", "overdue", rep.Overdue,
 			"sync_failed", rep.SyncFailed, "sync_stale", rep.SyncStale, "capacity_low", rep.CapacityLow)
 	}
 	return rep, errors.Join(errs...)
@@ -94,27 +99,23 @@ func (n *Notifier) RunOnce(ctx context.Context) (NotifyReport, error) {
 
 // Overdue notifies senders of tasks whose due date has passed without an ack.
 func (n *Notifier) Overdue(ctx context.Context) (int, error) {
-	n.defaults()
-	return inBatches(ctx, n.Batch, func() (int, error) {
-		return n.DB.NotifyOverdueTasks(ctx, n.today(), n.NotificationTTL, n.Batch)
+	return inBatches(ctx, n.cfg.Batch, func() (int, error) {
+		return n.db.NotifyOverdueTasks(ctx, n.today(), n.cfg.NotificationTTL, n.cfg.Batch)
 	})
 }
 
 // SyncFailures notifies practices whose latest capacity fetch failed.
 func (n *Notifier) SyncFailures(ctx context.Context) (int, error) {
-	n.defaults()
-	return n.DB.NotifySyncFailures(ctx, n.NotificationTTL)
+	return n.db.NotifySyncFailures(ctx, n.cfg.NotificationTTL)
 }
 
 // Stale notifies practices without a successful sync for StaleAfter.
 func (n *Notifier) Stale(ctx context.Context) (int, error) {
-	n.defaults()
-	return n.DB.NotifyStaleSync(ctx, n.Now(), n.StaleAfter, n.today(), n.NotificationTTL)
+	return n.db.NotifyStaleSync(ctx, n.cfg.Now(), n.cfg.StaleAfter, n.today(), n.cfg.NotificationTTL)
 }
 
 // LowCapacity notifies practices whose free minutes over the next
 // LowCapacityDays days are below their threshold.
 func (n *Notifier) LowCapacity(ctx context.Context) (int, error) {
-	n.defaults()
-	return n.DB.NotifyLowCapacity(ctx, n.today(), n.LowCapacityDays, n.NotificationTTL)
+	return n.db.NotifyLowCapacity(ctx, n.today(), n.cfg.LowCapacityDays, n.cfg.NotificationTTL)
 }

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,20 +15,20 @@ import (
 
 type note struct {
 	Recipient, Kind, Key string
-	Outboxed             bool
+	Queued               bool
 }
 
 func (f *deliveryFixture) notes(t *testing.T) []note {
 	t.Helper()
 	rows, err := f.db.Pool.Query(context.Background(), `SELECT n.recipient_ods, n.kind, COALESCE(n.coalesce_key, ''),
-			EXISTS (SELECT 1 FROM outbox o WHERE o.ref_id = n.id)
+			EXISTS (SELECT 1 FROM delivery_queue q WHERE q.ref_id = n.id)
 		FROM notifications n ORDER BY n.kind, n.recipient_ods`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (note, error) {
 		var n note
-		return n, r.Scan(&n.Recipient, &n.Kind, &n.Key, &n.Outboxed)
+		return n, r.Scan(&n.Recipient, &n.Kind, &n.Key, &n.Queued)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +37,7 @@ func (f *deliveryFixture) notes(t *testing.T) []note {
 }
 
 // Every check, run twice, creates each notification once; each travels
-// through the outbox.
+// through the delivery queue.
 func TestNotifierCoalesces(t *testing.T) {
 	t.Parallel()
 	f := newDeliveryFixture(t)
@@ -48,7 +49,6 @@ func TestNotifierCoalesces(t *testing.T) {
 	f.task(t, "1 day", "due_date = current_date + 1")     // not yet due
 	acked := f.task(t, "1 day", "state = 'acknowledged'") // done: never overdue
 	f.exec(t, `UPDATE tasks SET due_date = $2::date - 5 WHERE id = $1`, acked, today)
-	f.exec(t, `DELETE FROM outbox`)
 
 	// Run 7: B failed, A succeeded; run 6 (older): A failed — superseded.
 	f.exec(t, `INSERT INTO sync_runs (id, trigger, from_date, to_date, status) VALUES
@@ -64,7 +64,7 @@ func TestNotifierCoalesces(t *testing.T) {
 		('A20047', $1::date, 2, 20), ('A20047', $1::date + 6, 4, 40), ('A20047', $1::date + 7, 100, 1000),
 		('B82001', $1::date + 1, 50, 500)`, today)
 
-	n := &jobs.Notifier{DB: f.db, Log: logging.Discard(), Location: london, StaleAfter: 36 * time.Hour, LowCapacityDays: 7}
+	n := jobs.NewNotifier(f.db, jobs.NotifierConfig{Location: london, StaleAfter: 36 * time.Hour, LowCapacityDays: 7}, logging.Discard())
 	first, err := n.RunOnce(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -104,8 +104,8 @@ func TestNotifierNewDayNewNotification(t *testing.T) {
 	f := newDeliveryFixture(t)
 	f.exec(t, `INSERT INTO practice_sync_state (ods_code, last_success_at) VALUES ('A20047', now() - interval '48 hours')`)
 	now := time.Now()
-	n := &jobs.Notifier{DB: f.db, Log: logging.Discard(), Location: time.UTC, StaleAfter: 36 * time.Hour, LowCapacityDays: 7,
-		Now: func() time.Time { return now }}
+	n := jobs.NewNotifier(f.db, jobs.NotifierConfig{Location: time.UTC, StaleAfter: 36 * time.Hour, LowCapacityDays: 7,
+		Now: func() time.Time { return now }}, logging.Discard())
 	for i, want := range []jobs.NotifyReport{{SyncStale: 1, CapacityLow: 1}, {}} {
 		if got, err := n.RunOnce(context.Background()); err != nil || got != want {
 			t.Fatalf("run %d = %+v, %v; want %+v", i, got, err, want)
@@ -114,5 +114,34 @@ func TestNotifierNewDayNewNotification(t *testing.T) {
 	now = now.Add(24 * time.Hour)
 	if got, err := n.RunOnce(context.Background()); err != nil || got != (jobs.NotifyReport{SyncStale: 1, CapacityLow: 1}) {
 		t.Fatalf("next day = %+v, %v", got, err)
+	}
+}
+
+// Workers call SyncFailures and LowCapacity from every handler that ends a
+// run, so possibly at once: a Notifier built by NewNotifier is read-only
+// (the earlier struct-literal Notifier filled in its defaults on each call,
+// a data race that -race reports here).
+func TestNotifierConcurrentCalls(t *testing.T) {
+	t.Parallel()
+	f := newDeliveryFixture(t)
+	n := jobs.NewNotifier(f.db, jobs.NotifierConfig{}, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 24)
+	for range 8 {
+		wg.Add(3)
+		go func() { defer wg.Done(); _, err := n.SyncFailures(context.Background()); errs <- err }()
+		go func() { defer wg.Done(); _, err := n.LowCapacity(context.Background()); errs <- err }()
+		go func() { defer wg.Done(); _, err := n.Overdue(context.Background()); errs <- err }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A and B have a threshold and no capacity, but have never synced: no low-capacity notification.
+	if c := f.count(t, `SELECT count(*) FROM notifications`); c != 0 {
+		t.Fatalf("notifications = %d, want 0", c)
 	}
 }

@@ -9,20 +9,25 @@ import (
 )
 
 // Retention keeps the database to what a federation needs: it blanks the
-// patient data of tasks that finished longer than Retention ago
+// patient data of tasks that finished longer than Tasks ago
 // (store.RedactFinishedTasks) and of bookings that finished longer than
 // Bookings ago (store.RedactFinishedBookings), and deletes slot change
 // history and finished notifications older than History
 // (store.PruneHistory). The scheduler's leader runs it hourly; a zero
 // duration turns that part off.
 type Retention struct {
-	DB        *store.DB
-	Log       *slog.Logger
-	Retention time.Duration
-	Bookings  time.Duration
-	History   time.Duration
-	Batch     int // rows per statement (default 500)
-	Now       func() time.Time
+	db  *store.DB
+	log *slog.Logger
+	cfg RetentionConfig
+}
+
+// RetentionConfig configures Retention.
+type RetentionConfig struct {
+	Tasks    time.Duration // finished tasks keep patient data this long (0: forever)
+	Bookings time.Duration // finished bookings keep patient data this long (0: forever)
+	History  time.Duration // slot history and finished notifications (0: forever)
+	Batch    int           // rows per statement (default 500)
+	Now      func() time.Time
 }
 
 // RetentionReport counts what one run changed.
@@ -30,42 +35,43 @@ type RetentionReport struct {
 	TasksRedacted, BookingsRedacted, SlotChangesDeleted, NotificationsDeleted int
 }
 
-func (r *Retention) defaults() {
-	if r.Batch <= 0 {
-		r.Batch = 500
+// NewRetention returns a Retention with cfg's defaults filled in.
+func NewRetention(db *store.DB, cfg RetentionConfig, log *slog.Logger) *Retention {
+	if cfg.Batch <= 0 {
+		cfg.Batch = 500
 	}
-	if r.Now == nil {
-		r.Now = time.Now
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
-	if r.Log == nil {
-		r.Log = slog.New(slog.DiscardHandler)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	return &Retention{db: db, log: log.With("component", "retention"), cfg: cfg}
 }
 
 // RunOnce does everything that is due, a batch per statement.
 func (r *Retention) RunOnce(ctx context.Context) (RetentionReport, error) {
-	r.defaults()
 	var rep RetentionReport
-	if r.Retention > 0 {
-		cutoff := r.Now().Add(-r.Retention)
-		n, err := inBatches(ctx, r.Batch, func() (int, error) { return r.DB.RedactFinishedTasks(ctx, cutoff, r.Batch) })
+	if r.cfg.Tasks > 0 {
+		cutoff := r.cfg.Now().Add(-r.cfg.Tasks)
+		n, err := inBatches(ctx, r.cfg.Batch, func() (int, error) { return r.db.RedactFinishedTasks(ctx, cutoff, r.cfg.Batch) })
 		rep.TasksRedacted = n
 		if err != nil {
 			return rep, err
 		}
 	}
-	if r.Bookings > 0 {
-		cutoff := r.Now().Add(-r.Bookings)
-		n, err := inBatches(ctx, r.Batch, func() (int, error) { return r.DB.RedactFinishedBookings(ctx, cutoff, r.Batch) })
+	if r.cfg.Bookings > 0 {
+		cutoff := r.cfg.Now().Add(-r.cfg.Bookings)
+		n, err := inBatches(ctx, r.cfg.Batch, func() (int, error) { return r.db.RedactFinishedBookings(ctx, cutoff, r.cfg.Batch) })
 		rep.BookingsRedacted = n
 		if err != nil {
 			return rep, err
 		}
 	}
-	if r.History > 0 {
-		cutoff := r.Now().Add(-r.History)
-		_, err := inBatches(ctx, r.Batch, func() (int, error) {
-			c, n, err := r.DB.PruneHistory(ctx, cutoff, r.Batch)
+	if r.cfg.History > 0 {
+		cutoff := r.cfg.Now().Add(-r.cfg.History)
+		_, err := inBatches(ctx, r.cfg.Batch, func() (int, error) {
+			c, n, err := r.db.PruneHistory(ctx, cutoff, r.cfg.Batch)
 			rep.SlotChangesDeleted += c
 			rep.NotificationsDeleted += n
 			return max(c, n), err // done once both kinds run short
@@ -75,8 +81,7 @@ func (r *Retention) RunOnce(ctx context.Context) (RetentionReport, error) {
 		}
 	}
 	if rep != (RetentionReport{}) {
-		r.Log.Info("retention", "component", "scheduler", "tasks_redacted", rep.TasksRedacted,
-			"bookings_redacted", rep.BookingsRedacted,
+		r.log.Info("retention", "tasks_redacted", rep.TasksRedacted, "bookings_redacted", rep.BookingsRedacted,
 			"slot_changes_deleted", rep.SlotChangesDeleted, "notifications_deleted", rep.NotificationsDeleted)
 	}
 	return rep, nil

@@ -190,8 +190,8 @@ func TestTwoSchedulersOneRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ctxA, stopA := context.WithCancel(ctx)
-	a := &jobs.Leader{DB: f.DB, Name: "scheduler", Holder: "replica-a", TTL: 900 * time.Millisecond, Log: f.Log}
-	b := &jobs.Leader{DB: f.DB, Name: "scheduler", Holder: "replica-b", TTL: 900 * time.Millisecond, Log: f.Log}
+	a := jobs.NewLeader(f.DB, "scheduler", "replica-a", 900*time.Millisecond, nil, f.Log)
+	b := jobs.NewLeader(f.DB, "scheduler", "replica-b", 900*time.Millisecond, nil, f.Log)
 	doneA := make(chan struct{})
 	go func() { a.Run(ctxA); close(doneA) }()
 	waitFor(t, a.IsLeader, "replica a to lead")

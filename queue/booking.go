@@ -3,8 +3,6 @@ package queue
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -82,8 +80,5 @@ func (e BookingEnqueuer) EnqueueCancel(ctx context.Context, id uuid.UUID, seq in
 }
 
 func (e BookingEnqueuer) enqueue(ctx context.Context, t *asynq.Task) error {
-	if _, err := e.Client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueue %s: %w", t.Type(), err)
-	}
-	return nil
+	return Enqueue(ctx, e.Client, t)
 }

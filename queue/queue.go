@@ -1,10 +1,14 @@
 // Package queue names gpfed's asynq task types, queues and payloads, builds
-// tasks, and moves durable work from Postgres into Redis (the outbox relay).
-// Payloads carry ids only: never NHS numbers or free text.
+// tasks, and owns the rule that joins Postgres to asynq for deliveries:
+// after a commit that makes delivery work due, wake the engine (Waker); if
+// that wake is lost, the Sweeper finds the work. Payloads carry ids only:
+// never NHS numbers or free text.
 package queue
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -15,20 +19,34 @@ import (
 
 // Task types, "domain:action".
 const (
-	TypeCapacityFetch       = "capacity:fetch"
-	TypeTaskDeliver         = "task:deliver"
-	TypeNotificationDeliver = "notification:deliver"
+	TypeCapacityFetch = "capacity:fetch"
+	// TypeDeliveryClaim asks a worker to claim due deliveries from Postgres
+	// and deliver them. It carries no payload: Postgres says what is due.
+	TypeDeliveryClaim = "delivery:claim"
 )
 
 // Queue names and their asynq priority weights.
 const (
-	QueueTasks         = "tasks"
-	QueueNotifications = "notifications"
-	QueueCapacity      = "capacity"
+	QueueDeliveryUrgent = "delivery_urgent"
+	QueueDelivery       = "delivery"
+	QueueCapacity       = "capacity"
 )
 
-// Queues is the weighted queue map every worker serves.
-var Queues = map[string]int{QueueTasks: 6, QueueNotifications: 3, QueueCapacity: 2, QueueBookings: 4}
+// Queues is the weighted queue map every worker serves. A wake for urgent
+// work jumps a backlog of others; capacity fetches never starve.
+var Queues = map[string]int{QueueDeliveryUrgent: 12, QueueDelivery: 6, QueueCapacity: 2, QueueBookings: 4}
+
+// Enqueue puts t into asynq. An entry with the same TaskID already there
+// (queued, running, retrying or kept after completion) counts as success:
+// TaskIDs are how gpfed keeps work single, so this is the one conflict
+// policy every enqueue in gpfed uses.
+func Enqueue(ctx context.Context, c *asynq.Client, t *asynq.Task, opts ...asynq.Option) error {
+	_, err := c.EnqueueContext(ctx, t, opts...)
+	if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return nil
+	}
+	return fmt.Errorf("enqueue %s: %w", t.Type(), err)
+}
 
 // CapacityFetch asks a worker to fetch one practice's slots for one run.
 type CapacityFetch struct {

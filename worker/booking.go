@@ -72,10 +72,10 @@ func bookingRetry(n int) time.Duration {
 }
 
 // retryDelay sends booking tasks to their schedule and everything else to
-// RetryDelay.
+// asynq's default.
 func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	if t != nil && (t.Type() == queue.TypeBookingSettle || t.Type() == queue.TypeBookingCancel) {
 		return bookingRetry(n)
 	}
-	return RetryDelay(n, err, t)
+	return asynq.DefaultRetryDelayFunc(n, err, t)
 }

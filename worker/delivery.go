@@ -2,257 +2,152 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
+	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
-	"github.com/gpfed/gpfed/internal/metrics"
+	"github.com/gpfed/gpfed/internal/batch"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/webhook"
 	"github.com/gpfed/gpfed/queue"
 )
 
-// DeliveryDeps is what the task and notification delivery handlers need.
-type DeliveryDeps struct {
-	// HTTPClient posts webhooks; it must carry a timeout (webhook.NewClient).
+// DeliveryConfig configures a worker's delivery engine. Zero fields take
+// the defaults NewEngine documents.
+type DeliveryConfig struct {
+	// HTTPClient posts webhooks (default webhook.NewClient(WebhookTimeout)).
 	HTTPClient *http.Client
-	// WebhookTimeout bounds one POST (default 10s); the whole attempt,
-	// including the row lock it holds, is bounded a few seconds above it.
+	// WebhookTimeout bounds one POST (default 10s).
 	WebhookTimeout time.Duration
-	// NotificationTTL is the maximum age of the delivered/failed
-	// notifications delivery creates for senders (default 24h).
+	// Lease is how long a claim owns its items without a heartbeat
+	// (default 10s); the engine renews it every Lease/3 while deliveries
+	// are in flight. A POST is never continued past the lease it holds, so
+	// an item whose lease ran out has no POST of this worker in flight, and
+	// a worker that dies frees its items (and its endpoints' in-flight
+	// slots) within one lease.
+	Lease time.Duration
+	// BatchSize bounds one claim (default 32).
+	BatchSize int
+	// EndpointCap is the default in-flight cap per recipient endpoint (default 8).
+	EndpointCap int
+	// Retry is the retry schedule (default DefaultRetryPolicy).
+	Retry RetryPolicy
+	// NotificationTTL is the maximum age of the sender notifications
+	// deliveries create (default 24h).
 	NotificationTTL time.Duration
-	// Enqueuer, when set, queues the sender's delivered/failed notification
-	// right after the delivery commits, instead of waiting for the outbox
-	// relay (which still takes over after store.DirectEnqueueGrace if this
-	// enqueue never happens). TaskTimeout is asynq's per-attempt timeout for it.
-	Enqueuer    *asynq.Client
-	TaskTimeout time.Duration
-	// FastPath, when set with Enqueuer, makes the first attempt of those
-	// notifications in this process instead (see FastPath); the caller
-	// closes it when it shuts the worker down.
-	FastPath *FastPath
+	// Breaker is the per-endpoint circuit breaker (default store.DefaultBreakerPolicy).
+	Breaker store.BreakerPolicy
+	// MaxInFlight bounds this process's deliveries in flight at once
+	// (default 128): the claim loop asks for no more than the room left.
+	MaxInFlight int
+	// DrainTimeout is how long a stopping engine lets its in-flight
+	// deliveries finish before it interrupts them (default 20s); an
+	// interrupted delivery is released for another worker.
+	DrainTimeout time.Duration
 }
 
-type delivery struct {
-	db      *store.DB
-	log     *slog.Logger
-	now     func() time.Time
-	sender  *webhook.Sender
-	timeout time.Duration
-	ttl     time.Duration
-	enq     *asynq.Client
-	taskTO  time.Duration
-	fast    *FastPath
+// leaseMargin is kept between the moment a claim stops its POSTs (when
+// its heartbeats fail) and the end of its lease, for clock drift.
+const leaseMargin = 2 * time.Second
+
+// Engine delivers tasks and notifications. Each worker process runs one
+// (Run). Its claim loop takes due items from Postgres (store.Claim: the
+// per-endpoint caps, open circuits and priority are applied there) as long
+// as this process has room, posts each to its webhook or marks it
+// delivered to the inbox or feed with no lock, transaction or pooled
+// connection held while it waits, and hands each outcome to the completer,
+// which records many at a time (store.RecordOutcomes). A recorded outcome
+// frees room, so a busy engine keeps itself going; asynq's delivery:claim
+// wakes (ProcessTask) set an idle one off, and spread work over workers.
+type Engine struct {
+	db        *store.DB
+	waker     *queue.Waker
+	sweeper   *queue.Sweeper
+	sender    *webhook.Sender
+	cfg       DeliveryConfig
+	log       *slog.Logger
+	now       func() time.Time
+	completer *batch.Group[store.Outcome, struct{}]
+	poke      chan struct{}
+	inFlight  atomic.Int64
 }
 
-func registerDelivery(mux *asynq.ServeMux, d Deps) {
-	dd := d.Delivery
-	if dd.WebhookTimeout <= 0 {
-		dd.WebhookTimeout = 10 * time.Second
+// NewEngine builds an engine; waker and sweeper may be nil (tests).
+func NewEngine(db *store.DB, waker *queue.Waker, sweeper *queue.Sweeper, cfg DeliveryConfig, log *slog.Logger) (*Engine, error) {
+	if db == nil {
+		return nil, errors.New("delivery engine: no database")
 	}
-	if dd.HTTPClient == nil {
-		dd.HTTPClient = webhook.NewClient(dd.WebhookTimeout)
+	cfg.WebhookTimeout = orDuration(cfg.WebhookTimeout, 10*time.Second)
+	cfg.Lease = orDuration(cfg.Lease, 10*time.Second)
+	if cfg.Lease < 2*leaseMargin {
+		return nil, fmt.Errorf("delivery engine: lease %s is shorter than %s", cfg.Lease, 2*leaseMargin)
 	}
-	log := d.Log
+	cfg.BatchSize = orInt(cfg.BatchSize, 32)
+	cfg.EndpointCap = orInt(cfg.EndpointCap, 8)
+	if cfg.Retry.Base <= 0 {
+		cfg.Retry = DefaultRetryPolicy
+	}
+	cfg.NotificationTTL = orDuration(cfg.NotificationTTL, 24*time.Hour)
+	if cfg.Breaker.FailuresToOpen <= 0 {
+		cfg.Breaker = store.DefaultBreakerPolicy
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = webhook.NewClient(cfg.WebhookTimeout)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &delivery{db: d.DB, log: log.With("component", "delivery"), now: d.Now,
-		sender: &webhook.Sender{Client: dd.HTTPClient, Now: d.Now}, timeout: dd.WebhookTimeout, ttl: dd.NotificationTTL,
-		enq: dd.Enqueuer, taskTO: dd.TaskTimeout, fast: dd.FastPath}
-	mux.HandleFunc(queue.TypeTaskDeliver, h.deliverTask)
-	mux.HandleFunc(queue.TypeNotificationDeliver, h.deliverNotification)
+	cfg.MaxInFlight = orInt(cfg.MaxInFlight, 128)
+	cfg.DrainTimeout = orDuration(cfg.DrainTimeout, 20*time.Second)
+	e := &Engine{db: db, waker: waker, sweeper: sweeper, cfg: cfg, log: log.With("component", "delivery"), now: time.Now,
+		sender: &webhook.Sender{Client: cfg.HTTPClient}, poke: make(chan struct{}, 1)}
+	e.completer = batch.New(e.record, 256, 2)
+	return e, nil
 }
 
-// attemptContext bounds one attempt: the POST's own timeout plus room for
-// the database work, well inside asynq's lease and the task's Timeout.
-func (h *delivery) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, h.timeout+5*time.Second)
+func orDuration(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
-func (h *delivery) options() store.DeliveryOptions {
-	o := store.DeliveryOptions{Now: h.now(), NotificationTTL: h.ttl}
-	if h.enq != nil {
-		o.RelayDelay = store.DirectEnqueueGrace
+func orInt(n, def int) int {
+	if n > 0 {
+		return n
 	}
-	return o
+	return def
 }
 
-// dispatchNotification sends a notification the delivery just committed on
-// its way: the fast path when it has room, else the queue.
-func (h *delivery) dispatchNotification(ctx context.Context, log *slog.Logger, id uuid.UUID) {
-	if id == uuid.Nil || h.enq == nil {
-		return // without an enqueuer the outbox relay sends it
-	}
-	if h.fast.Go(func(fctx context.Context) { h.notifyNow(fctx, log, id) }) {
-		metrics.NotificationDispatch.WithLabelValues("fast_path").Inc()
-		return
-	}
-	metrics.NotificationDispatch.WithLabelValues("queue").Inc()
-	h.enqueueNotification(ctx, log, id, 0)
+// ProcessTask is the delivery:claim handler: it sets this process's claim
+// loop off and returns at once, so no asynq slot ever waits on a webhook.
+func (e *Engine) ProcessTask(context.Context, *asynq.Task) error {
+	e.Poke()
+	return nil
 }
 
-// notifyNow is the fast path's attempt; whatever does not end the
-// notification goes to the queue, after the retry schedule's first delay
-// when the receiver asked for a retry.
-func (h *delivery) notifyNow(ctx context.Context, log *slog.Logger, id uuid.UUID) {
-	err := h.notify(ctx, id, false)
-	if err == nil || errors.Is(err, asynq.SkipRetry) {
-		return
-	}
-	var delay time.Duration
-	var re *RetryError
-	if errors.As(err, &re) {
-		delay = DefaultRetryPolicy.deliveryDelay(0, err)
-	}
-	metrics.NotificationDispatch.WithLabelValues("fast_path_to_queue").Inc()
-	h.enqueueNotification(ctx, log, id, delay)
-}
-
-// enqueueNotification queues a notification the delivery just committed,
-// to run after delay (h.enq is set: dispatchNotification checks). Failure
-// is not an error: its outbox row makes the relay take over.
-func (h *delivery) enqueueNotification(ctx context.Context, log *slog.Logger, id uuid.UUID, delay time.Duration) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	var opts []asynq.Option
-	if delay > 0 {
-		opts = append(opts, asynq.ProcessIn(delay))
-	}
-	if err := queue.Enqueue(ctx, h.enq, store.OutboxNotification, id, h.taskTO, opts...); err != nil {
-		log.Debug("direct enqueue failed; the outbox relay will take over", "notification_id", id.String(), "error", err)
-	}
-}
-
-func (h *delivery) deliverTask(ctx context.Context, t *asynq.Task) error {
-	var p queue.TaskDeliver
-	if err := json.Unmarshal(t.Payload(), &p); err != nil {
-		return fmt.Errorf("task:deliver payload: %v: %w", err, asynq.SkipRetry)
-	}
-	ctx, cancel := h.attemptContext(ctx)
-	defer cancel()
-	last := lastRetry(ctx)
-	task, a, err := h.db.DeliverTask(ctx, p.TaskID, h.options(), func(ctx context.Context, dt store.DeliveryTask) store.Attempt {
-		return h.tryTask(ctx, dt, last)
-	})
-	log := h.log.With("task_id", p.TaskID.String())
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		log.Warn("task to deliver does not exist")
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-	case err != nil:
-		return err // database trouble: try again
-	}
-	observeOutcome(task, a, h.now())
-	h.dispatchNotification(ctx, log, task.Notification)
-	return h.conclude(log.With("recipient_ods", task.RecipientODS, "state", task.State), a, task.ExpiresAt)
-}
-
-// send posts one webhook and records its latency by event and status.
-func (h *delivery) send(ctx context.Context, url string, secrets []string, event, id string, body []byte) webhook.Result {
-	start := time.Now()
-	res := h.sender.Send(ctx, url, secrets, event, id, body)
-	metrics.WebhookRequests.WithLabelValues(event, strconv.Itoa(res.Status)).Observe(time.Since(start).Seconds())
-	return res
-}
-
-// signingSecrets is what a delivery signs with: the practice's secret, and
-// the previous one while a rotation keeps it valid.
-func signingSecrets(current, previous string) []string {
-	if previous == "" || previous == current {
-		return []string{current}
-	}
-	return []string{current, previous}
-}
-
-// observeOutcome records acceptance-to-outcome latency and attempts once a
-// task reaches its final delivery outcome.
-func observeOutcome(t store.DeliveryTask, a store.Attempt, now time.Time) {
-	var outcome string
-	switch a.Result {
-	case store.AttemptDelivered:
-		outcome = "delivered"
-	case store.AttemptFailed:
-		outcome = "failed"
+// Poke makes the claim loop look for due work now.
+func (e *Engine) Poke() {
+	select {
+	case e.poke <- struct{}{}:
 	default:
-		return
 	}
-	channel := a.Channel
-	if channel == "" {
-		channel = "webhook"
-	}
-	metrics.TaskDeliveryDuration.WithLabelValues(channel, outcome).Observe(now.Sub(t.CreatedAt).Seconds())
-	metrics.TaskDeliveryAttempts.WithLabelValues(channel, outcome).Observe(float64(t.Attempts))
 }
 
-// tryTask makes one delivery attempt for a locked, accepted task.
-func (h *delivery) tryTask(ctx context.Context, t store.DeliveryTask, last bool) store.Attempt {
-	if !h.now().Before(t.ExpiresAt) {
-		return store.ExpiredAttempt(t.LastError)
-	}
-	if t.WebhookURL == "" {
-		return store.Attempt{Result: store.AttemptDelivered, Channel: "inbox"}
-	}
-	body, err := json.Marshal(webhook.TaskEvent{
-		Event: webhook.EventTask, ID: t.ID, SenderODS: t.SenderODS, RecipientODS: t.RecipientODS,
-		Type: t.Type, Priority: t.Priority, Subject: t.Subject, Body: t.Body,
-		PatientNHSNumber: t.PatientNHSNumber, DueDate: t.DueDate, CreatedAt: t.CreatedAt.UTC(),
-	})
-	if err != nil {
-		return store.Attempt{Result: store.AttemptRetry, Error: "encode task event failed"}
-	}
-	res := h.send(ctx, t.WebhookURL, signingSecrets(t.WebhookSecret, t.WebhookSecretPrevious), webhook.EventTask, t.ID.String(), body)
-	return verdict(res, "webhook", last)
-}
-
-// verdict turns a webhook result into the attempt to record.
-func verdict(res webhook.Result, channel string, last bool) store.Attempt {
-	a := store.Attempt{Tried: true, Status: res.Status, Channel: channel}
-	if res.Err != nil {
-		a.Error = res.Err.Error()
-	}
-	switch {
-	case res.Outcome == webhook.Delivered:
-		a.Result = store.AttemptDelivered
-	case res.Outcome == webhook.Permanent:
-		a.Result, a.Reason = store.AttemptFailed, "rejected"
-	case last:
-		a.Result, a.Reason = store.AttemptFailed, "retries_exhausted"
-	default:
-		a.Result = store.AttemptRetry
-		a.RetryAfter = res.RetryAfter
-	}
-	return a
-}
-
-// conclude logs the attempt and tells asynq what to do next.
-func (h *delivery) conclude(log *slog.Logger, a store.Attempt, expires time.Time) error {
-	switch a.Result {
-	case 0:
-		log.Debug("nothing to deliver")
-		return nil
-	case store.AttemptDelivered:
-		log.Info("delivered", "channel", a.Channel, "status", a.Status)
-		return nil
-	case store.AttemptFailed:
-		log.Warn("delivery failed permanently", "reason", a.Reason, "status", a.Status, "error", a.Error)
-		return fmt.Errorf("delivery failed (%s): %s: %w", a.Reason, a.Error, asynq.SkipRetry)
-	}
-	log.Info("delivery attempt failed; will retry", "status", a.Status, "error", a.Error)
-	return &RetryError{Msg: a.Error, After: a.RetryAfter, Expires: expires}
-}
-
-// lastRetry reports whether asynq will not retry this attempt again.
-func lastRetry(ctx context.Context) bool {
-	n, ok1 := asynq.GetRetryCount(ctx)
-	maxRetry, ok2 := asynq.GetMaxRetry(ctx)
-	return ok1 && ok2 && n >= maxRetry
+// Run runs the claim loop and the completer until ctx ends; then it stops
+// claiming, lets deliveries in flight finish (up to DrainTimeout, then
+// interrupts them), records their outcomes and returns. Stop it after the
+// asynq server, whose handlers only poke it.
+func (e *Engine) Run(ctx context.Context) {
+	cctx, stopCompleter := context.WithCancel(context.WithoutCancel(ctx))
+	completed := make(chan struct{})
+	go func() { defer close(completed); e.completer.Run(cctx) }()
+	e.claimLoop(ctx)
+	stopCompleter()
+	<-completed
 }

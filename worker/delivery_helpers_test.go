@@ -15,7 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gpfed/gpfed/internal/logging"
-	"github.com/gpfed/gpfed/internal/practice"
+	"github.com/gpfed/gpfed/internal/service"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/testdb"
 	"github.com/gpfed/gpfed/internal/testredis"
@@ -28,22 +28,24 @@ const (
 	sender    = "A20047" // no webhook: gets its notifications in the feed
 	recipient = "B82001" // webhook receiver
 	inboxOnly = "C81002" // no webhook
+	other     = "D82002" // a second webhook receiver
 	secret    = "whsec-test"
 	nhsNumber = "9434765919"
-	bodyText  = "Please review the attached blood results"
 )
 
 // receiver is a real webhook endpoint that verifies signatures like a
-// practice would and answers from a script (then 200).
+// practice would and answers from a script (then 200), or holds requests.
 type receiver struct {
 	srv *httptest.Server
 
 	mu       sync.Mutex
-	script   []int          // statuses to answer first, in order
-	hold     chan struct{}  // when set, requests wait on it
-	requests []recorded     // every request, verified or not
+	script   []int         // statuses to answer first, in order
+	always   int           // when set, the status of every answer after the script
+	hold     chan struct{} // when set, requests wait on it
+	requests []recorded    // every request, verified or not
+	inFlight int
+	peak     int
 	ok       map[string]int // idempotency key -> 2xx answers
-	entered  chan struct{}  // signalled when a request arrives
 }
 
 type recorded struct {
@@ -52,10 +54,11 @@ type recorded struct {
 	Verified   bool
 	Body       string
 	Status     int
+	At         time.Time
 }
 
 func newReceiver(t *testing.T, script ...int) *receiver {
-	rc := &receiver{script: script, ok: map[string]int{}, entered: make(chan struct{}, 100)}
+	rc := &receiver{script: script, ok: map[string]int{}}
 	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))
 	t.Cleanup(rc.srv.Close)
 	return rc
@@ -63,13 +66,12 @@ func newReceiver(t *testing.T, script ...int) *receiver {
 
 func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	select {
-	case rc.entered <- struct{}{}:
-	default: // nobody is watching arrivals
-	}
 	rc.mu.Lock()
 	hold := rc.hold
+	rc.inFlight++
+	rc.peak = max(rc.peak, rc.inFlight)
 	rc.mu.Unlock()
+	defer func() { rc.mu.Lock(); rc.inFlight--; rc.mu.Unlock() }()
 	if hold != nil {
 		select {
 		case <-hold:
@@ -78,8 +80,8 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rec := recorded{Event: r.Header.Get(webhook.HeaderEvent), Key: r.Header.Get(webhook.HeaderIdempotencyKey), Body: string(body),
-		Signatures: strings.Count(r.Header.Get(webhook.HeaderSignature), "v1="),
-		Verified:   webhook.Verify(secret, r.Header.Get(webhook.HeaderSignature), body) == nil}
+		Signatures: strings.Count(r.Header.Get(webhook.HeaderSignature), "v1="), At: time.Now(),
+		Verified: webhook.Verify(secret, r.Header.Get(webhook.HeaderSignature), body) == nil}
 	rc.mu.Lock()
 	rec.Status = http.StatusOK
 	switch {
@@ -87,6 +89,8 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		rec.Status = http.StatusUnauthorized
 	case len(rc.script) > 0:
 		rec.Status, rc.script = rc.script[0], rc.script[1:]
+	case rc.always != 0:
+		rec.Status = rc.always
 	}
 	if rec.Status/100 == 2 {
 		rc.ok[rec.Key]++
@@ -106,103 +110,94 @@ func (rc *receiver) snapshot() ([]recorded, map[string]int) {
 	return append([]recorded(nil), rc.requests...), ok
 }
 
+func (rc *receiver) set(f func(rc *receiver)) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	f(rc)
+}
+
 type env struct {
-	db     *store.DB
-	client *asynq.Client
-	insp   *asynq.Inspector
-	rc     *receiver
-	relay  *queue.Relay
+	db      *store.DB
+	rc      *receiver // recipient's
+	rc2     *receiver // other's
+	client  *asynq.Client
+	waker   *queue.Waker
+	engine  *worker.Engine
+	sweeper *queue.Sweeper
 }
 
-// setup builds a fresh database, Redis DB, practices, a webhook receiver
-// for the recipient, an in-process asynq worker with fast retries, and a
-// running relay.
-func setup(t *testing.T, script ...int) *env {
-	t.Helper()
-	return setupWith(t, nil, script...)
+// options adjust the engine a test runs.
+type options struct {
+	cfg    worker.DeliveryConfig
+	script []int
+	// noWorker builds the environment without starting the queue server.
+	noWorker bool
 }
 
-// setupWith is setup whose worker enqueues the notifications deliveries
-// create itself and, when fast is set, makes their first attempt on the
-// fast path.
-func setupWith(t *testing.T, fast *worker.FastPath, script ...int) *env {
+// setup builds a fresh database, Redis DB, practices (recipient and other
+// with webhook receivers), and a running worker: asynq server with the
+// delivery engine, its completer and a sweeper, with fast retries.
+func setup(t *testing.T, opts options) *env {
 	t.Helper()
-	ctx := context.Background()
 	db, _ := testdb.New(t)
 	_, redisURL := testredis.DB(t)
-	ps := []practice.Practice{
-		{ODSCode: sender, Name: "Sender", ASID: "918999198993", Endpoint: "https://p.example/a", Active: true},
-		{ODSCode: recipient, Name: "Recipient", ASID: "918999198994", Endpoint: "https://p.example/b", Active: true},
-		{ODSCode: inboxOnly, Name: "Inbox", ASID: "918999198995", Endpoint: "https://p.example/c", Active: true},
-	}
-	if _, err := db.ImportPractices(ctx, ps, false); err != nil {
-		t.Fatal(err)
-	}
-	rc := newReceiver(t, script...)
-	if err := db.SetWebhook(ctx, recipient, rc.srv.URL+"/hooks/"+recipient, secret, 0); err != nil {
-		t.Fatal(err)
-	}
+	testdb.Federation(t, db, sender, recipient, inboxOnly, other)
+	e := &env{db: db, rc: newReceiver(t, opts.script...), rc2: newReceiver(t)}
+	testdb.SetWebhook(t, db, recipient, e.rc.srv.URL+"/hooks/"+recipient, secret)
+	testdb.SetWebhook(t, db, other, e.rc2.srv.URL+"/hooks/"+other, secret)
 	opt, err := queue.RedisOpt(redisURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{db: db, client: asynq.NewClient(opt), insp: asynq.NewInspector(opt), rc: rc}
-	t.Cleanup(func() { e.client.Close(); e.insp.Close() })
-	deps := worker.DeliveryDeps{HTTPClient: webhook.NewClient(2 * time.Second), WebhookTimeout: 2 * time.Second}
-	if fast != nil {
-		deps.Enqueuer, deps.FastPath = e.client, fast
-		t.Cleanup(func() { fast.Close(5 * time.Second) })
+	e.client = asynq.NewClient(opt)
+	t.Cleanup(func() { e.client.Close() })
+	cfg := opts.cfg
+	cfg.WebhookTimeout = max(cfg.WebhookTimeout, 2*time.Second)
+	if cfg.Retry.Base == 0 {
+		cfg.Retry = worker.RetryPolicy{Base: 40 * time.Millisecond, Max: 200 * time.Millisecond}
 	}
-	startWorker(t, opt, db, deps)
-	rctx, cancel := context.WithCancel(ctx)
-	e.relay = &queue.Relay{DB: db, Client: e.client, Log: logging.Discard(), Interval: 50 * time.Millisecond}
-	done := make(chan struct{})
-	go func() { defer close(done); e.relay.Run(rctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return e
-}
-
-func startWorker(t *testing.T, opt asynq.RedisConnOpt, db *store.DB, deps worker.DeliveryDeps) {
-	t.Helper()
-	srv := asynq.NewServer(opt, asynq.Config{
-		Concurrency: 4, Queues: queue.Queues, LogLevel: asynq.FatalLevel,
-		TaskCheckInterval: 20 * time.Millisecond, DelayedTaskCheckInterval: 50 * time.Millisecond,
-		RetryDelayFunc: worker.RetryPolicy{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond}.Delay,
-	})
-	mux := worker.NewMux(worker.Deps{DB: db, Log: logging.Discard(), Delivery: deps})
-	if err := srv.Start(mux); err != nil {
-		t.Fatal(err)
+	if cfg.Breaker.FailuresToOpen == 0 {
+		cfg.Breaker = store.BreakerPolicy{FailuresToOpen: 100, ProbeMin: time.Second, ProbeMax: time.Second, NotifyEvery: time.Hour}
 	}
-	t.Cleanup(srv.Shutdown)
-}
-
-// newTask writes a task and its outbox row in one transaction, as the API's
-// accept path does.
-func newTask(t *testing.T, db *store.DB, to string, maxAge time.Duration) uuid.UUID {
-	t.Helper()
-	return insertTask(t, db, to, maxAge, true)
-}
-
-func insertTask(t *testing.T, db *store.DB, to string, maxAge time.Duration, outbox bool) uuid.UUID {
-	t.Helper()
-	id := uuid.New()
-	err := db.InTx(context.Background(), func(tx pgx.Tx) error {
-		if _, err := tx.Exec(context.Background(), `INSERT INTO tasks (id, sender_ods, recipient_ods, patient_nhs_number,
-			type, priority, subject, body, due_date, expires_at) VALUES ($1, $2, $3, $4, 'action-needed', 'urgent',
-			'Bloods', $5, '2026-02-01', now() + make_interval(secs => $6))`, id, sender, to, nhsNumber, bodyText,
-			maxAge.Seconds()); err != nil {
-			return err
-		}
-		if !outbox {
-			return nil
-		}
-		_, err := tx.Exec(context.Background(), `INSERT INTO outbox (kind, ref_id) VALUES ('task', $1)`, id)
-		return err
-	})
+	e.waker = queue.NewWaker(e.client, time.Minute, logging.Discard())
+	e.sweeper = queue.NewSweeper(db, e.waker, queue.SweeperConfig{EndpointCap: max(cfg.EndpointCap, 8), Name: t.Name(),
+		MaxSleep: 200 * time.Millisecond}, logging.Discard())
+	e.engine, err = worker.NewEngine(db, e.waker, e.sweeper, cfg, logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
+	if opts.noWorker {
+		return e
+	}
+	g := &service.Group{}
+	t.Cleanup(g.Stop)
+	ctx := context.Background()
+	g.Start(ctx, "completer", e.engine.Run)
+	g.Start(ctx, "sweeper", e.sweeper.Run)
+	srv := asynq.NewServer(opt, asynq.Config{Concurrency: 8, Queues: queue.Queues, LogLevel: asynq.FatalLevel,
+		TaskCheckInterval: 20 * time.Millisecond, ShutdownTimeout: 3 * time.Second})
+	if err := srv.Start(worker.NewMux(worker.Deps{DB: db, Log: logging.Discard(), Delivery: e.engine})); err != nil {
+		t.Fatal(err)
+	}
+	g.Start(ctx, "queue server", func(ctx context.Context) { <-ctx.Done(); srv.Shutdown() })
+	return e
+}
+
+// accept stores a task as the API does and wakes the engine.
+func (e *env) accept(t *testing.T, task store.Task) uuid.UUID {
+	t.Helper()
+	id := testdb.Accept(t, e.db, task)
+	e.waker.Wake(context.Background(), task.Priority == "urgent")
 	return id
+}
+
+// send accepts an urgent action task from sender to, expiring after maxAge.
+func (e *env) send(t *testing.T, to string, maxAge time.Duration) uuid.UUID {
+	t.Helper()
+	task := testdb.TaskSpec(sender, to)
+	task.Type, task.Priority, task.DueDate = "action-needed", "urgent", "2026-02-01"
+	task.ExpiresAt = time.Now().Add(maxAge)
+	return e.accept(t, task)
 }
 
 type taskRow struct {
@@ -221,20 +216,27 @@ func getTask(t *testing.T, db *store.DB, id uuid.UUID) taskRow {
 	return r
 }
 
-// waitState polls until the task reaches state or the deadline passes.
-func waitState(t *testing.T, db *store.DB, id uuid.UUID, state string) taskRow {
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		r := getTask(t, db, id)
-		if r.State == state {
-			return r
-		}
+	deadline := time.Now().Add(timeout)
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("task %s: state %q after 15s, want %q (%+v)", id, r.State, state, r)
+			t.Fatalf("waited %s for %s", timeout, what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// waitState polls until the task reaches state.
+func waitState(t *testing.T, db *store.DB, id uuid.UUID, state string) taskRow {
+	t.Helper()
+	var r taskRow
+	waitFor(t, 15*time.Second, "task "+id.String()+" to be "+state, func() bool {
+		r = getTask(t, db, id)
+		return r.State == state
+	})
+	return r
 }
 
 type noteRow struct {
@@ -246,14 +248,14 @@ type noteRow struct {
 // (not pending) and there are want of them.
 func waitNotes(t *testing.T, db *store.DB, task uuid.UUID, want int) []noteRow {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	var notes []noteRow
+	waitFor(t, 15*time.Second, "notifications about "+task.String(), func() bool {
 		rows, err := db.Pool.Query(context.Background(), `SELECT recipient_ods, kind, state, COALESCE(channel, ''), data
 			FROM notifications WHERE task_id = $1 ORDER BY created_at, kind`, task)
 		if err != nil {
 			t.Fatal(err)
 		}
-		notes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (noteRow, error) {
+		notes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (noteRow, error) {
 			var n noteRow
 			return n, r.Scan(&n.Recipient, &n.Kind, &n.State, &n.Channel, &n.Data)
 		})
@@ -264,14 +266,9 @@ func waitNotes(t *testing.T, db *store.DB, task uuid.UUID, want int) []noteRow {
 		for _, n := range notes {
 			done = done && n.State != store.NotificationPending
 		}
-		if done {
-			return notes
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("notifications for %s after 15s: %+v, want %d finished", task, notes, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return done
+	})
+	return notes
 }
 
 func auditTrail(t *testing.T, db *store.DB, id uuid.UUID) []string {

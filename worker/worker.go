@@ -22,7 +22,8 @@ type Deps struct {
 	Log      *slog.Logger
 	Now      func() time.Time
 	Capacity CapacityDeps
-	Delivery DeliveryDeps
+	// Delivery handles delivery:claim; nil leaves deliveries to other workers.
+	Delivery *Engine
 	Booking  BookingDeps
 }
 
@@ -34,7 +35,9 @@ func NewMux(d Deps) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.Use(recoverer(d.Log))
 	registerCapacity(mux, d)
-	registerDelivery(mux, d)
+	if d.Delivery != nil {
+		mux.Handle(queue.TypeDeliveryClaim, d.Delivery)
+	}
 	registerBooking(mux, d)
 	return mux
 }
@@ -48,13 +51,14 @@ func NewServer(redis asynq.RedisConnOpt, concurrency int, shutdown time.Duration
 		Concurrency:     concurrency,
 		Queues:          queues,
 		ShutdownTimeout: shutdown,
-		// Delivery retries follow our own schedule (exponential with jitter, capped,
-		// honouring Retry-After and never past an item's expiry); booking retries theirs.
-		RetryDelayFunc: retryDelay,
 		// Poll idle queues often: the default 1 s adds up to a second to delivery latency.
 		TaskCheckInterval: 50 * time.Millisecond,
-		Logger:            asynqLogger{log.With("component", "asynq")},
-		LogLevel:          asynq.WarnLevel,
+		// Capacity fetch retries are due within half a second, not asynq's 5 s.
+		DelayedTaskCheckInterval: 500 * time.Millisecond,
+		// Booking settles and cancels retry on their own schedule.
+		RetryDelayFunc: retryDelay,
+		Logger:         asynqLogger{log.With("component", "asynq")},
+		LogLevel:       asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			log.Warn("task failed", "component", "worker", "type", t.Type(), "task_id", id, "error", err)

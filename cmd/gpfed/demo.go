@@ -11,10 +11,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/hibiken/asynq"
-
-	"github.com/gpfed/gpfed/internal/api"
 	"github.com/gpfed/gpfed/internal/practice"
+	"github.com/gpfed/gpfed/internal/service"
 	"github.com/gpfed/gpfed/internal/sim"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/queue"
@@ -42,7 +40,7 @@ func runDemo(ctx context.Context, app *App, args []string) error {
 		return err
 	}
 	defer c.Close()
-	db, redis, client, inspector := c.DB, c.Redis, c.Client, c.Inspector
+	db, client, inspector := c.DB, c.Client, c.Inspector
 
 	fed, stopSim, err := startDemoSim(ctx, *n, *simAddr)
 	if err != nil {
@@ -54,13 +52,11 @@ func runDemo(ctx context.Context, app *App, args []string) error {
 	}
 	fmt.Fprintf(out, "simulated federation: %d practices at %s\n", *n, fed.BaseURL())
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop, err := startDemoServices(ctx, app, db, redis, client, inspector)
-	if err != nil {
+	g := service.Group{Log: app.Log}
+	defer g.Stop()
+	if err := startDemoServices(ctx, &g, app, c); err != nil {
 		return err
 	}
-	defer func() { cancel(); stop() }() // the services stop when ctx ends
 
 	// The dashboard is up before the first sync: open it and watch the run.
 	adminKey, _, err := db.CreateAPIKey(ctx, store.RoleAdmin, "", "demo")
@@ -146,44 +142,38 @@ func importDemoPractices(ctx context.Context, db *store.DB, fed *sim.Federation)
 	return err
 }
 
-// startDemoServices runs the API server, a worker on every queue, the
-// outbox relay and the scheduler in this process.
-func startDemoServices(ctx context.Context, app *App, db *store.DB, redis asynq.RedisConnOpt, client *asynq.Client, insp *asynq.Inspector) (func(), error) {
-	mux, waitFast, err := workerMuxEnqueuing(ctx, app, db, client)
-	if err != nil {
-		return nil, err
-	}
+// startDemoServices runs a worker on every queue, the scheduler and the
+// API server in this process, in that start order (so the API stops
+// first and the delivery completer last).
+func startDemoServices(ctx context.Context, g *service.Group, app *App, c *conns) error {
 	ln, err := net.Listen("tcp", app.Cfg.Server.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen %s (GPFED_HTTP_ADDR): %w", app.Cfg.Server.Addr, err)
+		return fmt.Errorf("listen %s (GPFED_HTTP_ADDR): %w", app.Cfg.Server.Addr, err)
 	}
-	svc, err := newBookingService(app, db, client)
+	engine, sweeper, err := newDelivery(app, c.DB, newWaker(app, c.Client))
 	if err != nil {
-		return nil, err
+		ln.Close()
+		return err
 	}
-	srv := &api.Server{DB: db, Log: app.Log.With("component", "api"), Enqueuer: client, Inspector: insp, TaskMaxAge: app.Cfg.Tasks.MaxAge,
-		TaskTimeout: deliveryTaskTimeout(app), SecureCookies: app.Cfg.Server.SecureCookies, Booking: svc}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	stopRelay := startRelay(ctx, app, db, client)
-	done := make(chan struct{}, 2)
-	go func() {
-		_ = serveQueue(ctx, app, redis, mux, queue.Queues, app.Cfg.Worker.Concurrency)
-		done <- struct{}{}
-	}()
-	go func() {
-		if err := runSchedulerWith(ctx, app, db, client, insp); err != nil {
-			app.Log.Error("scheduler stopped", "error", err)
-		}
-		done <- struct{}{}
-	}()
-	return func() {
-		_ = hs.Shutdown(context.WithoutCancel(ctx))
-		stopRelay()
-		<-done
-		<-done
-		waitFast()
-	}, nil
+	mux, err := workerMux(app, c.DB, engine)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	startWorkerServices(ctx, g, app, engine, sweeper)
+	if err := startQueueServer(ctx, g, app, c.Redis, mux, queue.Queues); err != nil {
+		ln.Close()
+		return err
+	}
+	if err := startScheduler(ctx, g, app, c.DB, c.Client, c.Inspector); err != nil {
+		ln.Close()
+		return err
+	}
+	if err := startAPI(ctx, g, app, c, ln); err != nil {
+		ln.Close()
+		return err
+	}
+	return nil
 }
 
 type demoTask struct {

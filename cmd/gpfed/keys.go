@@ -93,6 +93,9 @@ func practicesWebhook(ctx context.Context, app *App, args []string) error {
 	}
 	defer db.Close()
 	if err := db.SetWebhook(ctx, args[0], url, secret, *keep); err != nil {
+		if errors.Is(err, store.ErrInactive) {
+			return ExitError{Code: 1, Msg: fmt.Sprintf("%s is not an active member of the federation: no webhook can be set for it", args[0])}
+		}
 		return err
 	}
 	if *keep > 0 {

@@ -13,12 +13,12 @@ import (
 )
 
 func init() {
-	register("practices", "manage member practices: import FILE | list | token ODS | revoke ODS | webhook [--keep-previous D] ODS URL SECRET|-", runPractices)
+	register("practices", "manage member practices: import FILE | list | token ODS | revoke ODS | webhook [--keep-previous D] ODS URL SECRET|- | deactivate [--yes] ODS... | max-in-flight ODS N|default", runPractices)
 }
 
 func runPractices(ctx context.Context, app *App, args []string) error {
 	if len(args) == 0 {
-		return usagef("practices: need a subcommand: import, list, token, revoke, webhook")
+		return usagef("practices: need a subcommand: import, list, token, revoke, webhook, deactivate, max-in-flight")
 	}
 	switch args[0] {
 	case "import":
@@ -31,6 +31,10 @@ func runPractices(ctx context.Context, app *App, args []string) error {
 		return practicesRevoke(ctx, app, args[1:])
 	case "webhook":
 		return practicesWebhook(ctx, app, args[1:])
+	case "deactivate":
+		return practicesDeactivate(ctx, app, args[1:])
+	case "max-in-flight":
+		return practicesMaxInFlight(ctx, app, args[1:])
 	}
 	return usagef("practices: unknown subcommand %q", args[0])
 }
@@ -73,6 +77,10 @@ func practicesImport(ctx context.Context, app *App, args []string) error {
 	}
 	fmt.Fprintf(app.Stdout, "imported %d practices: %d new, %d updated, %d unchanged, %d deactivated\n",
 		len(ps), res.Inserted, res.Updated, res.Unchanged, res.Deactivated)
+	if res.Deactivated > 0 {
+		fmt.Fprintf(app.Stdout, "departed practices: %d undelivered task(s) failed with recipient_left (senders told); their API keys are revoked\n",
+			res.FailedTasks)
+	}
 	return nil
 }
 

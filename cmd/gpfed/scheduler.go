@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/robfig/cron/v3"
 
+	"github.com/gpfed/gpfed/internal/service"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/jobs"
 )
@@ -27,15 +28,24 @@ func runScheduler(ctx context.Context, app *App, args []string) error {
 		return err
 	}
 	defer c.Close()
-	db, client, inspector := c.DB, c.Client, c.Inspector
-	defer startMetrics(ctx, app)()
-	return runSchedulerWith(ctx, app, db, client, inspector)
+	g := service.Group{Log: app.Log}
+	defer g.Stop()
+	g.Start(ctx, "metrics", func(ctx context.Context) {
+		stop := startMetrics(ctx, app)
+		<-ctx.Done()
+		stop()
+	})
+	if err := startScheduler(ctx, &g, app, c.DB, c.Client, c.Inspector); err != nil {
+		return err
+	}
+	g.Wait(ctx)
+	return nil
 }
 
-// runSchedulerWith campaigns for the scheduler lease and, while leader,
-// fires the nightly sync, capacity reconciliation and delivery jobs. It
-// blocks until ctx ends, then stops cron and releases the lease.
-func runSchedulerWith(ctx context.Context, app *App, db *store.DB, client *asynq.Client, inspector *asynq.Inspector) error {
+// startScheduler campaigns for the scheduler lease and, while leader,
+// fires the nightly sync, capacity reconciliation and delivery jobs. In
+// stop order: cron (running jobs finish), then the lease is released.
+func startScheduler(ctx context.Context, g *service.Group, app *App, db *store.DB, client *asynq.Client, inspector *asynq.Inspector) error {
 	loc, _ := time.LoadLocation(app.Cfg.Sync.TimeZone)
 	spec, err := cron.ParseStandard(app.Cfg.Sync.Schedule)
 	if err != nil {
@@ -44,9 +54,8 @@ func runSchedulerWith(ctx context.Context, app *App, db *store.DB, client *asynq
 	log := app.Log.With("component", "scheduler")
 	syncer := newSyncer(app, db, client, inspector)
 	host, _ := os.Hostname()
-	leader := &jobs.Leader{DB: db, Name: "scheduler", Holder: fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8]),
-		TTL: 30 * time.Second, Log: log}
-	leader.OnElected = func(ctx context.Context) { catchUp(ctx, syncer, spec, loc, log) }
+	leader := jobs.NewLeader(db, "scheduler", fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8]),
+		30*time.Second, func(ctx context.Context) { catchUp(ctx, syncer, spec, loc, log) }, log)
 
 	c := cron.New(cron.WithLocation(loc), cron.WithChain(cron.Recover(cronLogger{log})))
 	c.Schedule(spec, cron.FuncJob(func() {
@@ -63,18 +72,21 @@ func runSchedulerWith(ctx context.Context, app *App, db *store.DB, client *asynq
 	}); err != nil {
 		return err
 	}
-	if err := scheduleDeliveryJobs(ctx, c, leader, app, db, client, inspector); err != nil {
+	if err := scheduleDeliveryJobs(ctx, c, leader, app, db); err != nil {
 		return err
 	}
 	if err := scheduleBookingJobs(ctx, c, leader, app, db, client, inspector); err != nil {
 		return err
 	}
-	c.Start()
-	log.Info("scheduler started", "schedule", app.Cfg.Sync.Schedule, "time_zone", loc.String(),
-		"next_sync", spec.Next(time.Now().In(loc)))
-	leader.Run(ctx) // blocks until ctx ends, then releases the lease
-	<-c.Stop().Done()
-	log.Info("scheduler stopped")
+	g.Start(ctx, "leader lease", leader.Run)
+	g.Start(ctx, "cron", func(sctx context.Context) {
+		c.Start()
+		log.Info("scheduler started", "schedule", app.Cfg.Sync.Schedule, "time_zone", loc.String(),
+			"next_sync", spec.Next(time.Now().In(loc)))
+		<-sctx.Done()
+		<-c.Stop().Done()
+		log.Info("scheduler stopped")
+	})
 	return nil
 }
 

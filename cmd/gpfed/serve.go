@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/gpfed/gpfed/internal/api"
+	"github.com/gpfed/gpfed/internal/service"
+	"github.com/gpfed/gpfed/queue"
 )
 
 func init() {
@@ -29,38 +32,54 @@ func runServe(ctx context.Context, app *App, args []string) error {
 		return err
 	}
 	defer c.Close()
-	db, client, inspector := c.DB, c.Client, c.Inspector
+	ln, err := net.Listen("tcp", app.Cfg.Server.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s (GPFED_HTTP_ADDR): %w", app.Cfg.Server.Addr, err)
+	}
+	g := service.Group{Log: app.Log}
+	defer g.Stop()
+	if err := startAPI(ctx, &g, app, c, ln); err != nil {
+		ln.Close()
+		return err
+	}
+	g.Wait(ctx)
+	return nil
+}
 
+// startAPI serves the API on ln with its intake and key watcher. In stop
+// order: the HTTP server (no new requests; those in flight finish, each
+// waiting for its intake commit), then the intake, then the key watcher.
+func startAPI(ctx context.Context, g *service.Group, app *App, c *conns, ln net.Listener) error {
+	waker := newWaker(app, c.Client)
+	intake := queue.NewIntake(c.DB, waker, queue.IntakeConfig{})
 	log := app.Log.With("component", "api")
-	svc, err := newBookingService(app, db, client)
+	bookings, err := newBookingService(app, c.DB, c.Client)
 	if err != nil {
 		return err
 	}
-	srv := &api.Server{DB: db, Log: log, Enqueuer: client, Inspector: inspector, TaskMaxAge: app.Cfg.Tasks.MaxAge,
-		TaskTimeout: deliveryTaskTimeout(app), KeyCacheTTL: apiKeyCacheTTL, SecureCookies: app.Cfg.Server.SecureCookies,
-		Booking: svc}
-	stopRelay := startRelay(ctx, app, db, client)
-	defer stopRelay()
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	watched := make(chan struct{})
-	go func() { defer close(watched); srv.WatchKeyChanges(watchCtx) }()
-	defer func() { stopWatch(); <-watched }()
-
-	hs := &http.Server{Addr: app.Cfg.Server.Addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+	srv := &api.Server{DB: c.DB, Log: log, Intake: intake, Waker: waker, Inspector: c.Inspector,
+		TaskMaxAge: app.Cfg.Tasks.MaxAge, KeyCacheTTL: apiKeyCacheTTL, SecureCookies: app.Cfg.Server.SecureCookies,
+		Booking: bookings}
+	g.Start(ctx, "api key watcher", srv.WatchKeyChanges)
+	g.Start(ctx, "task intake", intake.Run)
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.ListenAndServe() }()
-	log.Info("listening", "addr", app.Cfg.Server.Addr)
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
-	}
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), app.Cfg.Worker.ShutdownTimeout)
-	defer cancel()
-	if err := hs.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("http shutdown: %w", err)
-	}
-	log.Info("stopped")
+	g.Start(ctx, "http server", func(sctx context.Context) {
+		errc := make(chan error, 1)
+		go func() { errc <- hs.Serve(ln) }()
+		log.Info("listening", "addr", ln.Addr().String())
+		select {
+		case err := <-errc:
+			log.Error("http server stopped", "error", err)
+			return
+		case <-sctx.Done():
+		}
+		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(sctx), app.Cfg.Worker.ShutdownTimeout)
+		defer cancel()
+		if err := hs.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("http shutdown", "error", err)
+		}
+		log.Info("stopped")
+	})
 	return nil
 }

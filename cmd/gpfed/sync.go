@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"golang.org/x/term"
 
+	"github.com/gpfed/gpfed/internal/service"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/jobs"
 	"github.com/gpfed/gpfed/queue"
@@ -73,18 +74,17 @@ func newSyncer(app *App, db *store.DB, client *asynq.Client, insp *asynq.Inspect
 // processRun works the run's tasks in-process (the same asynq handler path a
 // worker uses), shows progress, and prints the summary.
 func processRun(ctx context.Context, app *App, db *store.DB, redis asynq.RedisConnOpt, run store.SyncRun) error {
-	mux, err := workerMux(app, db)
+	mux, err := workerMux(app, db, nil)
 	if err != nil {
 		return err
 	}
-	wctx, stopWorker := context.WithCancel(ctx)
-	werr := make(chan error, 1)
-	go func() {
-		werr <- serveQueue(wctx, app, redis, mux, map[string]int{queue.QueueCapacity: 1}, app.Cfg.Worker.Concurrency)
-	}()
+	g := service.Group{Log: app.Log}
+	defer g.Stop()
+	if err := startQueueServer(ctx, &g, app, redis, mux, map[string]int{queue.QueueCapacity: 1}); err != nil {
+		return err
+	}
 	final, err := waitForRun(ctx, db, run.ID, app.Stdout)
-	stopWorker()
-	<-werr
+	g.Stop()
 	if err != nil {
 		return err
 	}

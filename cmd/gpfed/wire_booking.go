@@ -36,8 +36,8 @@ func newBookingService(app *App, db *store.DB, client *asynq.Client) (*booking.S
 func scheduleBookingJobs(ctx context.Context, c *cron.Cron, leader *jobs.Leader, app *App, db *store.DB, client *asynq.Client, inspector *asynq.Inspector) error {
 	log := app.Log.With("component", "scheduler")
 	rec := &jobs.BookingReconciler{DB: db, Inspector: inspector, Queue: queue.BookingEnqueuer{Client: client},
-		Log: app.Log, Grace: app.Cfg.Tasks.ReconcileGrace, Interrupted: 2*app.Cfg.Booking.Timeout + app.Cfg.Tasks.ReconcileGrace}
-	retention := &jobs.Retention{DB: db, Log: app.Log, Bookings: app.Cfg.Booking.Retention}
+		Log: app.Log, Grace: app.Cfg.Booking.ReconcileGrace, Interrupted: 2*app.Cfg.Booking.Timeout + app.Cfg.Booking.ReconcileGrace}
+	retention := jobs.NewRetention(db, jobs.RetentionConfig{Bookings: app.Cfg.Booking.Retention}, app.Log)
 	single := cron.NewChain(cron.SkipIfStillRunning(cron.DiscardLogger))
 	for _, j := range []struct {
 		spec, name string

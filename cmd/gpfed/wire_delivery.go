@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
+	"os"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -16,9 +16,9 @@ import (
 	"github.com/gpfed/gpfed/worker"
 )
 
-// Wiring for task and notification delivery: the outbox relay (run by
-// serve and worker; any number may run), the worker's delivery deps, and the
-// scheduler's leader-only reconciliation and notification jobs.
+// Wiring for task and notification delivery: the waker every process that
+// commits deliveries uses, the worker's engine and sweeper, and the
+// scheduler's leader-only maintenance and notification jobs.
 
 // notifySchedule is how often the leader looks for overdue tasks, failed or
 // stale syncs and low capacity (each notification is coalesced, so the
@@ -30,52 +30,60 @@ const notifySchedule = "@every 5m"
 // longer than the setting says).
 const retentionSchedule = "@every 1h"
 
-// deliveryTaskTimeout is asynq's per-attempt timeout for delivery entries:
-// the webhook timeout plus room for the database work.
-func deliveryTaskTimeout(app *App) time.Duration {
-	return app.Cfg.Tasks.WebhookTimeout + 20*time.Second
-}
-
-// startRelay starts the outbox relay in the background; the returned func
-// stops it and waits for it to finish.
-func startRelay(ctx context.Context, app *App, db *store.DB, client *asynq.Client) func() {
-	ctx, cancel := context.WithCancel(ctx)
-	r := &queue.Relay{DB: db, Client: client, Log: app.Log, Interval: time.Second, TaskTimeout: deliveryTaskTimeout(app)}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); r.Run(ctx) }()
-	return func() { cancel(); wg.Wait() }
-}
-
-// deliveryDeps builds the worker's delivery handler dependencies.
-func deliveryDeps(app *App, client *asynq.Client, fast *worker.FastPath) worker.DeliveryDeps {
-	return worker.DeliveryDeps{
+// deliveryConfig is the engine's configuration from the environment.
+func deliveryConfig(app *App) worker.DeliveryConfig {
+	d := app.Cfg.Delivery
+	return worker.DeliveryConfig{
 		HTTPClient:      webhook.NewClient(app.Cfg.Tasks.WebhookTimeout),
 		WebhookTimeout:  app.Cfg.Tasks.WebhookTimeout,
+		BatchSize:       d.Batch,
+		MaxInFlight:     d.MaxInFlight,
+		DrainTimeout:    app.Cfg.Worker.ShutdownTimeout,
+		EndpointCap:     d.EndpointMaxInFlight,
+		Retry:           worker.RetryPolicy{Base: d.RetryBase, Max: d.RetryMax},
 		NotificationTTL: app.Cfg.Tasks.MaxAge,
-		Enqueuer:        client,
-		TaskTimeout:     deliveryTaskTimeout(app),
-		FastPath:        fast,
+		Breaker: store.BreakerPolicy{FailuresToOpen: d.FailuresToOpen, ProbeMin: d.ProbeMin, ProbeMax: d.ProbeMax,
+			NotifyEvery: time.Hour},
 	}
 }
 
-// scheduleDeliveryJobs adds leader-only delivery jobs (reconciliation,
-// overdue and capacity notifications) to the scheduler's cron. A run still
-// going when the next is due is skipped rather than overlapped.
-func scheduleDeliveryJobs(ctx context.Context, c *cron.Cron, leader *jobs.Leader, app *App, db *store.DB, client *asynq.Client, inspector *asynq.Inspector) error {
+// claimTimeout is asynq's timeout for one claim-and-deliver run: the
+// engine's lease (the webhook timeout plus 20s) plus room to record.
+func claimTimeout(app *App) time.Duration { return app.Cfg.Tasks.WebhookTimeout + 30*time.Second }
+
+// newWaker builds the waker every committing process shares.
+func newWaker(app *App, client *asynq.Client) *queue.Waker {
+	return queue.NewWaker(client, claimTimeout(app), app.Log)
+}
+
+// newDelivery builds a worker's sweeper and engine around waker.
+func newDelivery(app *App, db *store.DB, waker *queue.Waker) (*worker.Engine, *queue.Sweeper, error) {
+	host, _ := os.Hostname()
+	sweeper := queue.NewSweeper(db, waker, queue.SweeperConfig{EndpointCap: app.Cfg.Delivery.EndpointMaxInFlight,
+		Name: fmt.Sprintf("%s-%d", host, os.Getpid())}, app.Log)
+	engine, err := worker.NewEngine(db, waker, sweeper, deliveryConfig(app), app.Log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return engine, sweeper, nil
+}
+
+// newNotifier builds the notifier for sync and capacity notifications.
+func newNotifier(app *App, db *store.DB) *jobs.Notifier {
+	loc, _ := time.LoadLocation(app.Cfg.Sync.TimeZone)
+	return jobs.NewNotifier(db, jobs.NotifierConfig{Location: loc, StaleAfter: app.Cfg.Sync.StaleAfter,
+		LowCapacityDays: app.Cfg.Tasks.LowCapacityDays, NotificationTTL: app.Cfg.Tasks.MaxAge}, app.Log)
+}
+
+// scheduleDeliveryJobs adds leader-only delivery jobs (queue maintenance,
+// overdue and capacity notifications, retention) to the scheduler's cron.
+// A run still going when the next is due is skipped rather than overlapped.
+func scheduleDeliveryJobs(ctx context.Context, c *cron.Cron, leader *jobs.Leader, app *App, db *store.DB) error {
 	log := app.Log.With("component", "scheduler")
-	loc, err := time.LoadLocation(app.Cfg.Sync.TimeZone)
-	if err != nil {
-		return fmt.Errorf("GPFED_SYNC_TIMEZONE: %w", err)
-	}
-	redis, err := queue.RedisOpt(app.Cfg.Redis.URL)
-	if err != nil {
-		return err
-	}
-	rec := &jobs.DeliveryReconciler{DB: db, Inspector: inspector, Redis: redis, TaskTimeout: deliveryTaskTimeout(app),
-		Log: app.Log, NotificationTTL: app.Cfg.Tasks.MaxAge, Grace: app.Cfg.Tasks.ReconcileGrace}
-	notifier := &jobs.Notifier{DB: db, Log: app.Log, Location: loc, StaleAfter: app.Cfg.Sync.StaleAfter,
-		LowCapacityDays: app.Cfg.Tasks.LowCapacityDays, NotificationTTL: app.Cfg.Tasks.MaxAge}
+	maint := jobs.NewDeliveryMaintenance(db, jobs.MaintenanceConfig{NotificationTTL: app.Cfg.Tasks.MaxAge}, app.Log)
+	notifier := newNotifier(app, db)
+	retention := jobs.NewRetention(db, jobs.RetentionConfig{Tasks: app.Cfg.Tasks.Retention,
+		History: app.Cfg.Tasks.HistoryRetention}, app.Log)
 	single := cron.NewChain(cron.SkipIfStillRunning(cron.DiscardLogger))
 	add := func(spec, name string, run func() error) error {
 		_, err := c.AddJob(spec, single.Then(cron.FuncJob(func() {
@@ -91,8 +99,8 @@ func scheduleDeliveryJobs(ctx context.Context, c *cron.Cron, leader *jobs.Leader
 		}
 		return nil
 	}
-	if err := add(app.Cfg.Tasks.ReconcileSchedule, "delivery reconciliation", func() error {
-		_, err := rec.RunOnce(ctx)
+	if err := add(app.Cfg.Tasks.ReconcileSchedule, "delivery queue maintenance", func() error {
+		_, err := maint.RunOnce(ctx)
 		return err
 	}); err != nil {
 		return fmt.Errorf("GPFED_RECONCILE_SCHEDULE: %w", err)
@@ -103,9 +111,7 @@ func scheduleDeliveryJobs(ctx context.Context, c *cron.Cron, leader *jobs.Leader
 	}); err != nil {
 		return err
 	}
-	retention := &jobs.Retention{DB: db, Log: app.Log, Retention: app.Cfg.Tasks.Retention,
-		History: app.Cfg.Tasks.HistoryRetention}
-	return add(retentionSchedule, "task retention", func() error {
+	return add(retentionSchedule, "retention", func() error {
 		_, err := retention.RunOnce(ctx)
 		return err
 	})

@@ -7,8 +7,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/gpfed/gpfed/internal/service"
 	"github.com/gpfed/gpfed/internal/store"
-	"github.com/gpfed/gpfed/jobs"
 	"github.com/gpfed/gpfed/queue"
 	"github.com/gpfed/gpfed/worker"
 )
@@ -26,51 +26,52 @@ func runWorker(ctx context.Context, app *App, args []string) error {
 		return err
 	}
 	defer c.Close()
-	db, redis, client := c.DB, c.Redis, c.Client
-	mux, waitFast, err := workerMuxEnqueuing(ctx, app, db, client)
+	engine, sweeper, err := newDelivery(app, c.DB, newWaker(app, c.Client))
 	if err != nil {
 		return err
 	}
-	defer waitFast()
-	stopRelay := startRelay(ctx, app, db, client)
-	defer stopRelay()
-	defer startMetrics(ctx, app)()
-	return serveQueue(ctx, app, redis, mux, queue.Queues, app.Cfg.Worker.Concurrency)
+	mux, err := workerMux(app, c.DB, engine)
+	if err != nil {
+		return err
+	}
+	g := service.Group{Log: app.Log}
+	defer g.Stop()
+	startWorkerServices(ctx, &g, app, engine, sweeper)
+	if err := startQueueServer(ctx, &g, app, c.Redis, mux, queue.Queues); err != nil {
+		return err
+	}
+	g.Wait(ctx)
+	return nil
 }
 
-// workerMux builds the handler mux with every handler group wired; the
-// notifications a delivery creates go through the outbox relay.
-func workerMux(app *App, db *store.DB) (*asynq.ServeMux, error) {
-	mux, _, err := workerMuxEnqueuing(context.Background(), app, db, nil)
-	return mux, err
+// startWorkerServices starts what the queue server's handlers depend on.
+// Services stop in reverse order, after the queue server (started last):
+// its handlers hand their outcomes to the completer, so the completer
+// stops last and records them.
+func startWorkerServices(ctx context.Context, g *service.Group, app *App, engine *worker.Engine, sweeper *queue.Sweeper) {
+	g.Start(ctx, "delivery completer", engine.Run)
+	g.Start(ctx, "delivery sweeper", sweeper.Run)
+	g.Start(ctx, "metrics", func(ctx context.Context) {
+		stop := startMetrics(ctx, app)
+		<-ctx.Done()
+		stop()
+	})
 }
 
-// workerMuxEnqueuing is workerMux whose deliveries send the notifications
-// they create on their way themselves, through the fast path and client
-// (nil client: the relay does). When ctx ends the fast path stops taking
-// work; the returned func waits for it to drain (within the shutdown
-// timeout) and must run before the database closes.
-func workerMuxEnqueuing(ctx context.Context, app *App, db *store.DB, client *asynq.Client) (*asynq.ServeMux, func(), error) {
+// workerMux builds the handler mux: capacity fetches, booking settles and
+// cancels and, with engine, delivery claims.
+func workerMux(app *App, db *store.DB, engine *worker.Engine) (*asynq.ServeMux, error) {
 	gpc, err := newGPConnectClient(app)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var fast *worker.FastPath
-	drained := make(chan struct{})
-	if client != nil {
-		fast = worker.NewFastPath(app.Cfg.Worker.Concurrency)
-		go func() { <-ctx.Done(); fast.Close(app.Cfg.Worker.ShutdownTimeout); close(drained) }()
-	} else {
-		close(drained)
-	}
-	svc, err := newBookingService(app, db, client)
+	// Settle and cancel jobs queue nothing themselves.
+	bookings, err := newBookingService(app, db, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	loc, _ := time.LoadLocation(app.Cfg.Sync.TimeZone)
-	notifier := &jobs.Notifier{DB: db, Log: app.Log, Location: loc, StaleAfter: app.Cfg.Sync.StaleAfter,
-		LowCapacityDays: app.Cfg.Tasks.LowCapacityDays, NotificationTTL: app.Cfg.Tasks.MaxAge}
-	mux := worker.NewMux(worker.Deps{
+	notifier := newNotifier(app, db)
+	return worker.NewMux(worker.Deps{
 		DB:  db,
 		Log: app.Log,
 		Capacity: worker.CapacityDeps{GPC: gpc, OnRunFinished: func(ctx context.Context, _ store.SyncRun) {
@@ -84,30 +85,31 @@ func workerMuxEnqueuing(ctx context.Context, app *App, db *store.DB, client *asy
 				app.Log.Error("low capacity notifications", "component", "worker", "error", err)
 			}
 		}},
-		Delivery: deliveryDeps(app, client, fast),
-		Booking:  worker.BookingDeps{Service: svc},
-	})
-	return mux, func() { <-drained }, nil
+		Delivery: engine,
+		Booking:  worker.BookingDeps{Service: bookings},
+	}), nil
 }
 
-// serveQueue runs an asynq server until ctx ends, then shuts it down in
-// order: stop taking tasks, let in-flight ones finish (or hand them back
-// after the shutdown timeout), close.
-func serveQueue(ctx context.Context, app *App, redis asynq.RedisConnOpt, mux *asynq.ServeMux, queues map[string]int, concurrency int) error {
-	srv := worker.NewServer(redis, concurrency, app.Cfg.Worker.ShutdownTimeout, app.Log, queues)
+// startQueueServer starts an asynq server on queues and adds it to g; when
+// g stops it, it stops taking tasks, lets in-flight ones finish (or hands
+// them back after the shutdown timeout) and closes.
+func startQueueServer(ctx context.Context, g *service.Group, app *App, redis asynq.RedisConnOpt, mux *asynq.ServeMux, queues map[string]int) error {
+	srv := worker.NewServer(redis, app.Cfg.Worker.Concurrency, app.Cfg.Worker.ShutdownTimeout, app.Log, queues)
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
-	app.Log.Info("worker started", "component", "worker", "concurrency", concurrency)
-	<-ctx.Done()
-	srv.Stop()
-	done := make(chan struct{})
-	go func() { srv.Shutdown(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(app.Cfg.Worker.ShutdownTimeout + 5*time.Second):
-		app.Log.Warn("worker shutdown timed out", "component", "worker")
-	}
-	app.Log.Info("worker stopped", "component", "worker")
+	app.Log.Info("worker started", "component", "worker", "concurrency", app.Cfg.Worker.Concurrency)
+	g.Start(ctx, "queue server", func(sctx context.Context) {
+		<-sctx.Done()
+		srv.Stop()
+		done := make(chan struct{})
+		go func() { srv.Shutdown(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(app.Cfg.Worker.ShutdownTimeout + 5*time.Second):
+			app.Log.Warn("worker shutdown timed out", "component", "worker")
+		}
+		app.Log.Info("worker stopped", "component", "worker")
+	})
 	return nil
 }

@@ -61,7 +61,7 @@ func newBookingFixture(t *testing.T, o bookingOpts) *bookingFixture {
 		t.Fatal(err)
 	}
 	f.keys["admin"] = admin
-	srv := &api.Server{DB: fed.DB, Log: log.With("component", "api"), Enqueuer: fed.Client, TaskMaxAge: time.Hour, Booking: svc}
+	srv := &api.Server{DB: fed.DB, Log: log.With("component", "api"), TaskMaxAge: time.Hour, Booking: svc}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	f.url = ts.URL

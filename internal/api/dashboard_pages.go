@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -161,6 +163,9 @@ type tasksView struct {
 	Flow                  store.TaskFlow
 	Tasks, Notifications  []stateBar
 	Failed                []store.FailedDelivery
+	Waiting               []store.WaitingDelivery
+	Endpoints             []store.EndpointStatus // open circuits, failures or work waiting
+	Alerts                []store.Notification   // unacknowledged admin notifications
 	TotalTasks, TotalNtfs int
 }
 
@@ -193,6 +198,10 @@ func (s *Server) handleTasksPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &tasksView{pageBase: pageBase{Title: "Task flow", Nav: "tasks"}, Now: s.Now(), Flow: flow, Failed: failed}
+	if err := s.loadDeliveryState(r.Context(), v); err != nil {
+		s.pageUnavailable(w, r, err)
+		return
+	}
 	v.Tasks, v.TotalTasks = bars(store.TaskStates, flow.TasksByState)
 	v.Notifications, v.TotalNtfs = bars(store.NotificationStates, flow.NotificationsByState)
 	s.render(w, r, http.StatusOK, "tasks", v)
@@ -202,4 +211,32 @@ func (s *Server) handleTasksPage(w http.ResponseWriter, r *http.Request) {
 func shortError(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	return truncate(s, 160)
+}
+
+// loadDeliveryState adds what is on its way to the task flow page: the
+// endpoints worth a look, the deliveries waiting, and the admins' alerts.
+func (s *Server) loadDeliveryState(ctx context.Context, v *tasksView) error {
+	eps, err := s.DB.EndpointStatuses(ctx)
+	if err != nil {
+		return err
+	}
+	for _, e := range eps {
+		if e.State == store.CircuitOpen || e.ConsecutiveFailures > 0 || e.InFlight > 0 || e.Queued > 0 {
+			v.Endpoints = append(v.Endpoints, e)
+		}
+	}
+	slices.SortFunc(v.Endpoints, func(a, b store.EndpointStatus) int {
+		if (a.State == store.CircuitOpen) != (b.State == store.CircuitOpen) {
+			if a.State == store.CircuitOpen {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.ODSCode, b.ODSCode)
+	})
+	if v.Waiting, err = s.DB.WaitingDeliveries(ctx, 50); err != nil {
+		return err
+	}
+	v.Alerts, err = s.DB.ListAdminNotifications(ctx, true, nil, 20)
+	return err
 }

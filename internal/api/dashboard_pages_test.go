@@ -135,6 +135,12 @@ func TestTasksPageShowsNoPatientData(t *testing.T) {
 		"webhook answered 410 Gone: permanent failure", "gave up after 24h: webhook timed out",
 		"webhook answered 404 Not Found", "sync.failed",
 		`<th scope="row">accepted</th><td class="n">3</td>`, `<th scope="row">failed</th><td class="n">2</td>`,
+		// Brook's endpoint: circuit open, 7 failures, 3 waiting, next probe at 10:35 UK.
+		`<tr class="bad"><th scope="row"><a href="/practices/B82002">B82002</a></th><td>open</td>`,
+		`<td class="n">7</td><td class="n">0</td><td class="n">3</td>`, "Mon 23 Nov 10:35",
+		// The waiting task that failed attempts comes first, with its recipient, error and next attempt.
+		`<td><a href="/practices/B82002">B82002</a></td><td>action-needed</td><td>urgent</td>`,
+		"(circuit open)", "webhook answered 503",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/tasks lacks %q", want)

@@ -35,6 +35,8 @@ func (s *Server) routesOps(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/practices", admin(s.handlePractices))
 	mux.HandleFunc("GET /v1/sync-runs", admin(s.handleSyncRuns))
 	mux.HandleFunc("GET /v1/sync-runs/{id}", admin(s.handleSyncRun))
+	mux.HandleFunc("GET /v1/admin/notifications", admin(s.listAdminNotifications))
+	mux.HandleFunc("POST /v1/admin/notifications/{id}/ack", admin(s.ackAdminNotification))
 
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
@@ -66,11 +68,20 @@ func (s *Server) metricsSnapshot(ctx context.Context) (gpmetrics.Snapshot, error
 	if err != nil {
 		return gpmetrics.Snapshot{}, err
 	}
+	eps, err := s.DB.EndpointStatuses(ctx)
+	if err != nil {
+		return gpmetrics.Snapshot{}, err
+	}
+	gauges := make([]gpmetrics.EndpointGauge, 0, len(eps))
+	for _, e := range eps {
+		gauges = append(gauges, gpmetrics.EndpointGauge{ODS: e.ODSCode, Open: e.State == store.CircuitOpen,
+			InFlight: e.InFlight, Queued: e.Queued})
+	}
 	return gpmetrics.Snapshot{
 		TasksByState: f.TasksByState, NotificationsByState: f.NotificationsByState,
 		OldestUndelivered: f.OldestUndelivered, OldestPendingNotification: f.OldestPendingNotification,
-		OutboxBacklog: f.OutboxBacklog, ActivePractices: g.ActivePractices, StalePractices: g.StalePractices,
-		NeverSynced: g.NeverSynced, LastCompletedRunAt: g.LastCompletedRunAt,
+		QueueBacklog: f.QueueBacklog, Endpoints: gauges, ActivePractices: g.ActivePractices,
+		StalePractices: g.StalePractices, NeverSynced: g.NeverSynced, LastCompletedRunAt: g.LastCompletedRunAt,
 	}, nil
 }
 

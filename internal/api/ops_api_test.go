@@ -215,6 +215,14 @@ func TestPracticesAPI(t *testing.T) {
 			StaleSince    *time.Time `json:"stale_since"`
 			LastError     *errJSON   `json:"last_error"`
 		} `json:"sync"`
+		Delivery struct {
+			Circuit             string     `json:"circuit"`
+			ConsecutiveFailures int        `json:"consecutive_failures"`
+			NextProbeAt         *time.Time `json:"next_probe_at"`
+			LastStatus          *int       `json:"last_status"`
+			InFlight            int        `json:"in_flight"`
+			Queued              int        `json:"queued"`
+		} `json:"delivery"`
 	}
 	res, body := e.get("/v1/practices", e.admin)
 	if res.StatusCode != http.StatusOK {
@@ -240,6 +248,14 @@ func TestPracticesAPI(t *testing.T) {
 	}
 	if c.Sync.LastSuccessAt == nil || got[odsAbbey].Sync.LastError != nil {
 		t.Errorf("abbey/castle success fields wrong: %+v %+v", got[odsAbbey], c)
+	}
+	b := got[odsBrook].Delivery
+	if b.Circuit != "open" || b.ConsecutiveFailures != 7 || b.LastStatus == nil || *b.LastStatus != 503 || b.Queued != 3 ||
+		b.NextProbeAt == nil || !b.NextProbeAt.Equal(seedNow.Add(5*time.Minute)) {
+		t.Errorf("brook delivery = %+v; want its open circuit and 3 waiting", b)
+	}
+	if a := got[odsAbbey].Delivery; a.Circuit != "closed" || a.Queued != 0 || a.NextProbeAt != nil {
+		t.Errorf("abbey delivery = %+v", a)
 	}
 
 	_, body = e.get("/v1/practices?include_inactive=true", e.admin)

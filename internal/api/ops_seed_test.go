@@ -204,15 +204,16 @@ func (e *opsEnv) seedSlots(ctx context.Context) {
 	e.exec(ctx, `UPDATE practice_sync_state p SET slot_count = (SELECT count(*) FROM slots s WHERE s.ods_code = p.ods_code)`)
 }
 
-// seedTasks: 3 accepted (oldest 2 h old), 2 delivered, 1 acknowledged, 2
-// failed (one webhook 410), 1 cancelled; notifications 1 pending, 1 failed.
+// seedTasks: 3 accepted (oldest 2 h old; one has failed 3 attempts with a
+// 503 and Brook's circuit is open), 2 delivered, 1 acknowledged, 2 failed
+// (one webhook 410), 1 cancelled; notifications 1 pending, 1 failed.
 func (e *opsEnv) seedTasks(ctx context.Context) {
 	type task struct {
 		state, lastErr string
 		age            time.Duration
 	}
 	tasks := []task{
-		{"accepted", "", 2 * time.Hour}, {"accepted", "", 30 * time.Minute}, {"accepted", "", time.Minute},
+		{"accepted", "webhook answered 503", 2 * time.Hour}, {"accepted", "", 30 * time.Minute}, {"accepted", "", time.Minute},
 		{"delivered", "", time.Hour}, {"delivered", "", time.Hour}, {"acknowledged", "", 3 * time.Hour},
 		{"failed", "webhook answered 410 Gone: permanent failure", 5 * time.Hour},
 		{"failed", "gave up after 24h: webhook timed out", 26 * time.Hour},
@@ -229,6 +230,13 @@ func (e *opsEnv) seedTasks(ctx context.Context) {
 			VALUES ($1, 'A81001', 'B82002', $2, 'action-needed', 'urgent', $3, $4, $5, 'webhook', $6, NULLIF($7, ''), $8, $8, $9, $8::timestamptz + interval '24 hours')`,
 			uuid.New(), seedNHS, seedSubject, seedBody, tk.state, i%4+1, tk.lastErr, created, finished)
 	}
+	// The open tasks wait in the delivery queue; Brook's webhook keeps failing.
+	e.exec(ctx, `INSERT INTO delivery_queue (ref_id, kind, endpoint, priority, due_at, created_at)
+		SELECT id, 'task', recipient_ods, 0, created_at + interval '1 hour', created_at FROM tasks WHERE state = 'accepted'`)
+	e.exec(ctx, `INSERT INTO endpoint_health (ods_code, state, consecutive_failures, opened_at, next_probe_at, probe_backoff_ms,
+			last_status, last_error, last_failure_at)
+		VALUES ('B82002', 'open', 7, $1::timestamptz - interval '90 minutes', $1::timestamptz + interval '5 minutes', 600000,
+			503, 'webhook answered 503', $1::timestamptz - interval '10 minutes')`, seedNow)
 	e.exec(ctx, `INSERT INTO notifications (id, recipient_ods, kind, state, channel, attempts, last_error, created_at, finished_at, expires_at) VALUES
 		($1, 'A81001', 'task.failed', 'pending', 'feed', 0, NULL, $3::timestamptz - interval '10 minutes', NULL, $3::timestamptz + interval '1 day'),
 		($2, 'C83003', 'sync.failed', 'failed', 'webhook', 7, 'webhook answered 404 Not Found', $3::timestamptz - interval '1 day', $3::timestamptz - interval '20 hours', $3)`,

@@ -9,12 +9,44 @@ import (
 	"github.com/gpfed/gpfed/internal/store"
 )
 
-// practiceJSON is a practice with its sync status in GET /v1/practices.
+// practiceJSON is a practice with its sync and delivery status in GET /v1/practices.
 type practiceJSON struct {
-	ODSCode string   `json:"ods_code"`
-	Name    string   `json:"name"`
-	Active  bool     `json:"active"`
-	Sync    syncJSON `json:"sync"`
+	ODSCode  string       `json:"ods_code"`
+	Name     string       `json:"name"`
+	Active   bool         `json:"active"`
+	Sync     syncJSON     `json:"sync"`
+	Delivery deliveryJSON `json:"delivery"`
+}
+
+// deliveryJSON is the practice's endpoint as the delivery engine sees it:
+// its circuit and its queue.
+type deliveryJSON struct {
+	// Circuit is closed (deliveries flow) or open (deferred until next_probe_at).
+	Circuit             string     `json:"circuit"`
+	ConsecutiveFailures int        `json:"consecutive_failures"`
+	OpenedAt            *time.Time `json:"opened_at,omitempty"`
+	NextProbeAt         *time.Time `json:"next_probe_at,omitempty"`
+	LastStatus          *int       `json:"last_status,omitempty"`
+	LastError           *string    `json:"last_error,omitempty"`
+	LastFailureAt       *time.Time `json:"last_failure_at,omitempty"`
+	InFlight            int        `json:"in_flight"`
+	Queued              int        `json:"queued"`
+	OldestQueuedAt      *time.Time `json:"oldest_queued_at,omitempty"`
+}
+
+func toDeliveryJSON(e store.EndpointStatus) deliveryJSON {
+	d := deliveryJSON{Circuit: e.State, ConsecutiveFailures: e.ConsecutiveFailures, InFlight: e.InFlight, Queued: e.Queued,
+		LastFailureAt: utc(e.LastFailureAt), OldestQueuedAt: utc(e.OldestQueued), LastError: nullable(e.LastError)}
+	if d.Circuit == "" {
+		d.Circuit = store.CircuitClosed
+	}
+	if e.State == store.CircuitOpen {
+		d.OpenedAt, d.NextProbeAt = utc(e.OpenedAt), utc(e.NextProbeAt)
+	}
+	if e.LastStatus != 0 {
+		d.LastStatus = &e.LastStatus
+	}
+	return d
 }
 
 type syncJSON struct {
@@ -81,9 +113,16 @@ func (s *Server) handlePractices(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
+	eps, err := s.DB.EndpointStatuses(r.Context())
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
 	out := make([]practiceJSON, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, toPracticeJSON(p))
+		pj := toPracticeJSON(p)
+		pj.Delivery = toDeliveryJSON(eps[p.ODSCode])
+		out = append(out, pj)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -13,23 +13,22 @@ import (
 
 	"github.com/gpfed/gpfed/internal/booking"
 	"github.com/gpfed/gpfed/internal/store"
+	"github.com/gpfed/gpfed/queue"
 )
 
 // Server holds what the handlers need.
 type Server struct {
 	DB  *store.DB
 	Log *slog.Logger
-	// Enqueuer queues an accepted task right after its commit; its outbox
-	// row lets the relay take over if that fails. May be nil: the outbox
-	// relay then moves accepted work at once.
-	Enqueuer *asynq.Client
-	// TaskTimeout is asynq's per-attempt timeout for the entries it queues.
-	TaskTimeout time.Duration
-	Inspector   *asynq.Inspector // may be nil: readiness then skips Redis
-	TaskMaxAge  time.Duration
-	Now         func() time.Time
-	// Kick, when set, wakes the outbox relay after a commit (lower latency).
-	Kick func()
+	// Intake stores accepted tasks in groups and wakes the delivery
+	// engine (queue.Intake); it must be running while the server serves.
+	Intake *queue.Intake
+	// Waker wakes the delivery engine after other commits that create
+	// deliveries (acknowledgements); nil leaves them to the sweeper.
+	Waker      *queue.Waker
+	Inspector  *asynq.Inspector // may be nil: readiness then skips Redis
+	TaskMaxAge time.Duration
+	Now        func() time.Time
 	// SessionTTL bounds a dashboard login (default 8h).
 	SessionTTL time.Duration
 	// SecureCookies forces the Secure cookie flag when TLS terminates at a

@@ -2,17 +2,14 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/gpfed/gpfed/internal/store"
-	"github.com/gpfed/gpfed/queue"
 )
 
 // inboxStates are the states a task shows in its recipient's inbox: only
@@ -20,7 +17,7 @@ import (
 var inboxStates = []string{store.TaskDelivered, store.TaskAcknowledged}
 
 // sentStates are the states a task shows in its sender's list: all of them.
-var sentStates = []string{store.TaskAccepted, store.TaskDelivered, store.TaskAcknowledged, store.TaskFailed, store.TaskCancelled}
+var sentStates = store.TaskStates
 
 // routesTasks registers the practice-facing task and notification API. Each
 // path also gets a method-less fallback so a wrong method is a 405
@@ -95,11 +92,11 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusUnprocessableEntity, "Unprocessable Content", validationDetail(errs), errs)
 		return
 	}
-	var relayDelay time.Duration
-	if s.Enqueuer != nil {
-		relayDelay = store.DirectEnqueueGrace
+	res, err := s.Intake.Accept(r.Context(), req.toTask(sender, key, hash, s.Now(), s.taskMaxAge()))
+	if err == nil {
+		err = res.Err
 	}
-	t, created, err := s.DB.CreateTask(r.Context(), req.toTask(sender, key, hash, s.Now(), s.taskMaxAge()), relayDelay)
+	t := res.Task
 	switch {
 	case errors.Is(err, store.ErrRecipientNotMember):
 		errs := map[string]string{"recipient_ods": "is not an active member of the federation"}
@@ -114,31 +111,13 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/tasks/"+t.ID.String())
-	if !created {
+	if !res.Created {
 		s.writeTask(w, r, http.StatusOK, t, true)
 		return
 	}
 	s.Log.InfoContext(r.Context(), "task accepted", "task_id", t.ID, "sender_ods", t.SenderODS,
 		"recipient_ods", t.RecipientODS, "type", t.Type, "priority", t.Priority)
-	s.enqueueAccepted(r, t.ID)
 	s.writeTask(w, r, http.StatusAccepted, t, false)
-}
-
-// enqueueAccepted queues a task's delivery right after its commit, so the
-// outbox relay (which holds the row back for store.DirectEnqueueGrace) has
-// nothing to do. A failure only delays delivery: the relay takes over.
-func (s *Server) enqueueAccepted(r *http.Request, id uuid.UUID) {
-	if s.Enqueuer == nil {
-		if s.Kick != nil {
-			s.Kick() // the relay moves it at once
-		}
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*time.Second)
-	defer cancel()
-	if err := queue.Enqueue(ctx, s.Enqueuer, store.OutboxTask, id, s.TaskTimeout); err != nil {
-		s.Log.DebugContext(r.Context(), "direct enqueue failed; the outbox relay will take over", "task_id", id, "error", err)
-	}
 }
 
 // replayTask answers a request whose Idempotency-Key the sender used before

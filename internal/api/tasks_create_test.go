@@ -89,12 +89,9 @@ func TestCreateTaskRejectsAndStoresNothing(t *testing.T) {
 				}
 			}
 			if diff := cmp.Diff([4]int{}, f.counts()); diff != "" {
-				t.Fatalf("rows in tasks, task_events, outbox, notifications (-want +got):\n%s", diff)
+				t.Fatalf("rows in tasks, task_events, delivery_queue, notifications (-want +got):\n%s", diff)
 			}
 		})
-	}
-	if diff := cmp.Diff(int64(0), f.kicks.Load()); diff != "" {
-		t.Fatalf("relay kicks (-want +got):\n%s", diff)
 	}
 	for _, secret := range []string{nhsValid, "9658218874", secretBody} {
 		if strings.Contains(f.logs.String(), secret) {
@@ -132,15 +129,14 @@ func TestCreateTaskAccepts(t *testing.T) {
 	if diff := cmp.Diff([4]int{1, 1, 1, 0}, f.counts()); diff != "" {
 		t.Fatalf("rows (-want +got):\n%s", diff)
 	}
-	var kind, ref string
-	if err := f.db.Pool.QueryRow(context.Background(), `SELECT kind, ref_id::text FROM outbox`).Scan(&kind, &ref); err != nil {
+	var kind, ref, endpoint string
+	var prio int
+	if err := f.db.Pool.QueryRow(context.Background(), `SELECT kind, ref_id::text, endpoint, priority FROM delivery_queue
+		WHERE due_at <= now() AND claim_token IS NULL`).Scan(&kind, &ref, &endpoint, &prio); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([2]string{"task", got.ID}, [2]string{kind, ref}); diff != "" {
-		t.Fatalf("outbox row (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff(int64(1), f.kicks.Load()); diff != "" {
-		t.Fatalf("relay kicks (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]any{"task", got.ID, odsB, 0}, []any{kind, ref, endpoint, prio}); diff != "" {
+		t.Fatalf("delivery queue row, due now (-want +got):\n%s", diff)
 	}
 	if !strings.Contains(f.logs.String(), got.ID) {
 		t.Fatalf("acceptance not logged: %s", f.logs.String())

@@ -10,17 +10,16 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/gpfed/gpfed/internal/api"
 	"github.com/gpfed/gpfed/internal/practice"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/testdb"
+	"github.com/gpfed/gpfed/queue"
 )
 
 // Practices of every fixture: A sends, B receives, C is a bystander, Z has
@@ -41,7 +40,6 @@ type fixture struct {
 	db     *store.DB
 	url    string
 	keys   map[string]string // ODS -> practice key; "admin" -> admin key
-	kicks  atomic.Int64
 	logs   *syncBuffer
 	client *http.Client
 }
@@ -97,7 +95,12 @@ func newFixtureWithDB(t *testing.T, db *store.DB) *fixture {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", "api")
-	srv := &api.Server{DB: db, Log: log, TaskMaxAge: 6 * time.Hour, Kick: func() { f.kicks.Add(1) }}
+	intake := queue.NewIntake(db, nil, queue.IntakeConfig{})
+	ictx, stopIntake := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); intake.Run(ictx) }()
+	t.Cleanup(func() { stopIntake(); <-stopped })
+	srv := &api.Server{DB: db, Log: log, TaskMaxAge: 6 * time.Hour, Intake: intake}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	f.url = ts.URL
@@ -206,33 +209,24 @@ func (f *fixture) create(mods ...func(map[string]any)) taskView {
 	return tv
 }
 
-// deliver does what the delivery worker does for an inbox-only recipient:
-// accepted -> delivered, guarded by the state so a cancel can win instead.
+// deliver records what the delivery engine records for an inbox-only
+// recipient (store.RecordOutcomes), so a cancel can win instead.
 func (f *fixture) deliver(id string) bool {
 	f.t.Helper()
-	ctx := context.Background()
-	var delivered bool
-	err := f.db.InTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE tasks SET state = 'delivered', channel = 'inbox', delivered_at = now(),
-			attempts = attempts + 1, updated_at = now() WHERE id = $1 AND state = 'accepted'`, id)
-		if err != nil || tag.RowsAffected() == 0 {
-			return err
-		}
-		delivered = true
-		return store.InsertTaskEvent(ctx, tx, uuid.MustParse(id), "system", "delivered", "accepted", "delivered", map[string]any{"channel": "inbox"})
-	})
+	rep, err := f.db.RecordOutcomes(context.Background(), []store.Outcome{{Kind: store.KindTask, ID: uuid.MustParse(id),
+		Endpoint: odsB, Result: store.Delivered, Channel: "inbox"}}, store.RecordOptions{})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return delivered
+	return rep.Applied == 1
 }
 
-// counts returns the rows in tasks, task_events, outbox and notifications.
+// counts returns the rows in tasks, task_events, delivery_queue and notifications.
 func (f *fixture) counts() [4]int {
 	f.t.Helper()
 	var c [4]int
 	err := f.db.Pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM task_events),
-		(SELECT count(*) FROM outbox), (SELECT count(*) FROM notifications)`).Scan(&c[0], &c[1], &c[2], &c[3])
+		(SELECT count(*) FROM delivery_queue), (SELECT count(*) FROM notifications)`).Scan(&c[0], &c[1], &c[2], &c[3])
 	if err != nil {
 		f.t.Fatal(err)
 	}

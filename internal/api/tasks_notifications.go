@@ -18,16 +18,10 @@ func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, rerr)
 		return
 	}
-	unacked := false
-	if q.values.Has("unacked") {
-		switch q.values.Get("unacked") {
-		case "true":
-			unacked = true
-		case "false":
-		default:
-			writeRequestError(w, badParam("unacked", "must be true or false"))
-			return
-		}
+	unacked, rerr := boolParam(q, "unacked")
+	if rerr != nil {
+		writeRequestError(w, rerr)
+		return
 	}
 	ns, err := s.DB.ListNotifications(r.Context(), caller(r).ODSCode, unacked, q.after, q.limit+1)
 	if err != nil {
@@ -62,4 +56,63 @@ func (s *Server) ackNotification(w http.ResponseWriter, r *http.Request) {
 
 func writeNoSuchNotification(w http.ResponseWriter) {
 	writeProblem(w, http.StatusNotFound, "Not Found", "no notification with this id was sent to your practice", nil)
+}
+
+// listAdminNotifications answers GET /v1/admin/notifications: what the
+// delivery engine told the federation admins (endpoint circuits opening
+// and recovering), newest first; unacked=true keeps those not yet
+// acknowledged.
+func (s *Server) listAdminNotifications(w http.ResponseWriter, r *http.Request) {
+	q, rerr := parsePageQuery(r, "admin-notifications", "unacked")
+	if rerr != nil {
+		writeRequestError(w, rerr)
+		return
+	}
+	unacked, rerr := boolParam(q, "unacked")
+	if rerr != nil {
+		writeRequestError(w, rerr)
+		return
+	}
+	ns, err := s.DB.ListAdminNotifications(r.Context(), unacked, q.after, q.limit+1)
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listPage("admin-notifications", ns, q.limit,
+		func(n store.Notification) store.PageKey { return store.PageKey{CreatedAt: n.CreatedAt, ID: n.ID} },
+		toNotificationJSON))
+}
+
+// ackAdminNotification answers POST /v1/admin/notifications/{id}/ack.
+func (s *Server) ackAdminNotification(w http.ResponseWriter, r *http.Request) {
+	raw := r.PathValue("id")
+	id, err := uuid.Parse(raw)
+	if err != nil || len(raw) != 36 {
+		writeNoSuchNotification(w)
+		return
+	}
+	n, err := s.DB.AckAdminNotification(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeNoSuchNotification(w)
+		return
+	}
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toNotificationJSON(n))
+}
+
+// boolParam reads an optional true|false query parameter.
+func boolParam(q pageQuery, name string) (bool, *requestError) {
+	if !q.values.Has(name) {
+		return false, nil
+	}
+	switch q.values.Get(name) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, badParam(name, "must be true or false")
 }

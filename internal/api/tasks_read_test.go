@@ -100,18 +100,18 @@ func TestTaskTransitions(t *testing.T) {
 		wantEvents int    // audit rows of the task afterwards
 		wantNotes  int    // notifications in total afterwards
 	}{
-		{name: "ack before delivery", ods: odsB, id: accepted.ID, action: "ack", wantStatus: 409, wantReason: "not yet delivered", wantEvents: 1, wantNotes: 1},
-		{name: "sender cannot ack", ods: odsA, id: delivered.ID, action: "ack", wantStatus: 403, wantReason: "only the task's recipient", wantEvents: 2, wantNotes: 1},
-		{name: "bystander cannot ack", ods: odsC, id: delivered.ID, action: "ack", wantStatus: 404, wantReason: "no task with this id", wantEvents: 2, wantNotes: 1},
-		{name: "ack cancelled task", ods: odsB, id: cancelled.ID, action: "ack", wantStatus: 409, wantReason: "the task is cancelled", wantEvents: 2, wantNotes: 1},
-		{name: "recipient acks delivered", ods: odsB, id: delivered.ID, action: "ack", wantStatus: 200, wantState: "acknowledged", wantEvents: 3, wantNotes: 2},
-		{name: "ack again is a no-op", ods: odsB, id: delivered.ID, action: "ack", wantStatus: 200, wantState: "acknowledged", wantEvents: 3, wantNotes: 2},
-		{name: "recipient cannot cancel", ods: odsB, id: accepted.ID, action: "cancel", wantStatus: 403, wantReason: "only the task's sender", wantEvents: 1, wantNotes: 2},
-		{name: "bystander cannot cancel", ods: odsC, id: accepted.ID, action: "cancel", wantStatus: 404, wantReason: "no task", wantEvents: 1, wantNotes: 2},
-		{name: "cancel after delivery", ods: odsA, id: acked.ID, action: "cancel", wantStatus: 409, wantReason: "the task is acknowledged; only a task not yet delivered", wantEvents: 3, wantNotes: 2},
-		{name: "sender cancels accepted", ods: odsA, id: accepted.ID, action: "cancel", wantStatus: 200, wantState: "cancelled", wantEvents: 2, wantNotes: 2},
-		{name: "cancel again is a no-op", ods: odsA, id: accepted.ID, action: "cancel", wantStatus: 200, wantState: "cancelled", wantEvents: 2, wantNotes: 2},
-		{name: "ack unknown task", ods: odsB, id: uuid.NewString(), action: "ack", wantStatus: 404, wantReason: "no task", wantNotes: 2},
+		{name: "ack before delivery", ods: odsB, id: accepted.ID, action: "ack", wantStatus: 409, wantReason: "not yet delivered", wantEvents: 1, wantNotes: 3},
+		{name: "sender cannot ack", ods: odsA, id: delivered.ID, action: "ack", wantStatus: 403, wantReason: "only the task's recipient", wantEvents: 2, wantNotes: 3},
+		{name: "bystander cannot ack", ods: odsC, id: delivered.ID, action: "ack", wantStatus: 404, wantReason: "no task with this id", wantEvents: 2, wantNotes: 3},
+		{name: "ack cancelled task", ods: odsB, id: cancelled.ID, action: "ack", wantStatus: 409, wantReason: "the task is cancelled", wantEvents: 2, wantNotes: 3},
+		{name: "recipient acks delivered", ods: odsB, id: delivered.ID, action: "ack", wantStatus: 200, wantState: "acknowledged", wantEvents: 3, wantNotes: 4},
+		{name: "ack again is a no-op", ods: odsB, id: delivered.ID, action: "ack", wantStatus: 200, wantState: "acknowledged", wantEvents: 3, wantNotes: 4},
+		{name: "recipient cannot cancel", ods: odsB, id: accepted.ID, action: "cancel", wantStatus: 403, wantReason: "only the task's sender", wantEvents: 1, wantNotes: 4},
+		{name: "bystander cannot cancel", ods: odsC, id: accepted.ID, action: "cancel", wantStatus: 404, wantReason: "no task", wantEvents: 1, wantNotes: 4},
+		{name: "cancel after delivery", ods: odsA, id: acked.ID, action: "cancel", wantStatus: 409, wantReason: "the task is acknowledged; only a task not yet delivered", wantEvents: 3, wantNotes: 4},
+		{name: "sender cancels accepted", ods: odsA, id: accepted.ID, action: "cancel", wantStatus: 200, wantState: "cancelled", wantEvents: 2, wantNotes: 4},
+		{name: "cancel again is a no-op", ods: odsA, id: accepted.ID, action: "cancel", wantStatus: 200, wantState: "cancelled", wantEvents: 2, wantNotes: 4},
+		{name: "ack unknown task", ods: odsB, id: uuid.NewString(), action: "ack", wantStatus: 404, wantReason: "no task", wantNotes: 4},
 	}
 	for _, tc := range tests {
 		res := f.do("POST", "/v1/tasks/"+tc.id+"/"+tc.action, f.keys[tc.ods], "")
@@ -137,16 +137,16 @@ func TestTaskTransitions(t *testing.T) {
 			t.Fatalf("%s: task events, notifications (-want +got):\n%s", tc.name, diff)
 		}
 	}
-	// The acknowledgement told the sender, without patient data, through the outbox.
+	// The acknowledgement told the sender, without patient data, through the delivery queue.
 	var kind, recipient, subject, data string
-	var outbox int
+	var queued int
 	err := f.db.Pool.QueryRow(context.Background(), `SELECT n.kind, n.recipient_ods, n.subject_ods, n.data::text,
-		(SELECT count(*) FROM outbox o WHERE o.kind = 'notification' AND o.ref_id = n.id)
-		FROM notifications n WHERE n.task_id = $1`, delivered.ID).Scan(&kind, &recipient, &subject, &data, &outbox)
+		(SELECT count(*) FROM delivery_queue q WHERE q.kind = 'notification' AND q.ref_id = n.id)
+		FROM notifications n WHERE n.task_id = $1 AND n.kind = 'task.acknowledged'`, delivered.ID).Scan(&kind, &recipient, &subject, &data, &queued)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"task.acknowledged", odsA, odsB, "1"}, []string{kind, recipient, subject, string(rune('0' + outbox))}); diff != "" {
+	if diff := cmp.Diff([]string{"task.acknowledged", odsA, odsB, "1"}, []string{kind, recipient, subject, string(rune('0' + queued))}); diff != "" {
 		t.Fatalf("ack notification (-want +got):\n%s", diff)
 	}
 	if !strings.Contains(data, delivered.ID) || strings.Contains(data, nhsValid) || strings.Contains(data, "bloods") {

@@ -27,7 +27,7 @@ func TestRedactedTaskView(t *testing.T) {
 	if _, err := f.db.Pool.Exec(ctx, `UPDATE tasks SET finished_at = now() - interval '31 days' WHERE id = $1`, tv.ID); err != nil {
 		t.Fatal(err)
 	}
-	r := &jobs.Retention{DB: f.db, Retention: 30 * 24 * time.Hour, Batch: 1}
+	r := jobs.NewRetention(f.db, jobs.RetentionConfig{Tasks: 30 * 24 * time.Hour, Batch: 1}, nil)
 	if rep, err := r.RunOnce(ctx); err != nil || rep.TasksRedacted != 1 {
 		t.Fatalf("retention: %+v, %v; want 1 task redacted", rep, err)
 	}

@@ -83,6 +83,11 @@ func (s *Server) transition(w http.ResponseWriter, r *http.Request, rule transit
 	case errors.Is(err, store.ErrNotParty):
 		writeProblem(w, http.StatusForbidden, "Forbidden", "only the task's "+rule.party+" can do this", nil)
 		return
+	case errors.Is(err, store.ErrDeliveryInFlight):
+		w.Header().Set("Retry-After", "10")
+		writeProblem(w, http.StatusConflict, "Conflict",
+			"a delivery attempt for this task is in progress; try again when it has finished (it may be delivered by then)", nil)
+		return
 	case errors.Is(err, store.ErrWrongState):
 		writeProblem(w, http.StatusConflict, "Conflict", rule.conflict(t.State), nil)
 		return
@@ -92,8 +97,8 @@ func (s *Server) transition(w http.ResponseWriter, r *http.Request, rule transit
 	}
 	if changed {
 		s.Log.InfoContext(r.Context(), "task "+rule.action, "task_id", t.ID, "actor_ods", who)
-		if s.Kick != nil && rule.action == "acknowledged" {
-			s.Kick() // the sender's task.acknowledged notification is in the outbox
+		if rule.action == "acknowledged" {
+			s.Waker.Wake(r.Context(), false) // the sender's task.acknowledged notification is due
 		}
 	}
 	s.writeTask(w, r, http.StatusOK, t, false)

@@ -173,7 +173,7 @@ func (s *Service) book(ctx, callCtx context.Context, b store.Booking, slot store
 	})
 	if err == nil {
 		booked, err := s.cfg.DB.RecordBooked(ctx, b.ID, appt.ID, appt.VersionID,
-			store.Outcome{Actor: "system", Action: "booked", Extra: map[string]any{"appointment_id": appt.ID}})
+			store.BookingOutcome{Actor: "system", Action: "booked", Extra: map[string]any{"appointment_id": appt.ID}})
 		if err != nil {
 			return Result{}, &UnrecordedError{BookingID: b.ID,
 				Err: fmt.Errorf("record booking (booked at %s as appointment %s): %w", slot.HostODS, appt.ID, err)}
@@ -188,7 +188,7 @@ func (s *Service) book(ctx, callCtx context.Context, b store.Booking, slot store
 // bookFailed records a booking POST that did not answer 201.
 func (s *Service) bookFailed(ctx context.Context, b store.Booking, slot store.BookedSlot, err error) (Result, error) {
 	status, code, diag, trace := spine(err)
-	o := store.Outcome{Actor: "system", Status: status, Code: code, Detail: diag, TraceID: trace}
+	o := store.BookingOutcome{Actor: "system", Status: status, Code: code, Detail: diag, TraceID: trace}
 	var gerr *gpconnect.Error
 	if errors.As(err, &gerr) && gerr.OutcomeUnknown() {
 		o.Action = "unconfirmed"

@@ -48,7 +48,7 @@ func (s *Service) Cancel(ctx context.Context, id uuid.UUID, seq int) error {
 		return nil
 	}
 	if b.CancelRequestedAt != nil && s.cfg.Now().Sub(*b.CancelRequestedAt) > s.cfg.MaxAge {
-		return s.cancelFailed(ctx, b, store.Outcome{Code: "MAX_AGE", Detail: "the practice could not be reached for " +
+		return s.cancelFailed(ctx, b, store.BookingOutcome{Code: "MAX_AGE", Detail: "the practice could not be reached for " +
 			s.cfg.MaxAge.String() + "; the appointment is still booked"})
 	}
 	host, err := s.hostOf(ctx, b)
@@ -79,9 +79,9 @@ func (s *Service) cancelOnce(ctx context.Context, b store.Booking, host gpconnec
 	case cur.Status == "cancelled":
 		return true, s.cancelled(ctx, b, cur, "found cancelled")
 	case cur.Status != "booked":
-		return true, s.cancelFailed(ctx, b, store.Outcome{Code: "NOT_BOOKED", Detail: "the practice shows the appointment as " + cur.Status})
+		return true, s.cancelFailed(ctx, b, store.BookingOutcome{Code: "NOT_BOOKED", Detail: "the practice shows the appointment as " + cur.Status})
 	case !s.startsLater(cur, b):
-		return true, s.cancelFailed(ctx, b, store.Outcome{Code: "STARTED", Detail: "the appointment has started; GP Connect cannot cancel it"})
+		return true, s.cancelFailed(ctx, b, store.BookingOutcome{Code: "STARTED", Detail: "the appointment has started; GP Connect cannot cancel it"})
 	}
 	done, err := s.cfg.GPC.CancelAppointment(ctx, host, who, cur, b.CancelReason)
 	switch {
@@ -89,13 +89,13 @@ func (s *Service) cancelOnce(ctx context.Context, b store.Booking, host gpconnec
 		return true, s.cancelled(ctx, b, done, "cancelled")
 	case gpconnect.IsVersionConflict(err) && attempt == 1:
 		_, _, _, trace := spine(err)
-		if rerr := s.cfg.DB.RecordVersion(ctx, b.ID, cur.VersionID, store.Outcome{Actor: "system", Action: "version_conflict",
+		if rerr := s.cfg.DB.RecordVersion(ctx, b.ID, cur.VersionID, store.BookingOutcome{Actor: "system", Action: "version_conflict",
 			TraceID: trace}); rerr != nil {
 			return true, rerr
 		}
 		return false, nil
 	case gpconnect.IsVersionConflict(err):
-		return true, s.cancelFailed(ctx, b, store.Outcome{Code: "VERSION_CONFLICT",
+		return true, s.cancelFailed(ctx, b, store.BookingOutcome{Code: "VERSION_CONFLICT",
 			Detail: "the appointment changed at the practice twice while cancelling; someone else is working on it"})
 	}
 	return true, s.cancelError(ctx, b, err)
@@ -110,7 +110,7 @@ func (s *Service) startsLater(a *gpconnect.Appointment, b store.Booking) bool {
 }
 
 func (s *Service) cancelled(ctx context.Context, b store.Booking, a *gpconnect.Appointment, how string) error {
-	_, err := s.cfg.DB.RecordCancelled(ctx, b.ID, a.VersionID, store.Outcome{Actor: "system", Action: "cancelled",
+	_, err := s.cfg.DB.RecordCancelled(ctx, b.ID, a.VersionID, store.BookingOutcome{Actor: "system", Action: "cancelled",
 		Extra: map[string]any{"appointment_id": a.ID, "how": how}})
 	if errors.Is(err, store.ErrWrongState) {
 		return nil
@@ -122,7 +122,7 @@ func (s *Service) cancelled(ctx context.Context, b store.Booking, a *gpconnect.A
 	return err
 }
 
-func (s *Service) cancelFailed(ctx context.Context, b store.Booking, o store.Outcome) error {
+func (s *Service) cancelFailed(ctx context.Context, b store.Booking, o store.BookingOutcome) error {
 	o.Actor, o.Action = "system", "cancel_failed"
 	_, err := s.cfg.DB.RecordCancelFailed(ctx, b.ID, o)
 	if errors.Is(err, store.ErrWrongState) {
@@ -146,5 +146,5 @@ func (s *Service) cancelError(ctx context.Context, b store.Booking, err error) e
 			"spine_code", code, "ssp_trace_id", trace)
 		return fmt.Errorf("cancel booking %s: %w: %s", b.ID, ErrRetry, code)
 	}
-	return s.cancelFailed(ctx, b, store.Outcome{Status: status, Code: code, Detail: diag, TraceID: trace})
+	return s.cancelFailed(ctx, b, store.BookingOutcome{Status: status, Code: code, Detail: diag, TraceID: trace})
 }

@@ -60,10 +60,10 @@ func (s *Service) Settle(ctx context.Context, id uuid.UUID) error {
 		return s.settleFailed(ctx, b, "NOT_BOOKED", "the practice has no appointment for this slot made by "+
 			b.BookingODS+": the booking did not take effect")
 	case a.Status == "cancelled":
-		_, err = s.cfg.DB.RecordCancelled(ctx, b.ID, a.VersionID, store.Outcome{Actor: "system", Action: "settled",
+		_, err = s.cfg.DB.RecordCancelled(ctx, b.ID, a.VersionID, store.BookingOutcome{Actor: "system", Action: "settled",
 			Extra: map[string]any{"appointment_id": a.ID, "found": "cancelled"}})
 	default:
-		_, err = s.cfg.DB.RecordBooked(ctx, b.ID, a.ID, a.VersionID, store.Outcome{Actor: "system", Action: "settled",
+		_, err = s.cfg.DB.RecordBooked(ctx, b.ID, a.ID, a.VersionID, store.BookingOutcome{Actor: "system", Action: "settled",
 			Extra: map[string]any{"appointment_id": a.ID, "found": a.Status}})
 	}
 	if errors.Is(err, store.ErrWrongState) {
@@ -100,7 +100,7 @@ func ours(b store.Booking, appts []gpconnect.Appointment) *gpconnect.Appointment
 }
 
 func (s *Service) settleFailed(ctx context.Context, b store.Booking, code, detail string) error {
-	_, err := s.cfg.DB.RecordFailed(ctx, b.ID, store.Outcome{Actor: "system", Action: "settled", Code: code, Detail: detail})
+	_, err := s.cfg.DB.RecordFailed(ctx, b.ID, store.BookingOutcome{Actor: "system", Action: "settled", Code: code, Detail: detail})
 	if errors.Is(err, store.ErrWrongState) {
 		return nil
 	}

@@ -82,7 +82,6 @@ type Tasks struct {
 	MaxAge            time.Duration `env:"GPFED_TASK_MAX_AGE, default=24h"`
 	WebhookTimeout    time.Duration `env:"GPFED_WEBHOOK_TIMEOUT, default=10s"`
 	ReconcileSchedule string        `env:"GPFED_RECONCILE_SCHEDULE, default=@every 1m"`
-	ReconcileGrace    time.Duration `env:"GPFED_RECONCILE_GRACE, default=30s"`
 	LowCapacityDays   int           `env:"GPFED_LOW_CAPACITY_DAYS, default=7"`
 	// Retention is how long a finished task keeps its patient data (0: forever).
 	Retention time.Duration `env:"GPFED_TASK_RETENTION, default=720h"`
@@ -101,6 +100,29 @@ type Booking struct {
 	MaxAge time.Duration `env:"GPFED_BOOKING_MAX_AGE, default=24h"`
 	// Retention is how long a finished booking keeps its patient data (0: forever).
 	Retention time.Duration `env:"GPFED_BOOKING_RETENTION, default=720h"`
+	// ReconcileGrace leaves booking work queued this recently to its queue
+	// entry; older unsettled work without a live entry is re-enqueued.
+	ReconcileGrace time.Duration `env:"GPFED_BOOKING_RECONCILE_GRACE, default=30s"`
+}
+
+// Delivery tunes the delivery engine: per-endpoint isolation, batching and
+// the retry schedule.
+type Delivery struct {
+	// EndpointMaxInFlight caps deliveries in flight to one practice's
+	// endpoint across all workers (a practice may override it).
+	EndpointMaxInFlight int `env:"GPFED_ENDPOINT_MAX_IN_FLIGHT, default=8"`
+	// FailuresToOpen consecutive failed attempts open an endpoint's circuit.
+	FailuresToOpen int `env:"GPFED_ENDPOINT_FAILURES_TO_OPEN, default=5"`
+	// ProbeMin and ProbeMax bound the wait between probes of an open circuit.
+	ProbeMin time.Duration `env:"GPFED_ENDPOINT_PROBE_MIN, default=10s"`
+	ProbeMax time.Duration `env:"GPFED_ENDPOINT_PROBE_MAX, default=10m"`
+	// Batch is how many deliveries one claim takes.
+	Batch int `env:"GPFED_DELIVERY_BATCH, default=32"`
+	// MaxInFlight bounds one worker process's deliveries in flight.
+	MaxInFlight int `env:"GPFED_DELIVERY_MAX_IN_FLIGHT, default=128"`
+	// RetryBase and RetryMax shape the retry schedule (base, 2x base, ... capped).
+	RetryBase time.Duration `env:"GPFED_DELIVERY_RETRY_BASE, default=1s"`
+	RetryMax  time.Duration `env:"GPFED_DELIVERY_RETRY_MAX, default=5m"`
 }
 
 // Server is the HTTP API and dashboard.
@@ -128,6 +150,7 @@ type All struct {
 	Sync      Sync
 	Worker    Worker
 	Tasks     Tasks
+	Delivery  Delivery
 	Booking   Booking
 	Server    Server
 }
@@ -192,7 +215,8 @@ func (c *All) Validate() error {
 	positive := map[string]int{
 		"GPFED_GPC_MAX_ATTEMPTS": c.GPConnect.MaxAttempts, "GPFED_GPC_MAX_PER_PRACTICE": c.GPConnect.MaxPerPractice,
 		"GPFED_GPC_MAX_CONCURRENT": c.GPConnect.MaxConcurrent, "GPFED_WORKER_CONCURRENCY": c.Worker.Concurrency,
-		"GPFED_LOW_CAPACITY_DAYS": c.Tasks.LowCapacityDays,
+		"GPFED_LOW_CAPACITY_DAYS": c.Tasks.LowCapacityDays, "GPFED_ENDPOINT_MAX_IN_FLIGHT": c.Delivery.EndpointMaxInFlight,
+		"GPFED_ENDPOINT_FAILURES_TO_OPEN": c.Delivery.FailuresToOpen, "GPFED_DELIVERY_BATCH": c.Delivery.Batch, "GPFED_DELIVERY_MAX_IN_FLIGHT": c.Delivery.MaxInFlight,
 	}
 	for name, v := range positive {
 		if v <= 0 {
@@ -208,8 +232,14 @@ func (c *All) Validate() error {
 	if _, err := time.LoadLocation(c.Sync.TimeZone); err != nil {
 		bad("GPFED_SYNC_TIMEZONE", "unknown time zone %q", c.Sync.TimeZone)
 	}
-	if c.Tasks.ReconcileGrace < time.Second {
-		bad("GPFED_RECONCILE_GRACE", "must be at least 1s")
+	if c.Delivery.ProbeMin <= 0 || c.Delivery.ProbeMax < c.Delivery.ProbeMin {
+		bad("GPFED_ENDPOINT_PROBE_MIN", "must be > 0 and at most GPFED_ENDPOINT_PROBE_MAX")
+	}
+	if c.Delivery.RetryBase <= 0 || c.Delivery.RetryMax < c.Delivery.RetryBase {
+		bad("GPFED_DELIVERY_RETRY_BASE", "must be > 0 and at most GPFED_DELIVERY_RETRY_MAX")
+	}
+	if c.Tasks.WebhookTimeout <= 0 {
+		bad("GPFED_WEBHOOK_TIMEOUT", "must be > 0")
 	}
 	if c.Tasks.MaxAge <= 0 {
 		bad("GPFED_TASK_MAX_AGE", "must be > 0")
@@ -222,6 +252,9 @@ func (c *All) Validate() error {
 	}
 	if c.Booking.MaxAge < time.Minute {
 		bad("GPFED_BOOKING_MAX_AGE", "must be at least 1m")
+	}
+	if c.Booking.ReconcileGrace < time.Second {
+		bad("GPFED_BOOKING_RECONCILE_GRACE", "must be at least 1s")
 	}
 	if c.Booking.Retention < 0 {
 		bad("GPFED_BOOKING_RETENTION", "must be >= 0 (0 keeps patient data forever)")

@@ -9,6 +9,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// EndpointGauge is one recipient endpoint's circuit and queue. ODS codes
+// are bounded by the federation's size, so they make a safe label.
+type EndpointGauge struct {
+	ODS      string
+	Open     bool
+	InFlight int
+	Queued   int
+}
+
 // Snapshot is the database state exposed as gauges at scrape time. The
 // caller (the API server) fills it from the store; this package stays free
 // of SQL.
@@ -17,7 +26,8 @@ type Snapshot struct {
 	NotificationsByState      map[string]int
 	OldestUndelivered         *time.Time
 	OldestPendingNotification *time.Time
-	OutboxBacklog             int
+	QueueBacklog              int
+	Endpoints                 []EndpointGauge
 	ActivePractices           int
 	StalePractices            int
 	NeverSynced               int
@@ -33,8 +43,14 @@ var (
 		"Age of the oldest task accepted but not yet delivered (0 when none).", nil, nil)
 	descOldestNotification = prometheus.NewDesc("gpfed_notification_oldest_pending_age_seconds",
 		"Age of the oldest notification not yet delivered (0 when none).", nil, nil)
-	descOutbox = prometheus.NewDesc("gpfed_outbox_backlog",
-		"Outbox records not yet moved into the queue.", nil, nil)
+	descQueue = prometheus.NewDesc("gpfed_delivery_queue_backlog",
+		"Open deliveries (tasks and notifications) waiting in the delivery queue, not in flight.", nil, nil)
+	descCircuit = prometheus.NewDesc("gpfed_endpoint_circuit_open",
+		"1 while a practice's webhook circuit is open (deliveries deferred), else 0.", []string{"practice"}, nil)
+	descInFlight = prometheus.NewDesc("gpfed_endpoint_in_flight",
+		"Deliveries to a practice's endpoint in flight now (bounded by its cap).", []string{"practice"}, nil)
+	descQueued = prometheus.NewDesc("gpfed_endpoint_queued",
+		"Deliveries to a practice waiting (not in flight).", []string{"practice"}, nil)
 	descPractices = prometheus.NewDesc("gpfed_practices_active",
 		"Active federation practices.", nil, nil)
 	descStale = prometheus.NewDesc("gpfed_practices_sync_stale",
@@ -72,7 +88,7 @@ func NewDBCollector(read func(context.Context) (Snapshot, error), maxAge time.Du
 // Describe implements prometheus.Collector.
 func (c *DBCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descTasks, descNotifications, descOldestTask, descOldestNotification,
-		descOutbox, descPractices, descStale, descNeverSynced, descLastRun, descScrapeOK} {
+		descQueue, descCircuit, descInFlight, descQueued, descPractices, descStale, descNeverSynced, descLastRun, descScrapeOK} {
 		ch <- d
 	}
 }
@@ -111,7 +127,16 @@ func (c *DBCollector) Collect(ch chan<- prometheus.Metric) {
 	now := c.Now()
 	ch <- prometheus.MustNewConstMetric(descOldestTask, prometheus.GaugeValue, age(now, s.OldestUndelivered))
 	ch <- prometheus.MustNewConstMetric(descOldestNotification, prometheus.GaugeValue, age(now, s.OldestPendingNotification))
-	ch <- prometheus.MustNewConstMetric(descOutbox, prometheus.GaugeValue, float64(s.OutboxBacklog))
+	ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(s.QueueBacklog))
+	for _, e := range s.Endpoints {
+		open := 0.0
+		if e.Open {
+			open = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descCircuit, prometheus.GaugeValue, open, e.ODS)
+		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(e.InFlight), e.ODS)
+		ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(e.Queued), e.ODS)
+	}
 	ch <- prometheus.MustNewConstMetric(descPractices, prometheus.GaugeValue, float64(s.ActivePractices))
 	ch <- prometheus.MustNewConstMetric(descStale, prometheus.GaugeValue, float64(s.StalePractices))
 	ch <- prometheus.MustNewConstMetric(descNeverSynced, prometheus.GaugeValue, float64(s.NeverSynced))

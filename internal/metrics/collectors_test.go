@@ -44,12 +44,16 @@ func TestDBCollector(t *testing.T) {
 	}{
 		{"snapshot", func(context.Context) (metrics.Snapshot, error) {
 			return metrics.Snapshot{TasksByState: map[string]int{"accepted": 4, "failed": 1},
-				NotificationsByState: map[string]int{"pending": 2}, OldestUndelivered: &oldest, OutboxBacklog: 7,
+				NotificationsByState: map[string]int{"pending": 2}, OldestUndelivered: &oldest, QueueBacklog: 7,
+				Endpoints:       []metrics.EndpointGauge{{ODS: "B82001", Open: true, InFlight: 1, Queued: 40}, {ODS: "C81002", Queued: 2}},
 				ActivePractices: 12, StalePractices: 1, NeverSynced: 2, LastCompletedRunAt: &finished}, nil
 		}, map[string]float64{
 			"gpfed_db_scrape_success": 1, "gpfed_tasks{state=accepted}": 4, "gpfed_tasks{state=failed}": 1,
 			"gpfed_notifications{state=pending}": 2, "gpfed_task_oldest_undelivered_age_seconds": 90,
-			"gpfed_notification_oldest_pending_age_seconds": 0, "gpfed_outbox_backlog": 7, "gpfed_practices_active": 12,
+			"gpfed_notification_oldest_pending_age_seconds": 0, "gpfed_delivery_queue_backlog": 7,
+			"gpfed_endpoint_circuit_open{practice=B82001}": 1, "gpfed_endpoint_in_flight{practice=B82001}": 1,
+			"gpfed_endpoint_queued{practice=B82001}": 40, "gpfed_endpoint_circuit_open{practice=C81002}": 0,
+			"gpfed_endpoint_in_flight{practice=C81002}": 0, "gpfed_endpoint_queued{practice=C81002}": 2, "gpfed_practices_active": 12,
 			"gpfed_practices_sync_stale": 1, "gpfed_practices_never_synced": 2,
 			"gpfed_sync_last_completed_timestamp_seconds": float64(finished.Unix()),
 		}},

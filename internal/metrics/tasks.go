@@ -29,18 +29,28 @@ var (
 		Help:    "Webhook POST latency by event (task|notification) and HTTP status (0 = no response).",
 		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	}, []string{"event", "status"})
-	// NotificationDispatch counts how the sender notifications that
-	// deliveries create set off: path is fast_path (first attempt in the
-	// worker process), queue (the fast path was full or closing) or
-	// fast_path_to_queue (a fast-path attempt ended in a retry or an error
-	// and was handed to the queue). A rising queue share means the fast path
-	// is saturated.
-	NotificationDispatch = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gpfed_notification_dispatch_total",
-		Help: "Sender notifications created by deliveries, by how they set off (fast_path|queue|fast_path_to_queue).",
-	}, []string{"path"})
 )
 
 func init() {
-	Registry.MustRegister(TaskDeliveryDuration, TaskDeliveryAttempts, WebhookRequests, NotificationDispatch)
+	Registry.MustRegister(TaskDeliveryDuration, TaskDeliveryAttempts, WebhookRequests)
+}
+
+// Delivery engine series (worker processes).
+var (
+	// DeliveryOutcomes counts attempts by kind (task|notification) and
+	// result (delivered|retry|failed|released|dropped).
+	DeliveryOutcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gpfed_delivery_outcomes_total",
+		Help: "Delivery attempts by kind (task|notification) and result (delivered|retry|failed|released|dropped).",
+	}, []string{"kind", "result"})
+	// EndpointTransitions counts circuit breaker changes by change
+	// (opened|probe_failed|recovered).
+	EndpointTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gpfed_endpoint_circuit_transitions_total",
+		Help: "Recipient endpoint circuit breaker changes (opened|probe_failed|recovered).",
+	}, []string{"change"})
+)
+
+func init() {
+	Registry.MustRegister(DeliveryOutcomes, EndpointTransitions)
 }

@@ -45,8 +45,30 @@ type hookState struct {
 	fault      WebhookFault
 	left       int
 	attempts   int
+	inFlight   int
+	peak       int // most requests in flight at once
 	deliveries map[string]int
 	received   []Delivery
+}
+
+// WebhookPeakInFlight is the most requests the practice's webhook receiver
+// held at once (isolation tests check a sender's per-endpoint cap with it).
+func (f *Federation) WebhookPeakInFlight(ods string) int {
+	p := f.byODS[ods]
+	if p == nil {
+		return 0
+	}
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	return p.st.hook.peak
+}
+
+func (s *state) enterHook() func() {
+	s.mu.Lock()
+	s.hook.inFlight++
+	s.hook.peak = max(s.hook.peak, s.hook.inFlight)
+	s.mu.Unlock()
+	return func() { s.mu.Lock(); s.hook.inFlight--; s.mu.Unlock() }
 }
 
 // SetWebhookFault replaces the practice's webhook fault; unknown ODS codes are ignored.
@@ -144,6 +166,7 @@ func (f *Federation) serveWebhook(w http.ResponseWriter, r *http.Request, ods st
 		writeHookJSON(w, http.StatusMethodNotAllowed, "POST only")
 		return
 	}
+	defer p.st.enterHook()()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
 	if err != nil {
 		writeHookJSON(w, http.StatusRequestEntityTooLarge, "body unreadable or over 1 MiB")

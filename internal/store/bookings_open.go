@@ -68,7 +68,7 @@ func (db *DB) InterruptedBookings(ctx context.Context, before time.Time, limit i
 			}
 			continue
 		}
-		_, err := db.RecordUnconfirmed(ctx, s.id, Outcome{Actor: "system", Action: "interrupted", Code: "INTERRUPTED",
+		_, err := db.RecordUnconfirmed(ctx, s.id, BookingOutcome{Actor: "system", Action: "interrupted", Code: "INTERRUPTED",
 			Detail: "the booking request ended before its outcome was recorded"})
 		if err != nil && !errors.Is(err, ErrWrongState) {
 			return unconfirmed, err

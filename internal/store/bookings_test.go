@@ -50,7 +50,7 @@ func bookingSetup(t *testing.T) (*store.DB, []store.SlotRecord, func(...store.Sl
 	return db, slots, save
 }
 
-func claim(t *testing.T, db *store.DB, slotID, key string) (store.Booking, bool, error) {
+func claimSlot(t *testing.T, db *store.DB, slotID, key string) (store.Booking, bool, error) {
 	t.Helper()
 	f, _, err := db.GetFreeSlot(context.Background(), "B81016", slotID)
 	if err != nil {
@@ -89,14 +89,14 @@ func TestBookedSlotLeavesCapacityAsASyncWould(t *testing.T) {
 	t.Parallel()
 	db, slots, save := bookingSetup(t)
 	ctx := context.Background()
-	b, _, err := claim(t, db, "s2", "")
+	b, _, err := claimSlot(t, db, "s2", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := db.MarkRequested(ctx, b.ID, "P1", false, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.RecordBooked(ctx, b.ID, "A1", "v1", store.Outcome{Actor: "system", Action: "booked"}); err != nil {
+	if _, err := db.RecordBooked(ctx, b.ID, "A1", "v1", store.BookingOutcome{Actor: "system", Action: "booked"}); err != nil {
 		t.Fatal(err)
 	}
 	afterBooking := capacityRows(t, db)
@@ -119,20 +119,20 @@ func TestBookingClaims(t *testing.T) {
 	t.Parallel()
 	db, _, _ := bookingSetup(t)
 	ctx := context.Background()
-	first, created, err := claim(t, db, "s1", "k1")
+	first, created, err := claimSlot(t, db, "s1", "k1")
 	if err != nil || !created {
 		t.Fatalf("claim: %v %v", created, err)
 	}
-	if _, _, err := claim(t, db, "s1", "k2"); !errors.Is(err, store.ErrSlotHeld) {
+	if _, _, err := claimSlot(t, db, "s1", "k2"); !errors.Is(err, store.ErrSlotHeld) {
 		t.Errorf("a second claim on the slot: %v, want ErrSlotHeld", err)
 	}
-	if _, _, err := claim(t, db, "s1", "k1"); !errors.Is(err, store.ErrBookingInProgress) {
+	if _, _, err := claimSlot(t, db, "s1", "k1"); !errors.Is(err, store.ErrBookingInProgress) {
 		t.Errorf("the same key while pending: %v", err)
 	}
-	if _, _, err := claim(t, db, "s3", "k1"); !errors.Is(err, store.ErrIdempotencyMismatch) {
+	if _, _, err := claimSlot(t, db, "s3", "k1"); !errors.Is(err, store.ErrIdempotencyMismatch) {
 		t.Errorf("the same key for another slot: %v", err)
 	}
-	if _, err := db.RecordCancelled(ctx, first.ID, "", store.Outcome{Actor: "system", Action: "cancelled"}); !errors.Is(err, store.ErrWrongState) {
+	if _, err := db.RecordCancelled(ctx, first.ID, "", store.BookingOutcome{Actor: "system", Action: "cancelled"}); !errors.Is(err, store.ErrWrongState) {
 		t.Errorf("cancelled from pending: %v", err)
 	}
 	if err := db.MarkRequested(ctx, first.ID, "P1", false, nil); err != nil {
@@ -144,14 +144,14 @@ func TestBookingClaims(t *testing.T) {
 	if _, err := db.GetBooking(ctx, first.ID); err != nil {
 		t.Errorf("a requested booking was released: %v", err)
 	}
-	failed, err := db.RecordFailed(ctx, first.ID, store.Outcome{Actor: "system", Action: "rejected", Status: 422, Code: "INVALID_RESOURCE"})
+	failed, err := db.RecordFailed(ctx, first.ID, store.BookingOutcome{Actor: "system", Action: "rejected", Status: 422, Code: "INVALID_RESOURCE"})
 	if err != nil || failed.State != store.BookingFailed || failed.FailureStatus != 422 {
 		t.Fatalf("failed: %+v %v", failed, err)
 	}
-	if _, _, err := claim(t, db, "s1", "k3"); err != nil {
+	if _, _, err := claimSlot(t, db, "s1", "k3"); err != nil {
 		t.Errorf("a failed booking still holds its slot: %v", err)
 	}
-	replay, created, err := claim(t, db, "s1", "k1")
+	replay, created, err := claimSlot(t, db, "s1", "k1")
 	if err != nil || created || replay.ID != first.ID {
 		t.Errorf("replay of a finished booking: %v %v", created, err)
 	}

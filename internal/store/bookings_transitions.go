@@ -18,17 +18,8 @@ import (
 // one of them records the outcome. The loser gets ErrWrongState and the
 // booking as it now is.
 
-// Notification kinds of bookings (see README "Notifications").
-const (
-	NotifyBookingCreated      = "booking.created"
-	NotifyBookingConfirmed    = "booking.confirmed"
-	NotifyBookingFailed       = "booking.failed"
-	NotifyBookingCancelled    = "booking.cancelled"
-	NotifyBookingCancelFailed = "booking.cancel_failed"
-)
-
-// Outcome is what the practice said, for the booking row and its audit event.
-type Outcome struct {
+// BookingOutcome is what the practice said, for the booking row and its audit event.
+type BookingOutcome struct {
 	Actor   string // who records it: an ODS code or "system"
 	Action  string // the audit event's action
 	Status  int    // HTTP status of a refusal
@@ -38,7 +29,7 @@ type Outcome struct {
 	Extra   map[string]any
 }
 
-func (o Outcome) detail() map[string]any {
+func (o BookingOutcome) detail() map[string]any {
 	d := map[string]any{}
 	for k, v := range o.Extra {
 		d[k] = v
@@ -60,7 +51,7 @@ func (o Outcome) detail() map[string]any {
 // state it moved from and the booking after. ErrWrongState comes with the
 // booking as it is. The row lock it takes ends with the caller's
 // transaction, which makes no network call.
-func move(ctx context.Context, tx pgx.Tx, id uuid.UUID, from []string, state, set string, o Outcome, args ...any) (string, Booking, error) {
+func move(ctx context.Context, tx pgx.Tx, id uuid.UUID, from []string, state, set string, o BookingOutcome, args ...any) (string, Booking, error) {
 	q := `WITH prev AS (SELECT id, state FROM bookings WHERE id = $1 FOR UPDATE),
 		upd AS (UPDATE bookings b SET state = $2, updated_at = now()`
 	if set != "" {
@@ -106,7 +97,7 @@ func (db *DB) transitionBooking(ctx context.Context, fn func(tx pgx.Tx) (Booking
 // and the capacity aggregates at once, and tells the host practice
 // (booking.created) and, for a booking that was unconfirmed, the booking
 // practice (booking.confirmed).
-func (db *DB) RecordBooked(ctx context.Context, id uuid.UUID, apptID, version string, o Outcome) (Booking, error) {
+func (db *DB) RecordBooked(ctx context.Context, id uuid.UUID, apptID, version string, o BookingOutcome) (Booking, error) {
 	return db.transitionBooking(ctx, func(tx pgx.Tx) (Booking, error) {
 		if err := relaxCommit(ctx, tx); err != nil {
 			return Booking{}, err
@@ -134,7 +125,7 @@ func (db *DB) RecordBooked(ctx context.Context, id uuid.UUID, apptID, version st
 // practice refused it, or settling found no appointment. A booking that was
 // unconfirmed tells its booking practice (booking.failed); a refusal
 // answered in the request needs no notification.
-func (db *DB) RecordFailed(ctx context.Context, id uuid.UUID, o Outcome) (Booking, error) {
+func (db *DB) RecordFailed(ctx context.Context, id uuid.UUID, o BookingOutcome) (Booking, error) {
 	return db.transitionBooking(ctx, func(tx pgx.Tx) (Booking, error) {
 		if err := relaxCommit(ctx, tx); err != nil {
 			return Booking{}, err
@@ -152,7 +143,7 @@ func (db *DB) RecordFailed(ctx context.Context, id uuid.UUID, o Outcome) (Bookin
 // RecordUnconfirmed moves a pending booking to unconfirmed: its outcome at
 // the practice is unknown until a settle job reads the patient's
 // appointments there.
-func (db *DB) RecordUnconfirmed(ctx context.Context, id uuid.UUID, o Outcome) (Booking, error) {
+func (db *DB) RecordUnconfirmed(ctx context.Context, id uuid.UUID, o BookingOutcome) (Booking, error) {
 	return db.transitionBooking(ctx, func(tx pgx.Tx) (Booking, error) {
 		if err := relaxCommit(ctx, tx); err != nil {
 			return Booking{}, err
@@ -183,7 +174,7 @@ func (db *DB) RequestCancel(ctx context.Context, id uuid.UUID, caller, reason st
 		_, b, err := move(ctx, tx, id, []string{BookingBooked}, BookingCancelRequested,
 			`cancel_seq = b.cancel_seq + 1, cancel_requested_by = $7, cancel_requested_at = now(),
 			 cancel_reason = $8, cancelled_by = $9, failure_status = NULL, failure_code = NULL, failure_detail = NULL`,
-			Outcome{Actor: caller, Action: "cancel_requested"}, caller, reason, by)
+			BookingOutcome{Actor: caller, Action: "cancel_requested"}, caller, reason, by)
 		changed = err == nil
 		return b, err
 	})
@@ -194,7 +185,7 @@ func (db *DB) RequestCancel(ctx context.Context, id uuid.UUID, caller, reason st
 // settling finds the appointment already cancelled at the practice, an
 // unconfirmed one) to cancelled, and tells the host and the booking practice
 // (booking.cancelled).
-func (db *DB) RecordCancelled(ctx context.Context, id uuid.UUID, version string, o Outcome) (Booking, error) {
+func (db *DB) RecordCancelled(ctx context.Context, id uuid.UUID, version string, o BookingOutcome) (Booking, error) {
 	return db.transitionBooking(ctx, func(tx pgx.Tx) (Booking, error) {
 		_, b, err := move(ctx, tx, id, []string{BookingCancelRequested, BookingUnconfirmed}, BookingCancelled,
 			`appointment_version = COALESCE(NULLIF($7, ''), b.appointment_version), finished_at = now()`, o, version)
@@ -213,7 +204,7 @@ func (db *DB) RecordCancelled(ctx context.Context, id uuid.UUID, version string,
 // RecordCancelFailed moves a booking whose cancel could not be done back to
 // booked (it is still booked at the practice) and tells the practice that
 // asked (booking.cancel_failed).
-func (db *DB) RecordCancelFailed(ctx context.Context, id uuid.UUID, o Outcome) (Booking, error) {
+func (db *DB) RecordCancelFailed(ctx context.Context, id uuid.UUID, o BookingOutcome) (Booking, error) {
 	return db.transitionBooking(ctx, func(tx pgx.Tx) (Booking, error) {
 		_, b, err := move(ctx, tx, id, []string{BookingCancelRequested}, BookingBooked,
 			`failure_status = NULLIF($7::int, 0), failure_code = NULLIF($8, ''), failure_detail = NULLIF($9, '')`,
@@ -229,7 +220,7 @@ func (db *DB) RecordCancelFailed(ctx context.Context, id uuid.UUID, o Outcome) (
 // RecordVersion keeps the appointment version a worker last read, with an
 // audit event, without changing the state (a cancel re-reading after a
 // version conflict).
-func (db *DB) RecordVersion(ctx context.Context, id uuid.UUID, version string, o Outcome) error {
+func (db *DB) RecordVersion(ctx context.Context, id uuid.UUID, version string, o BookingOutcome) error {
 	return db.InTx(ctx, func(tx pgx.Tx) error {
 		var state string
 		err := tx.QueryRow(ctx, `UPDATE bookings SET appointment_version = $2, updated_at = now() WHERE id = $1

@@ -39,11 +39,11 @@ func TestCreateNotificationTxCoalesces(t *testing.T) {
 	if diff := cmp.Diff([]bool{true, false, true, true}, got); diff != "" {
 		t.Fatalf("created flags (-want +got):\n%s", diff)
 	}
-	var notes, outbox int
-	if err := db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM notifications), (SELECT count(*) FROM outbox WHERE kind = 'notification')`).Scan(&notes, &outbox); err != nil {
+	var notes, queued int
+	if err := db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM notifications), (SELECT count(*) FROM delivery_queue WHERE kind = 'notification')`).Scan(&notes, &queued); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([2]int{3, 3}, [2]int{notes, outbox}); diff != "" {
+	if diff := cmp.Diff([2]int{3, 3}, [2]int{notes, queued}); diff != "" {
 		t.Fatalf("rows (-want +got):\n%s", diff)
 	}
 }

@@ -18,15 +18,17 @@ type TaskFlow struct {
 	OldestUndelivered *time.Time
 	// OldestPendingNotification is the same for notifications.
 	OldestPendingNotification *time.Time
-	OutboxBacklog             int
-	OldestOutbox              *time.Time
+	// QueueBacklog counts open deliveries waiting in delivery_queue (not
+	// in flight), OldestQueued is the creation time of the oldest.
+	QueueBacklog int
+	OldestQueued *time.Time
 }
 
 // TaskStates and NotificationStates list every state, so that zero counts
 // still show up on the dashboard and in metrics.
 var (
-	TaskStates         = []string{"accepted", "delivered", "acknowledged", "failed", "cancelled"}
-	NotificationStates = []string{"pending", "delivered", "failed"}
+	TaskStates         = []string{TaskAccepted, TaskDelivered, TaskAcknowledged, TaskFailed, TaskCancelled}
+	NotificationStates = []string{NotificationPending, NotificationDelivered, NotificationFailed}
 )
 
 // TaskFlowSummary reads the counts behind the task flow page and the task
@@ -65,8 +67,9 @@ func (db *DB) TaskFlowSummary(ctx context.Context) (TaskFlow, error) {
 	err = db.Pool.QueryRow(ctx, `SELECT
 		(SELECT min(created_at) FROM tasks WHERE state = 'accepted'),
 		(SELECT min(created_at) FROM notifications WHERE state = 'pending'),
-		(SELECT count(*) FROM outbox), (SELECT min(created_at) FROM outbox)`).Scan(
-		&f.OldestUndelivered, &f.OldestPendingNotification, &f.OutboxBacklog, &f.OldestOutbox)
+		(SELECT count(*) FROM delivery_queue WHERE claim_token IS NULL OR due_at <= now()),
+		(SELECT min(created_at) FROM delivery_queue WHERE claim_token IS NULL OR due_at <= now())`).Scan(
+		&f.OldestUndelivered, &f.OldestPendingNotification, &f.QueueBacklog, &f.OldestQueued)
 	if err != nil {
 		return f, translate(fmt.Errorf("oldest undelivered: %w", err))
 	}
@@ -138,4 +141,54 @@ func (db *DB) SyncGaugeSummary(ctx context.Context) (SyncGauges, error) {
 		return g, translate(fmt.Errorf("sync gauges: %w", err))
 	}
 	return g, nil
+}
+
+// WaitingDelivery is a task or notification still on its way: what the
+// task flow page lists so an operator sees who is waiting, why and until
+// when. It deliberately has no subject, body or NHS number.
+type WaitingDelivery struct {
+	Kind         string // task | notification
+	ID           uuid.UUID
+	SenderODS    string // tasks only
+	RecipientODS string
+	Type         string // task type, or notification kind
+	Priority     string // tasks only
+	Attempts     int
+	LastError    string
+	CreatedAt    time.Time
+	// NextAttemptAt is when the next attempt is due (the lease end while
+	// one is in flight); Deferred: the recipient's circuit is open, so it
+	// waits for the endpoint's probe instead.
+	NextAttemptAt time.Time
+	InFlight      bool
+	Deferred      bool
+}
+
+// WaitingDeliveries lists up to limit open deliveries, those that have
+// failed an attempt first, then the oldest.
+func (db *DB) WaitingDeliveries(ctx context.Context, limit int) ([]WaitingDelivery, error) {
+	rows, err := db.Pool.Query(ctx, `
+		SELECT q.kind, q.ref_id, COALESCE(t.sender_ods, ''), q.endpoint, COALESCE(t.type, n.kind, ''), COALESCE(t.priority, ''),
+			COALESCE(t.attempts, n.attempts, 0), COALESCE(t.last_error, n.last_error, ''), q.created_at,
+			CASE WHEN h.state = 'open' AND NOT (q.claim_token IS NOT NULL AND q.due_at > now()) THEN greatest(q.due_at, h.next_probe_at) ELSE q.due_at END,
+			q.claim_token IS NOT NULL AND q.due_at > now(), COALESCE(h.state = 'open', false)
+		FROM delivery_queue q
+		LEFT JOIN tasks t ON q.kind = 'task' AND t.id = q.ref_id
+		LEFT JOIN notifications n ON q.kind = 'notification' AND n.id = q.ref_id
+		LEFT JOIN endpoint_health h ON h.ods_code = q.endpoint
+		ORDER BY COALESCE(t.attempts, n.attempts, 0) > 0 DESC, q.created_at LIMIT $1`, limit)
+	if err != nil {
+		return nil, translate(fmt.Errorf("waiting deliveries: %w", err))
+	}
+	defer rows.Close()
+	out := []WaitingDelivery{}
+	for rows.Next() {
+		var d WaitingDelivery
+		if err := rows.Scan(&d.Kind, &d.ID, &d.SenderODS, &d.RecipientODS, &d.Type, &d.Priority, &d.Attempts, &d.LastError,
+			&d.CreatedAt, &d.NextAttemptAt, &d.InFlight, &d.Deferred); err != nil {
+			return nil, translate(fmt.Errorf("scan waiting delivery: %w", err))
+		}
+		out = append(out, d)
+	}
+	return out, translate(rows.Err())
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,6 +14,9 @@ import (
 // ImportResult counts what an import changed.
 type ImportResult struct {
 	Inserted, Updated, Unchanged, Deactivated int
+	// FailedTasks counts undelivered tasks to departed practices, failed
+	// with reason recipient_left (their senders are notified).
+	FailedTasks int
 }
 
 // ImportPractices upserts the registry in one transaction and deactivates
@@ -55,12 +59,19 @@ func (db *DB) ImportPractices(ctx context.Context, ps []practice.Practice, setWe
 				res.Unchanged++
 			}
 		}
-		tag, err := tx.Exec(ctx, `UPDATE practices SET active = false, deactivated_at = now(), updated_at = now()
-			WHERE active AND NOT (ods_code = ANY($1))`, codes)
+		rows, err := tx.Query(ctx, `SELECT ods_code FROM practices WHERE active AND NOT (ods_code = ANY($1))`, codes)
 		if err != nil {
-			return fmt.Errorf("deactivate missing practices: %w", err)
+			return fmt.Errorf("find departed practices: %w", err)
 		}
-		res.Deactivated = int(tag.RowsAffected())
+		gone, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("find departed practices: %w", err)
+		}
+		left, failed, err := deactivate(ctx, tx, gone, 0)
+		if err != nil {
+			return err
+		}
+		res.Deactivated, res.FailedTasks = len(left), failed
 		return nil
 	})
 	return res, err
@@ -106,7 +117,12 @@ func (db *DB) GetPractice(ctx context.Context, ods string) (practice.Practice, e
 	return p, nil
 }
 
-// SetWebhook sets (or, with url "", clears) a practice's webhook channel.
+// ErrInactive is returned when a change needs an active member practice.
+var ErrInactive = errors.New("practice is not an active member of the federation")
+
+// SetWebhook sets (or, with url "", clears) an active practice's webhook
+// channel; an inactive one gives ErrInactive (its patient data must not be
+// redirected anywhere).
 // keepPrevious > 0 rotates the secret gently: deliveries are signed with
 // the secret being replaced as well, for that long, so that the receiver
 // can switch at its own pace. 0 (or clearing, or the same secret) keeps no
@@ -120,12 +136,19 @@ func (db *DB) SetWebhook(ctx context.Context, ods, url, secret string, keepPrevi
 			webhook_secret_previous = CASE WHEN keep.prev THEN practices.webhook_secret END,
 			webhook_secret_previous_until = CASE WHEN keep.prev THEN now() + make_interval(secs => $4::bigint / 1e9) END,
 			updated_at = now()
-		FROM keep WHERE ods_code = $1`, ods, url, secret, keepPrevious.Nanoseconds())
+		FROM keep WHERE ods_code = $1 AND active`, ods, url, secret, keepPrevious.Nanoseconds())
 	if err != nil {
 		return translate(fmt.Errorf("set webhook for %s: %w", ods, err))
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("practice %s: %w", ods, ErrNotFound)
+		p, err := db.GetPractice(ctx, ods)
+		if err != nil {
+			return err
+		}
+		if !p.Active {
+			return fmt.Errorf("set webhook for %s: %w", ods, ErrInactive)
+		}
+		return fmt.Errorf("set webhook for %s: not changed", ods)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 // database refuses a redacted row that still holds patient data.
 func TestRedactFinishedTasks(t *testing.T) {
 	t.Parallel()
-	db, _ := deliverySetup(t)
+	db := deliveryDB(t)
 	ctx := context.Background()
 	now := time.Now()
 	type row struct {
@@ -114,7 +114,7 @@ func TestRedactFinishedTasks(t *testing.T) {
 // newer stay.
 func TestPruneHistory(t *testing.T) {
 	t.Parallel()
-	db, _ := deliverySetup(t)
+	db := deliveryDB(t)
 	ctx := context.Background()
 	for _, ago := range []string{"100 days", "95 days", "91 days", "10 days"} {
 		if _, err := db.Pool.Exec(ctx, `INSERT INTO slot_changes (ods_code, slot_id, change, start_at, local_date,

@@ -116,63 +116,126 @@ func InsertTaskEvent(ctx context.Context, tx pgx.Tx, taskID uuid.UUID, actor, ac
 	return nil
 }
 
-// CreateTask accepts t in one statement (so one round trip and one commit):
-// the task in state accepted, its "accepted" audit event (actor: the
-// sender) and its outbox row, only if the recipient is an active member.
-// t.ID, t.ExpiresAt and the other request fields must be set by the caller.
-// A new task comes back with Events holding its accepted event, so callers
-// need not read the trail again. relayDelay > 0 holds the outbox row back
-// from the relay that long: the caller enqueues the task itself after the
-// commit (see DirectEnqueueGrace).
-//
-// With an IdempotencyKey already used by the sender it stores nothing and
-// returns the existing task with created=false when RequestHash matches,
-// or ErrIdempotencyMismatch when it does not. Concurrent requests with the
-// same key are serialised by the unique (sender_ods, idempotency_key) index:
-// the loser waits for the winner's commit and then sees its task.
-func (db *DB) CreateTask(ctx context.Context, t Task, relayDelay time.Duration) (Task, bool, error) {
-	out, err := db.insertTask(ctx, t, relayDelay)
-	if errors.Is(err, pgx.ErrNoRows) {
-		out, err = db.explainNotInserted(ctx, t)
-		if err != nil {
-			return Task{}, false, fmt.Errorf("create task: %w", err)
-		}
-		return out, false, nil
-	}
-	if err != nil {
-		return Task{}, false, translate(fmt.Errorf("create task: %w", err))
-	}
-	return out, true, nil
+// TaskResult is the outcome of accepting one task of a batch: the task
+// (new, or the earlier one an idempotency key replays) and whether it was
+// created, or why it was not (ErrRecipientNotMember, ErrIdempotencyMismatch,
+// or the database's error for that task).
+type TaskResult struct {
+	Task    Task
+	Created bool
+	Err     error
 }
 
-// insertTask writes the task, its event and its outbox row in one
-// statement; pgx.ErrNoRows means nothing was written (recipient not an
-// active member, or the idempotency key was used before).
-func (db *DB) insertTask(ctx context.Context, t Task, relayDelay time.Duration) (Task, error) {
-	row := db.Pool.QueryRow(ctx, `WITH t AS (
+// CreateTask accepts one task; see CreateTasks.
+func (db *DB) CreateTask(ctx context.Context, t Task) (Task, bool, error) {
+	res, err := db.CreateTasks(ctx, []Task{t})
+	if err != nil {
+		return Task{}, false, err
+	}
+	return res[0].Task, res[0].Created, res[0].Err
+}
+
+// CreateTasks accepts a batch of tasks in one statement, so one round trip
+// and one commit (group commit: the API gathers concurrent requests): each
+// task in state accepted, its "accepted" audit event (actor: the sender)
+// and its delivery_queue row, due at once, only if the recipient is an
+// active member. Every field but the generated ones must be set by the
+// caller. A new task comes back with Events holding its accepted event.
+//
+// A task whose sender already used its IdempotencyKey stores nothing: it
+// comes back as the existing task with Created false when RequestHash
+// matches, else with ErrIdempotencyMismatch. Concurrent requests with the
+// same key are serialised by the unique (sender_ods, idempotency_key)
+// index. If the batch statement fails for a reason other than the database
+// being unavailable, each task is tried alone, so one bad task fails alone.
+// The error return is for the batch as a whole (database unavailable).
+func (db *DB) CreateTasks(ctx context.Context, ts []Task) ([]TaskResult, error) {
+	created, err := db.insertTasks(ctx, ts)
+	if err != nil && len(ts) > 1 && !errors.Is(translate(err), ErrUnavailable) {
+		return db.createEach(ctx, ts), nil
+	}
+	if err != nil {
+		return nil, translate(fmt.Errorf("create tasks: %w", err))
+	}
+	out := make([]TaskResult, len(ts))
+	for i, t := range ts {
+		if c, ok := created[t.ID]; ok {
+			out[i] = TaskResult{Task: c, Created: true}
+			continue
+		}
+		prev, err := db.explainNotInserted(ctx, t)
+		if err != nil {
+			err = fmt.Errorf("create task: %w", err)
+		}
+		out[i] = TaskResult{Task: prev, Err: err}
+	}
+	return out, nil
+}
+
+// createEach accepts the tasks one statement each, after a batch failed.
+func (db *DB) createEach(ctx context.Context, ts []Task) []TaskResult {
+	out := make([]TaskResult, len(ts))
+	for i, t := range ts {
+		res, err := db.CreateTasks(ctx, ts[i:i+1])
+		if err != nil {
+			out[i] = TaskResult{Task: t, Err: err}
+			continue
+		}
+		out[i] = res[0]
+	}
+	return out
+}
+
+// insertTasks writes the batch's new tasks, their events and their queue
+// rows in one statement and returns the tasks it created by id.
+func (db *DB) insertTasks(ctx context.Context, ts []Task) (map[uuid.UUID]Task, error) {
+	n := len(ts)
+	ids := make([]uuid.UUID, n)
+	senders, recipients, nhs, types, prios := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	subjects, bodies, dues, keys := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	hashes := make([][]byte, n)
+	expires := make([]time.Time, n)
+	for i, t := range ts {
+		ids[i], senders[i], recipients[i], nhs[i], types[i], prios[i] = t.ID, t.SenderODS, t.RecipientODS, t.PatientNHSNumber, t.Type, t.Priority
+		subjects[i], bodies[i], dues[i], keys[i], hashes[i], expires[i] = t.Subject, t.Body, t.DueDate, t.IdempotencyKey, t.RequestHash, t.ExpiresAt
+	}
+	rows, err := db.Pool.Query(ctx, `WITH i AS (
+			SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+				$8::text[], $9::text[], $10::text[], $11::bytea[], $12::timestamptz[]) WITH ORDINALITY
+				AS i(id, sender, recipient, nhs, type, priority, subject, body, due, key, hash, expires, ord)),
+		t AS (
 			INSERT INTO tasks (id, sender_ods, recipient_ods, patient_nhs_number, type, priority,
 				subject, body, due_date, idempotency_key, request_hash, expires_at)
-			SELECT $1::uuid, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text,
-				NULLIF($9::text, '')::date, NULLIF($10::text, ''), $11::bytea, $12::timestamptz
-			WHERE EXISTS (SELECT 1 FROM practices WHERE ods_code = $3::text AND active)
+			SELECT i.id, i.sender, i.recipient, i.nhs, i.type, i.priority, i.subject, i.body,
+				NULLIF(i.due, '')::date, NULLIF(i.key, ''), i.hash, i.expires
+			FROM i WHERE EXISTS (SELECT 1 FROM practices WHERE ods_code = i.recipient AND active)
+			ORDER BY i.ord -- of two requests with one key, the earlier wins
 			ON CONFLICT (sender_ods, idempotency_key) DO NOTHING
 			RETURNING *),
 		e AS (
 			INSERT INTO task_events (task_id, actor, action, to_state)
 			SELECT id, sender_ods, 'accepted', 'accepted' FROM t
-			RETURNING id AS event_id, at AS event_at),
-		o AS (INSERT INTO outbox (kind, ref_id, relay_after) SELECT 'task', id, now() + $13::interval FROM t)
-		SELECT `+taskColumns+`, e.event_id, e.event_at FROM t, e`,
-		t.ID, t.SenderODS, t.RecipientODS, t.PatientNHSNumber, t.Type, t.Priority, t.Subject, t.Body,
-		t.DueDate, t.IdempotencyKey, t.RequestHash, t.ExpiresAt, relayDelay)
-	ev := TaskEvent{Actor: t.SenderODS, Action: "accepted", ToState: TaskAccepted, Detail: map[string]any{}}
-	var out Task
-	err := row.Scan(append(taskFields(&out), &ev.ID, &ev.At)...)
+			RETURNING task_id, id AS event_id, at AS event_at),
+		q AS (INSERT INTO delivery_queue (ref_id, kind, endpoint, priority)
+			SELECT id, 'task', recipient_ods, CASE priority WHEN 'urgent' THEN 0 ELSE 1 END FROM t)
+		SELECT `+taskColumns+`, e.event_id, e.event_at FROM t JOIN e ON e.task_id = t.id`,
+		ids, senders, recipients, nhs, types, prios, subjects, bodies, dues, keys, hashes, expires)
 	if err != nil {
-		return Task{}, err
+		return nil, err
 	}
-	out.Events = []TaskEvent{ev}
-	return out, nil
+	defer rows.Close()
+	out := make(map[uuid.UUID]Task, n)
+	for rows.Next() {
+		var t Task
+		ev := TaskEvent{Action: "accepted", ToState: TaskAccepted, Detail: map[string]any{}}
+		if err := rows.Scan(append(taskFields(&t), &ev.ID, &ev.At)...); err != nil {
+			return nil, err
+		}
+		ev.Actor = t.SenderODS
+		t.Events = []TaskEvent{ev}
+		out[t.ID] = t
+	}
+	return out, rows.Err()
 }
 
 // explainNotInserted finds why insertTask wrote nothing: the recipient is

@@ -30,21 +30,21 @@ func TestCreateTask(t *testing.T) {
 	if _, err := db.ImportPractices(ctx, []practice.Practice{mk("A20047", "A"), mk("B81016", "B")}, false); err != nil {
 		t.Fatal(err)
 	}
-	first, created, err := db.CreateTask(ctx, newTask("k1", 1), 0)
+	first, created, err := db.CreateTask(ctx, newTask("k1", 1))
 	if err != nil || !created || first.State != store.TaskAccepted || first.DueDate != "2030-01-05" {
 		t.Fatalf("create: %+v created=%v err=%v", first, created, err)
 	}
-	replay, created, err := db.CreateTask(ctx, newTask("k1", 1), 0)
+	replay, created, err := db.CreateTask(ctx, newTask("k1", 1))
 	if err != nil || created || replay.ID != first.ID {
 		t.Fatalf("replay: id %s created=%v err=%v; want the first task", replay.ID, created, err)
 	}
-	if _, _, err := db.CreateTask(ctx, newTask("k1", 2), 0); !errors.Is(err, store.ErrIdempotencyMismatch) || !errors.Is(err, store.ErrConflict) {
+	if _, _, err := db.CreateTask(ctx, newTask("k1", 2)); !errors.Is(err, store.ErrIdempotencyMismatch) || !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("different request, same key: err = %v", err)
 	}
 	for _, ods := range []string{"M85015", "Q00000"} {
 		tk := newTask("", 1)
 		tk.RecipientODS = ods
-		if _, _, err := db.CreateTask(ctx, tk, 0); !errors.Is(err, store.ErrRecipientNotMember) {
+		if _, _, err := db.CreateTask(ctx, tk); !errors.Is(err, store.ErrRecipientNotMember) {
 			t.Fatalf("recipient %s: err = %v, want ErrRecipientNotMember", ods, err)
 		}
 	}
@@ -55,12 +55,12 @@ func TestCreateTask(t *testing.T) {
 	if _, _, err := db.GetTaskFor(ctx, first.ID, "M85015"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("get as bystander: err = %v, want ErrNotFound", err)
 	}
-	var tasks, evs, outbox int
+	var tasks, evs, queued int
 	if err := db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM task_events),
-		(SELECT count(*) FROM outbox WHERE kind = 'task')`).Scan(&tasks, &evs, &outbox); err != nil {
+		(SELECT count(*) FROM delivery_queue WHERE kind = 'task')`).Scan(&tasks, &evs, &queued); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([3]int{1, 1, 1}, [3]int{tasks, evs, outbox}); diff != "" {
+	if diff := cmp.Diff([3]int{1, 1, 1}, [3]int{tasks, evs, queued}); diff != "" {
 		t.Fatalf("rows (-want +got):\n%s", diff)
 	}
 	if _, err := db.Pool.Exec(ctx, `UPDATE task_events SET action = 'x'`); err == nil {
@@ -75,7 +75,7 @@ func TestTaskTransitionsStore(t *testing.T) {
 	if _, err := db.ImportPractices(ctx, []practice.Practice{mk("A20047", "A"), mk("B81016", "B"), mk("M85015", "M")}, false); err != nil {
 		t.Fatal(err)
 	}
-	task, _, err := db.CreateTask(ctx, newTask("", 1), 0)
+	task, _, err := db.CreateTask(ctx, newTask("", 1))
 	if err != nil {
 		t.Fatal(err)
 	}

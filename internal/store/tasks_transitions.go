@@ -46,8 +46,11 @@ func (db *DB) AckTask(ctx context.Context, id uuid.UUID, caller string) (Task, b
 }
 
 // CancelTask moves an accepted task to cancelled on behalf of its sender.
-// The row lock taken here and delivery's `UPDATE ... WHERE state =
-// 'accepted'` mean exactly one of cancel and delivery wins. Cancelling a
+// Cancel and delivery are exclusive through the task's queue row: the
+// cancel removes it only while no delivery claim holds it (and a claim only
+// takes a row that is there), so a cancelled task is never posted and a
+// task being posted is not cancelled: that gives ErrDeliveryInFlight, and
+// the sender may try again once the attempt has finished. Cancelling a
 // cancelled task changes nothing; the recipient gets ErrNotParty; any other
 // state gives ErrWrongState with the current task.
 func (db *DB) CancelTask(ctx context.Context, id uuid.UUID, caller string) (Task, bool, error) {
@@ -62,10 +65,24 @@ func (db *DB) CancelTask(ctx context.Context, id uuid.UUID, caller string) (Task
 		default:
 			return t, false, ErrWrongState
 		}
-		t, err := setStateTx(ctx, tx, t, caller, "cancelled", TaskCancelled, `finished_at = now()`)
+		var inFlight bool
+		err := tx.QueryRow(ctx, `WITH d AS (DELETE FROM delivery_queue
+				WHERE ref_id = $1 AND (claim_token IS NULL OR due_at <= now()) RETURNING 1)
+			SELECT NOT EXISTS (SELECT 1 FROM d) AND EXISTS (SELECT 1 FROM delivery_queue WHERE ref_id = $1)`, id).Scan(&inFlight)
+		if err != nil {
+			return t, false, fmt.Errorf("dequeue task %s: %w", id, err)
+		}
+		if inFlight {
+			return t, false, ErrDeliveryInFlight
+		}
+		t, err = setStateTx(ctx, tx, t, caller, "cancelled", TaskCancelled, `finished_at = now()`)
 		return t, err == nil, err
 	})
 }
+
+// ErrDeliveryInFlight is returned when a task cannot be cancelled because a
+// delivery attempt holds it. It wraps ErrConflict.
+var ErrDeliveryInFlight = fmt.Errorf("%w: a delivery attempt is in progress", ErrConflict)
 
 type transitionFunc func(ctx context.Context, tx pgx.Tx, locked Task) (Task, bool, error)
 
@@ -75,6 +92,11 @@ func (db *DB) transition(ctx context.Context, id uuid.UUID, caller string, fn tr
 	var out Task
 	var changed bool
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		// The queue row first, then the task: the order delivery records
+		// in, so the two never deadlock.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM delivery_queue WHERE ref_id = $1 FOR UPDATE`, id); err != nil {
+			return fmt.Errorf("lock queue row of task %s: %w", id, err)
+		}
 		t, err := scanTask(tx.QueryRow(ctx, `SELECT `+taskColumns+` FROM tasks
 			WHERE id = $1 AND (sender_ods = $2 OR recipient_ods = $2) FOR UPDATE`, id, caller))
 		if err != nil {

@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gpfed/gpfed/internal/sim"
+)
+
+// Issue 11's isolation proofs, with real processes: a practice whose
+// webhook never answers (or answers 500 to everything) must not slow the
+// others' deliveries, and never holds more deliveries in flight than its
+// cap.
+
+const (
+	isoRate     = 240              // tasks per second offered
+	isoDuration = 10 * time.Second // per phase
+	isoCap      = 8                // GPFED_ENDPOINT_MAX_IN_FLIGHT (the default)
+	// isoSlack absorbs scheduling noise on a shared 2-core CI machine: a
+	// phase passes at 2x the baseline or within this of it.
+	isoSlack = 25 * time.Millisecond
+)
+
+func TestIsolationHungReceiver(t *testing.T) {
+	isolationRun(t, sim.WebhookFault{Timeout: true}, "never answers")
+}
+
+func TestIsolationFailingReceiver(t *testing.T) {
+	ts := isolationRun(t, sim.WebhookFault{Status: http.StatusInternalServerError}, "answers 500")
+	bad := ts.ODS()[0]
+	var failing, opened int
+	err := ts.DB.QueryRow(context.Background(), `SELECT
+		(SELECT count(*) FROM notifications WHERE audience = 'admin' AND kind = 'endpoint.failing' AND subject_ods = $1),
+		(SELECT count(*) FROM endpoint_health WHERE ods_code = $1 AND state = 'open')`, bad).Scan(&failing, &opened)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failing != 1 || opened != 1 {
+		t.Errorf("admins told %d times that %s is failing (want once); circuit open: %v", failing, bad, opened == 1)
+	}
+	t.Logf("%s: %d POSTs in all while it answered 500", bad, ts.Fed.WebhookAttempts(bad))
+}
+
+// isolationRun measures the healthy practices' POST-to-receipt latency at
+// a fixed offered rate, first with every practice healthy, then with a
+// third of the tasks addressed to one practice whose webhook misbehaves
+// as fault says, and compares them.
+func isolationRun(t *testing.T, fault sim.WebhookFault, what string) *testStack {
+	ts := newTestStack(t, stackOpts{practices: 8, env: []string{"GPFED_WEBHOOK_TIMEOUT=3s"}})
+	startAll(t, ts)
+	bad, healthy := ts.ODS()[0], ts.ODS()[1:]
+	offer(t, ts, healthy, "", 0, 2*time.Second) // warm-up: connections, caches
+	base := offer(t, ts, healthy, "", 0, isoDuration)
+	ts.Fed.SetWebhookFault(bad, fault)
+	faulted := offer(t, ts, healthy, bad, 3, isoDuration)
+	for _, p := range []int{50, 99} {
+		b, f := pctl(base, p), pctl(faulted, p)
+		t.Logf("healthy practices, p%d: %s alone, %s beside one that %s (%.2fx)", p, b, f, what, float64(f)/float64(b))
+		if f > 2*b && f > b+isoSlack {
+			t.Errorf("p%d rose from %s to %s beside a practice that %s: want within 2x", p, b, f, what)
+		}
+	}
+	if peak := ts.Fed.WebhookPeakInFlight(bad); peak > isoCap {
+		t.Errorf("the practice that %s held %d deliveries at once; its cap is %d", what, peak, isoCap)
+	} else {
+		t.Logf("the practice that %s held at most %d deliveries at once (cap %d)", what, peak, isoCap)
+	}
+	return ts
+}
+
+// offer posts isoRate tasks a second for d between the healthy practices;
+// with every > 0, every such task goes to bad instead. It returns the
+// POST-to-receipt latencies of the tasks to healthy practices.
+func offer(t *testing.T, ts *testStack, healthy []string, bad string, every int, d time.Duration) []time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	n := int(isoRate * d.Seconds())
+	interval := time.Second / isoRate
+	start := time.Now().Add(20 * time.Millisecond)
+	type sent struct {
+		to, id string
+		at     time.Time
+	}
+	var mu sync.Mutex
+	var out []sent
+	var wg sync.WaitGroup
+	phase := fmt.Sprintf("%d", time.Now().UnixNano())
+	for i := range n {
+		due := start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(due))
+		from := healthy[i%len(healthy)]
+		to := healthy[(i+1+i/len(healthy))%len(healthy)]
+		if to == from {
+			to = healthy[(i+1)%len(healthy)]
+		}
+		if every > 0 && i%every == 0 {
+			to = bad
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := ts.API.PostTask(ctx, ts.Keys[from], "iso-"+phase+"-"+fmt.Sprint(i),
+				NewTask{RecipientODS: to, PatientNHSNumber: "9434765919", Type: "information", Priority: "routine",
+					Subject: "isolation check", Body: "end-to-end isolation measurement"})
+			if err != nil || resp.Status != http.StatusAccepted {
+				t.Errorf("post: %v %d %s", err, resp.Status, resp.Body)
+				return
+			}
+			mu.Lock()
+			out = append(out, sent{to: to, id: resp.ID, at: due})
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	var lat []time.Duration
+	deadline := time.Now().Add(60 * time.Second)
+	waiting := slices.DeleteFunc(out, func(s sent) bool { return s.to == bad })
+	for len(waiting) > 0 {
+		seen := receipts(ts, healthy)
+		waiting = slices.DeleteFunc(waiting, func(s sent) bool {
+			at, ok := seen[s.id]
+			if ok {
+				lat = append(lat, at.Sub(s.at))
+			}
+			return ok
+		})
+		if len(waiting) > 0 && time.Now().After(deadline) {
+			t.Fatalf("%d tasks to healthy practices not received within 60 s", len(waiting))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return lat
+}
+
+// receipts maps each task id the practices' receivers accepted to when.
+func receipts(ts *testStack, practices []string) map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, ods := range practices {
+		for _, d := range ts.Fed.Received(ods) {
+			if d.Event == "task" {
+				out[d.Key] = d.At
+			}
+		}
+	}
+	return out
+}
+
+func pctl(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, (len(s)*p+99)/100-1)]
+}

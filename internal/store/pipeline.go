@@ -1,0 +1,80 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// stmt is one statement with its arguments; scan, when set, reads its
+// single row, and rows, when set, reads all of its rows.
+type stmt struct {
+	sql  string
+	args []any
+	scan func(pgx.Row) error
+	rows func(pgx.Rows) error
+}
+
+func (s stmt) queue(b *pgx.Batch) {
+	q := b.Queue(s.sql, s.args...)
+	switch {
+	case s.scan != nil:
+		q.QueryRow(s.scan)
+	case s.rows != nil:
+		q.Query(s.rows)
+	default:
+		q.Exec(func(pgconn.CommandTag) error { return nil })
+	}
+}
+
+// run executes s inside an ordinary transaction.
+func (s stmt) run(ctx context.Context, tx pgx.Tx) error {
+	switch {
+	case s.scan != nil:
+		return s.scan(tx.QueryRow(ctx, s.sql, s.args...))
+	case s.rows != nil:
+		rows, err := tx.Query(ctx, s.sql, s.args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if err := s.rows(rows); err != nil {
+			return err
+		}
+		return rows.Err()
+	}
+	_, err := tx.Exec(ctx, s.sql, s.args...)
+	return err
+}
+
+// errRolledBack reports a pipelined transaction that Postgres rolled back
+// although no statement's own result said why (it should not happen).
+var errRolledBack = errors.New("transaction rolled back")
+
+// pipelineTx runs stmts in one transaction in a single round trip: BEGIN,
+// the statements and COMMIT travel as one pipelined batch. The first
+// failing statement's error is returned and the transaction is rolled back
+// (Postgres turns the COMMIT of a failed transaction into a ROLLBACK; a
+// connection left mid-transaction is closed by the pool, never reused).
+func (db *DB) pipelineTx(ctx context.Context, stmts ...stmt) error {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	for _, s := range stmts {
+		s.queue(b)
+	}
+	committed := false
+	b.Queue("COMMIT").Exec(func(ct pgconn.CommandTag) error {
+		committed = ct.String() == "COMMIT"
+		return nil
+	})
+	if err := db.Pool.SendBatch(ctx, b).Close(); err != nil {
+		return translate(err)
+	}
+	if !committed {
+		return fmt.Errorf("pipelined transaction: %w", errRolledBack)
+	}
+	return nil
+}

@@ -1,0 +1,129 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gpfed/gpfed/internal/store"
+)
+
+// claimLoop claims and launches deliveries until ctx ends, then waits for
+// those in flight (interrupting them after DrainTimeout).
+func (e *Engine) claimLoop(ctx context.Context) {
+	// Deliveries run under work, not ctx: a shutdown lets them finish.
+	work, interrupt := context.WithCancel(context.WithoutCancel(ctx))
+	defer interrupt()
+	var running sync.WaitGroup
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			e.drain(&running, interrupt)
+			return
+		case <-e.poke:
+		}
+		for ctx.Err() == nil {
+			room := e.cfg.MaxInFlight - int(e.inFlight.Load())
+			if room <= 0 {
+				break // a finishing delivery pokes
+			}
+			limit := min(room, e.cfg.BatchSize)
+			items, err := e.db.Claim(ctx, store.ClaimOptions{Limit: limit, Cap: e.cfg.EndpointCap, Lease: e.cfg.Lease})
+			if err != nil {
+				failures++
+				if ctx.Err() == nil && (failures == 1 || failures%50 == 0) {
+					e.log.Warn("claim failed; retrying", "error", err, "failures", failures)
+				}
+				sleepCtx(ctx, min(time.Duration(failures)*100*time.Millisecond, 2*time.Second))
+				e.Poke()
+				break
+			}
+			failures = 0
+			if len(items) > 0 {
+				e.launch(work, &running, items)
+			}
+			if len(items) < limit {
+				break // all that is due and allowed is on its way
+			}
+		}
+	}
+}
+
+// launch delivers a claimed batch: one goroutine per item, and a lease
+// keeper that renews the claim until every item's outcome is recorded.
+func (e *Engine) launch(work context.Context, running *sync.WaitGroup, items []store.ClaimedItem) {
+	e.inFlight.Add(int64(len(items)))
+	lctx, release := e.holdLease(work, items[0].Token)
+	var batch sync.WaitGroup
+	for _, it := range items {
+		batch.Add(1)
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			defer batch.Done()
+			e.deliver(lctx, it)
+			e.inFlight.Add(-1)
+			e.Poke()
+		}()
+	}
+	go func() { batch.Wait(); release() }()
+}
+
+// drain waits for deliveries in flight, interrupting them after
+// DrainTimeout (an interrupted one is released, not counted).
+func (e *Engine) drain(running *sync.WaitGroup, interrupt context.CancelFunc) {
+	done := make(chan struct{})
+	go func() { running.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(e.cfg.DrainTimeout):
+		e.log.Warn("interrupting deliveries still in flight at shutdown", "in_flight", e.inFlight.Load())
+		interrupt()
+		<-done
+	}
+}
+
+// holdLease renews the claim's lease every Lease/3 until release is
+// called, and returns a context that ends leaseMargin before the lease it
+// last secured runs out: POSTs stop when the lease can no longer be
+// vouched for, so none is in flight once another worker may claim the item.
+func (e *Engine) holdLease(ctx context.Context, token uuid.UUID) (context.Context, func()) {
+	lctx, cancel := context.WithCancel(ctx)
+	expire := time.AfterFunc(e.cfg.Lease-leaseMargin, cancel)
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(e.cfg.Lease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-lctx.Done():
+				return
+			case <-tick.C:
+			}
+			sent := time.Now()
+			n, err := e.db.ExtendClaims(context.WithoutCancel(lctx), token, e.cfg.Lease)
+			switch {
+			case err != nil:
+				e.log.Warn("could not renew a delivery lease", "error", err)
+			case n > 0:
+				expire.Reset(time.Until(sent.Add(e.cfg.Lease - leaseMargin)))
+			}
+		}
+	}()
+	return lctx, func() { close(done); expire.Stop(); cancel() }
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
