@@ -5,9 +5,10 @@ BIN := bin/gpfed
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 SERVICES := . scripts/services.sh &&
+TEST_SERVICES := . scripts/services.sh tests &&
 FUZZTIME ?= 20s
 
-.PHONY: build run demo test test-short lint fuzz bench-sync bench-tasks bench-booking clean
+.PHONY: build run demo test test-short lint openapi-lint-deps fuzz bench-sync bench-tasks bench-booking clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/gpfed
@@ -16,18 +17,28 @@ build:
 run demo: build
 	@$(SERVICES) ./$(BIN) demo
 
-## test: vet, formatting, the race-enabled test suite and a short fuzz run, on real Postgres and Redis.
-test: lint
-	@$(SERVICES) $(GO) test -race -count=1 -timeout 40m ./...
-	@$(SERVICES) $(GO) test -run '^$$' -fuzz FuzzParseSlotBundle -fuzztime $(FUZZTIME) ./internal/gpconnect/
+## test: vet, formatting, the race-enabled test suite and a short fuzz run, on real Postgres and
+## Redis. Fits a stock PostgreSQL (max_connections 100, see internal/testdb/budget.go); each test
+## binary runs its own redis-server (internal/testredis), so no one else's Redis data is touched.
+test: lint openapi-lint-deps
+	@$(TEST_SERVICES) $(GO) test -race -count=1 -timeout 40m ./...
+	@$(TEST_SERVICES) $(GO) test -run '^$$' -fuzz FuzzParseSlotBundle -fuzztime $(FUZZTIME) ./internal/gpconnect/
 
 test-short:
-	@$(SERVICES) $(GO) test -short -count=1 ./...
+	@$(TEST_SERVICES) $(GO) test -short -count=1 ./...
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	$(GO) tool staticcheck ./...   # pinned in go.mod (tool directive): no download after the first run
+
+## openapi-lint-deps: the OpenAPI linter the tests run (Redocly CLI, pinned by its lockfile), installed
+## from the npm registry once; later runs reuse it without the network. Without npm the lint test skips.
+OPENAPI_LINT := scripts/openapi-lint
+openapi-lint-deps:
+	@if ! command -v npm >/dev/null 2>&1; then echo "npm not found: the OpenAPI lint test will skip"; \
+	elif [ ! $(OPENAPI_LINT)/node_modules/.package-lock.json -nt $(OPENAPI_LINT)/package-lock.json ]; then \
+	  npm ci --prefix $(OPENAPI_LINT) --no-audit --no-fund --loglevel=error; fi
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseSlotBundle -fuzztime 5m ./internal/gpconnect/

@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gpfed/gpfed/internal/sim"
+	"github.com/gpfed/gpfed/internal/testdb"
 )
 
 // StackConfig describes a gpfed deployment made of child processes.
@@ -77,8 +79,10 @@ func (s *Stack) buildEnv() []string {
 		"DATABASE_URL=" + s.Cfg.DatabaseURL, "REDIS_URL=" + s.Cfg.RedisURL, "GPFED_HTTP_ADDR=" + s.apiAddr,
 		"GPFED_LOG_LEVEL=debug", "GPFED_LOG_FORMAT=json", "GPFED_RECONCILE_SCHEDULE=@every 2s",
 		"GPFED_SHUTDOWN_TIMEOUT=5s",
-		// Several stacks run at once against one stock PostgreSQL (max_connections 100).
-		"GPFED_DB_MAX_CONNS=8"}
+		// Several stacks run at once against one stock PostgreSQL
+		// (max_connections 100): each process stays within what a test
+		// may open besides its own pool (testdb.SubprocessConns).
+		"GPFED_DB_MAX_CONNS=" + strconv.Itoa(testdb.SubprocessConns)}
 	return append(env, s.Cfg.Env...)
 }
 

@@ -33,6 +33,7 @@ type RetentionConfig struct {
 // RetentionReport counts what one run changed.
 type RetentionReport struct {
 	TasksRedacted, BookingsRedacted, SlotChangesDeleted, NotificationsDeleted int
+	CapacityHistoryDeleted                                                    int // practice fetches, each with its days
 }
 
 // NewRetention returns a Retention with cfg's defaults filled in.
@@ -79,10 +80,16 @@ func (r *Retention) RunOnce(ctx context.Context) (RetentionReport, error) {
 		if err != nil {
 			return rep, err
 		}
+		n, err := inBatches(ctx, r.cfg.Batch, func() (int, error) { return r.db.PruneCapacityHistory(ctx, cutoff, r.cfg.Batch) })
+		rep.CapacityHistoryDeleted = n
+		if err != nil {
+			return rep, err
+		}
 	}
 	if rep != (RetentionReport{}) {
 		r.log.Info("retention", "tasks_redacted", rep.TasksRedacted, "bookings_redacted", rep.BookingsRedacted,
-			"slot_changes_deleted", rep.SlotChangesDeleted, "notifications_deleted", rep.NotificationsDeleted)
+			"slot_changes_deleted", rep.SlotChangesDeleted, "notifications_deleted", rep.NotificationsDeleted,
+			"capacity_history_deleted", rep.CapacityHistoryDeleted)
 	}
 	return rep, nil
 }

@@ -73,11 +73,7 @@ func (s *Sync) enqueue(ctx context.Context, runID int64, ods string) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.Client.EnqueueContext(ctx, t)
-	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
-		return nil
-	}
-	if err != nil {
+	if err := queue.Enqueue(ctx, s.Client, t); err != nil {
 		return fmt.Errorf("enqueue %s for run %d: %w", ods, runID, err)
 	}
 	return nil

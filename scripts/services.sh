@@ -2,8 +2,10 @@
 # Source this file: it makes sure PostgreSQL and Redis are reachable for
 # gpfed, reusing running ones or starting local throwaway ones from the
 # installed binaries, and exports the URLs the commands and tests read.
-#   . scripts/services.sh
-# Respects DATABASE_URL / REDIS_URL / GPFED_TEST_* when already set.
+#   . scripts/services.sh          # Postgres and Redis, for gpfed itself
+#   . scripts/services.sh tests    # Postgres only: every test binary runs
+#                                  # its own private redis-server
+# Respects DATABASE_URL / REDIS_URL / GPFED_TEST_DATABASE_URL when already set.
 
 _gpfed_die() { echo "services: $*" >&2; return 1; }
 
@@ -44,7 +46,7 @@ _gpfed_ensure_postgres() {
 }
 
 _gpfed_ensure_redis() {
-  if [ -n "${GPFED_TEST_REDIS_ADDR:-}" ] && [ -n "${REDIS_URL:-}" ]; then return 0; fi
+  if [ -n "${REDIS_URL:-}" ]; then return 0; fi
   local port=6379
   if ! redis-cli -h 127.0.0.1 -p $port ping >/dev/null 2>&1; then
     command -v redis-server >/dev/null 2>&1 || { _gpfed_die "Redis is not reachable on 127.0.0.1:6379 and redis-server is not installed (apt-get install redis-server)"; return 1; }
@@ -59,8 +61,14 @@ _gpfed_ensure_redis() {
     for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p $port ping >/dev/null 2>&1 && break; sleep 0.1; done
     redis-cli -h 127.0.0.1 -p $port ping >/dev/null 2>&1 || { _gpfed_die "Redis did not start"; return 1; }
   fi
-  export GPFED_TEST_REDIS_ADDR="${GPFED_TEST_REDIS_ADDR:-127.0.0.1:$port}"
-  export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$port/0}"
+  export REDIS_URL="redis://127.0.0.1:$port/0"
 }
 
-_gpfed_ensure_postgres && _gpfed_ensure_redis
+# Tests never use the shared Redis (internal/testredis starts a private
+# redis-server per test binary), so "tests" needs redis-server installed,
+# not running.
+if [ "${1:-}" = tests ]; then
+  _gpfed_ensure_postgres && { command -v redis-server >/dev/null 2>&1 || _gpfed_die "redis-server is not installed (apt-get install redis-server): the tests start their own"; }
+else
+  _gpfed_ensure_postgres && _gpfed_ensure_redis
+fi

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -113,15 +114,18 @@ func signingSecrets(current, previous string) []string {
 // observe logs the attempt (ids and codes, never content) and records
 // task outcome metrics.
 func (e *Engine) observe(it store.ClaimedItem, o store.Outcome) {
-	log := e.log.With("kind", it.Kind, "id", it.ID.String(), "recipient_ods", it.Endpoint)
 	switch o.Result {
 	case store.Delivered:
-		log.Debug("delivered", "channel", o.Channel, "status", o.Status)
+		if e.log.Enabled(context.Background(), slog.LevelDebug) {
+			e.log.Debug("delivered", "kind", it.Kind, "id", it.ID.String(), "recipient_ods", it.Endpoint,
+				"channel", o.Channel, "status", o.Status)
+		}
 	case store.Failed:
-		log.Warn("delivery failed permanently", "reason", o.Reason, "status", o.Status, "error", o.Error)
+		e.log.Warn("delivery failed permanently", "kind", it.Kind, "id", it.ID.String(), "recipient_ods", it.Endpoint,
+			"reason", o.Reason, "status", o.Status, "error", o.Error)
 	case store.Retry:
-		log.Info("delivery attempt failed; will retry", "status", o.Status, "error", o.Error,
-			"retry_at", o.RetryAt.UTC().Format(time.RFC3339Nano))
+		e.log.Info("delivery attempt failed; will retry", "kind", it.Kind, "id", it.ID.String(), "recipient_ods", it.Endpoint,
+			"status", o.Status, "error", o.Error, "retry_at", o.RetryAt.UTC().Format(time.RFC3339Nano))
 	}
 	metrics.DeliveryOutcomes.WithLabelValues(it.Kind, resultLabel(o.Result)).Inc()
 	if it.Kind != store.KindTask || (o.Result != store.Delivered && o.Result != store.Failed) {

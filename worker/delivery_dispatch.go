@@ -7,48 +7,78 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gpfed/gpfed/internal/metrics"
 	"github.com/gpfed/gpfed/internal/store"
 )
 
+// claimsInFlight is how many claims one process keeps going at once. The
+// claim statement itself is short and serialised by the claim lock, but
+// under load most of a claim's time is the round trip and scheduling, which
+// overlap.
+const claimsInFlight = 4
+
 // claimLoop claims and launches deliveries until ctx ends, then waits for
-// those in flight (interrupting them after DrainTimeout).
+// those in flight (interrupting them after DrainTimeout). Room is reserved
+// before a claim (MaxInFlight minus what is in flight or being claimed),
+// so concurrent claims never take more than the process may run.
 func (e *Engine) claimLoop(ctx context.Context) {
 	// Deliveries run under work, not ctx: a shutdown lets them finish.
 	work, interrupt := context.WithCancel(context.WithoutCancel(ctx))
 	defer interrupt()
-	var running sync.WaitGroup
-	failures := 0
+	var running, claiming sync.WaitGroup
+	var mu sync.Mutex
+	reserved, outstanding, failures := 0, 0, 0
+	claim := func(limit int) {
+		defer claiming.Done()
+		started := time.Now()
+		items, err := e.db.Claim(ctx, store.ClaimOptions{Limit: limit, Cap: e.cfg.EndpointCap, Lease: e.cfg.Lease})
+		metrics.DeliveryClaimSeconds.Observe(time.Since(started).Seconds())
+		metrics.DeliveryClaims.Inc()
+		metrics.DeliveryClaimed.Add(float64(len(items)))
+		if len(items) > 0 {
+			e.launch(work, &running, items)
+		}
+		mu.Lock()
+		reserved -= limit
+		outstanding--
+		if err != nil {
+			failures++
+		} else {
+			failures = 0
+		}
+		n := failures
+		mu.Unlock()
+		switch {
+		case err != nil:
+			if ctx.Err() == nil && (n == 1 || n%50 == 0) {
+				e.log.Warn("claim failed; retrying", "error", err, "failures", n)
+			}
+			sleepCtx(ctx, min(time.Duration(n)*100*time.Millisecond, 2*time.Second))
+			e.Poke()
+		case len(items) == limit:
+			e.Poke() // there is probably more
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			claiming.Wait()
 			e.drain(&running, interrupt)
 			return
 		case <-e.poke:
 		}
-		for ctx.Err() == nil {
-			room := e.cfg.MaxInFlight - int(e.inFlight.Load())
-			if room <= 0 {
-				break // a finishing delivery pokes
-			}
+		// One claim per poke: an idle engine asks once; a busy one is poked
+		// by every finishing delivery and every full claim, and so keeps up
+		// to claimsInFlight claims going.
+		mu.Lock()
+		if room := e.cfg.MaxInFlight - int(e.inFlight.Load()) - reserved; outstanding < claimsInFlight && room > 0 {
 			limit := min(room, e.cfg.BatchSize)
-			items, err := e.db.Claim(ctx, store.ClaimOptions{Limit: limit, Cap: e.cfg.EndpointCap, Lease: e.cfg.Lease})
-			if err != nil {
-				failures++
-				if ctx.Err() == nil && (failures == 1 || failures%50 == 0) {
-					e.log.Warn("claim failed; retrying", "error", err, "failures", failures)
-				}
-				sleepCtx(ctx, min(time.Duration(failures)*100*time.Millisecond, 2*time.Second))
-				e.Poke()
-				break
-			}
-			failures = 0
-			if len(items) > 0 {
-				e.launch(work, &running, items)
-			}
-			if len(items) < limit {
-				break // all that is due and allowed is on its way
-			}
+			reserved += limit
+			outstanding++
+			claiming.Add(1)
+			go claim(limit)
 		}
+		mu.Unlock()
 	}
 }
 

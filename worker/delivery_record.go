@@ -23,7 +23,9 @@ func (e *Engine) record(ctx context.Context, outs []store.Outcome) ([]struct{}, 
 	var err error
 	wait := 50 * time.Millisecond
 	for give := time.Now().Add(recordPatience); ; wait = min(2*wait, 2*time.Second) {
+		started := time.Now()
 		rep, err = e.db.RecordOutcomes(ctx, outs, opt)
+		metrics.DeliveryRecordSeconds.Observe(time.Since(started).Seconds())
 		if err == nil || time.Now().Add(wait).After(give) {
 			break
 		}

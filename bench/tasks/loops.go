@@ -15,12 +15,24 @@ import (
 
 var nhs = []string{"9658218873", "9434765919", "9434765870", "9876543210"}
 
+// route picks task i's sender and recipient.
+type route func(i int) (sender, recipient string)
+
+// everyPair sends task i from practice i mod n to another, varying the pair.
+func everyPair(ods []string) route {
+	n := len(ods)
+	return func(i int) (string, string) { return ods[i%n], ods[(i+1+(i/n)%(n-1))%n] }
+}
+
 // post sends task i (sender i mod n, another practice as recipient) to api
 // and returns its id.
 func post(ctx context.Context, e *env, api *e2e.Client, i int) (string, time.Duration, error) {
-	ods := e.stack.ODS()
-	n := len(ods)
-	sender, recipient := ods[i%n], ods[(i+1+(i/n)%(n-1))%n]
+	return postRouted(ctx, e, api, i, everyPair(e.stack.ODS()))
+}
+
+// postRouted sends task i along r.
+func postRouted(ctx context.Context, e *env, api *e2e.Client, i int, r route) (string, time.Duration, error) {
+	sender, recipient := r(i)
 	t := e2e.NewTask{RecipientODS: recipient, PatientNHSNumber: nhs[i%len(nhs)], Type: "information",
 		Priority: "routine", Subject: fmt.Sprintf("benchmark task %d", i),
 		Body: "Please review the attached discharge summary and arrange a follow-up appointment within two weeks."}
@@ -71,7 +83,7 @@ func measureClosed(ctx context.Context, e *env, api *e2e.Client, p params, warmO
 	if _, _, err := closedLoop(ctx, e, api, 300, p.posters, warmOffset); err != nil {
 		return 0, fmt.Errorf("%s: warm-up: %w", label, err)
 	}
-	before := e.usage(ctx)
+	before, engBefore := e.usage(ctx), e.engine()
 	start := time.Now()
 	ids, accepted, err := closedLoop(ctx, e, api, p.closedN, p.posters, 0)
 	if err != nil {
@@ -88,6 +100,7 @@ func measureClosed(ctx context.Context, e *env, api *e2e.Client, p params, warmO
 	fmt.Printf("    delivered (2xx):    %8.0f tasks/s (last receipt %.2fs after the first POST)\n", rate, last.Sub(start).Seconds())
 	time.Sleep(settle)
 	reportCost(before, e.usage(ctx), len(ids))
+	reportEngine(engBefore, e.engine(), len(ids))
 	return rate, nil
 }
 
@@ -143,10 +156,20 @@ func closedLoop(ctx context.Context, e *env, api *e2e.Client, n, k, offset int) 
 	return ids, took, nil
 }
 
-// benchLatency offers p.rate tasks/s for p.duration (open loop: each POST
+// benchLatency offers rate tasks/s for p.duration (open loop: each POST
 // starts on schedule whether or not earlier ones finished) and reports the
 // time from each POST's due moment to its receiver's 2xx.
 func benchLatency(ctx context.Context, e *env, p params, rate int) error {
+	fmt.Printf("\n[3] latency at a fixed offered rate: %d tasks/s for %s = %d tasks (load %s)\n",
+		rate, p.duration, int(float64(rate)*p.duration.Seconds()), loadAvg())
+	_, _, err := openLoop(ctx, e, p, rate, rate*1_000_000, everyPair(e.stack.ODS()), nil)
+	return err
+}
+
+// openLoop offers rate tasks/s along r for p.duration, numbering them from
+// offset, and prints POST -> 2xx latencies of the tasks whose recipient
+// measured says to measure (nil: all). It returns their p50 and p99.
+func openLoop(ctx context.Context, e *env, p params, rate, offset int, r route, measured func(recipient string) bool) (time.Duration, time.Duration, error) {
 	n := int(float64(rate) * p.duration.Seconds())
 	interval := time.Second / time.Duration(rate)
 	due := make([]time.Time, n)
@@ -161,12 +184,14 @@ func benchLatency(ctx context.Context, e *env, p params, rate int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			id, took, err := post(ctx, e, e.api, rate*1_000_000+i)
+			id, took, err := postRouted(ctx, e, e.api, offset+i, r)
 			if err != nil {
 				failed.Add(1)
 				return
 			}
-			ids[i], postTook[i] = id, took
+			if _, to := r(offset + i); measured == nil || measured(to) {
+				ids[i], postTook[i] = id, took
+			}
 		}()
 	}
 	offered := time.Since(start)
@@ -185,26 +210,31 @@ func benchLatency(ctx context.Context, e *env, p params, rate int) error {
 			apiLat = append(apiLat, postTook[i])
 		}
 	}
-	fmt.Printf("\n[3] latency at a fixed offered rate: %d tasks/s for %s = %d tasks (offered in %.2fs; load %s)\n",
-		rate, p.duration, n, offered.Seconds(), loadAvg())
+	fmt.Printf("    offered in %.2fs\n", offered.Seconds())
 	fmt.Printf("    POST -> receiver 2xx: p50 %s  p90 %s  p99 %s  max %s   (target p99 < 250ms)\n",
 		pct(lat, 50), pct(lat, 90), pct(lat, 99), pct(lat, 100))
 	fmt.Printf("    POST -> 202 only:     p50 %s  p90 %s  p99 %s  max %s\n",
 		pct(apiLat, 50), pct(apiLat, 90), pct(apiLat, 99), pct(apiLat, 100))
-	fmt.Printf("    received %d of %d; POST errors %d\n", len(lat), n, failed.Load())
+	fmt.Printf("    measured %d of %d; POST errors %d\n", len(lat), n, failed.Load())
 	e.recv.mu.Lock()
-	fmt.Printf("    receiver totals this run: %d webhook POSTs, %d task receipts, %d notifications\n",
-		e.recv.posts, len(e.recv.at), e.recv.notifications)
+	fmt.Printf("    receiver totals this run: %d webhook POSTs, %d task receipts, %d notifications, %d duplicates (same key answered 2xx twice)\n",
+		e.recv.posts, len(e.recv.at), e.recv.notifications, e.recv.duplicates)
 	e.recv.mu.Unlock()
-	return waitErr
+	return pctD(lat, 50), pctD(lat, 99), waitErr
+}
+
+func pctD(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[max(min(len(s)-1, (len(s)*p+99)/100-1), 0)]
 }
 
 func pct(ds []time.Duration, p int) string {
 	if len(ds) == 0 {
 		return "-"
 	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := min(len(s)-1, (len(s)*p+99)/100-1)
-	return s[max(i, 0)].Round(100 * time.Microsecond).String()
+	return pctD(ds, p).Round(100 * time.Microsecond).String()
 }

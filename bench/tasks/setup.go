@@ -29,6 +29,8 @@ type env struct {
 	pg       *e2e.Postgres // private cluster, when asked for
 	pgDir    string
 	skeleton *e2e.Proc // the floor, while it runs
+	// workerMetrics is the gpfed worker's /metrics address.
+	workerMetrics string
 }
 
 func setUp(p params) (*env, error) {
@@ -36,7 +38,7 @@ func setUp(p params) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{dir: dir, recv: &receipts{at: map[string]time.Time{}}, keep: p.keep}
+	e := &env{dir: dir, recv: &receipts{at: map[string]time.Time{}, notes: map[string]bool{}}, keep: p.keep}
 	if e.redis, err = e2e.StartRedis(dir); err != nil {
 		e.close()
 		return nil, err
@@ -108,8 +110,17 @@ func (e *env) flushAndStart(ctx context.Context, p params) error {
 	if err := e.redis.FlushAll(ctx); err != nil {
 		return err
 	}
+	port, err := e2e.FreePort()
+	if err != nil {
+		return err
+	}
+	e.workerMetrics = fmt.Sprintf("127.0.0.1:%d", port)
 	for _, name := range []string{"serve", "worker"} {
-		p, err := e.stack.Start(name, []string{name})
+		var extra []string
+		if name == "worker" {
+			extra = append(extra, "GPFED_METRICS_ADDR="+e.workerMetrics)
+		}
+		p, err := e.stack.Start(name, []string{name}, extra...)
 		if err != nil {
 			return err
 		}
@@ -141,12 +152,15 @@ func (e *env) close() {
 	os.RemoveAll(e.dir)
 }
 
-// receipts records when each task's webhook was first answered 2xx.
+// receipts records when each task's webhook was first answered 2xx, and
+// counts duplicates: a task or notification answered 2xx more than once.
 type receipts struct {
 	mu            sync.Mutex
 	at            map[string]time.Time
+	notes         map[string]bool
 	notifications int
 	posts         int
+	duplicates    int
 }
 
 func (r *receipts) wrap(next http.Handler) http.Handler {
@@ -164,13 +178,19 @@ func (r *receipts) wrap(next http.Handler) http.Handler {
 		if sw.status/100 != 2 {
 			return
 		}
+		key := req.Header.Get("Idempotency-Key")
 		if req.Header.Get("Gpfed-Event") != "task" {
 			r.notifications++
+			if r.notes[key] {
+				r.duplicates++
+			}
+			r.notes[key] = true
 			return
 		}
-		key := req.Header.Get("Idempotency-Key")
 		if _, ok := r.at[key]; !ok {
 			r.at[key] = now
+		} else {
+			r.duplicates++
 		}
 	})
 }

@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -16,7 +14,7 @@ import (
 )
 
 func init() {
-	register("capacity", "print free capacity: capacity [--from D] [--to D] [--format table|json|csv] [--practice ODS]...", runCapacity)
+	register("capacity", "print free capacity: capacity [--from D] [--to D] [--format table|json|csv] [--practice ODS]... [--role R] [--channel C]", runCapacity)
 }
 
 func runCapacity(ctx context.Context, app *App, args []string) error {
@@ -48,9 +46,17 @@ func runCapacity(ctx context.Context, app *App, args []string) error {
 		return err
 	}
 	defer db.Close()
+	if err := checkCapacityFilters(ctx, db, f); err != nil {
+		return err
+	}
 	rows, err := db.Capacity(ctx, f)
 	if err != nil {
 		return err
+	}
+	if len(rows) == 0 {
+		if err := explainEmpty(ctx, db, f); err != nil {
+			return err
+		}
 	}
 	switch *format {
 	case "json":
@@ -83,27 +89,14 @@ func parseRange(from, to string) (store.CapacityFilter, error) {
 
 func writeCapacityTable(w io.Writer, rows []store.CapacityRow) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "ODS\tDATE\tSLOTS\tMINUTES\tBY CHANNEL\tBY ROLE\t")
+	fmt.Fprintln(tw, "ODS\tPRACTICE\tDATE\tSLOTS\tMINUTES\tBY CHANNEL\tBY ROLE\t")
 	totalSlots, totalMins := 0, 0
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t\n", r.ODSCode, r.Date, r.FreeSlots, r.FreeMinutes,
-			flatten(r.ByDeliveryChannel), flatten(r.ByRole))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t\n", r.ODSCode, r.PracticeName, r.Date, r.FreeSlots, r.FreeMinutes,
+			capacity.Pairs(r.ByDeliveryChannel), capacity.Pairs(r.ByRole))
 		totalSlots += r.FreeSlots
 		totalMins += r.FreeMinutes
 	}
-	fmt.Fprintf(tw, "TOTAL\t\t%d\t%d\t\t\t\n", totalSlots, totalMins)
+	fmt.Fprintf(tw, "TOTAL\t\t\t%d\t%d\t\t\t\n", totalSlots, totalMins)
 	return tw.Flush()
-}
-
-func flatten(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
-	}
-	return strings.Join(parts, ";")
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -82,7 +83,10 @@ func setup(t *testing.T, practices int) cliEnv {
 		t.Fatal(err)
 	}
 	f.Close()
+	// One gpfed process at a time per test, inside the test's slot of the
+	// connection budget (internal/testdb).
 	env := []string{"DATABASE_URL=" + dbURL, "REDIS_URL=" + redisURL, "GPFED_LOG_LEVEL=error",
+		"GPFED_DB_MAX_CONNS=" + strconv.Itoa(testdb.SubprocessConns),
 		"GPFED_GPC_TIMEOUT=2s", "GPFED_GPC_MAX_ATTEMPTS=2"}
 	return cliEnv{env: env, fed: fed, csv: csv, db: db}
 }
@@ -141,7 +145,7 @@ func TestCLISyncOnceExitCodesAndCapacity(t *testing.T) {
 		t.Errorf("capacity json: exit %d:\n%s", code, out)
 	}
 	out, _, code = cli(t, e.env, "capacity", "--format", "csv")
-	if code != 0 || !strings.HasPrefix(out, "ods_code,date,free_slots,free_minutes,by_delivery_channel.") || !strings.Contains(out, ",by_role.R0260") {
+	if code != 0 || !strings.HasPrefix(out, "ods_code,practice_name,date,free_slots,free_minutes,by_delivery_channel.") || !strings.Contains(out, "R0260=") {
 		t.Errorf("capacity csv: exit %d:\n%s", code, out)
 	}
 }

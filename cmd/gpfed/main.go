@@ -110,11 +110,16 @@ func signalLog(msg string, sig os.Signal) {
 }
 
 func realMain(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		printUsage(os.Stdout)
-		if len(args) == 0 {
-			return UsageError{Msg: "a command is required"}
+	if len(args) == 0 {
+		printUsage(os.Stderr)
+		return UsageError{Msg: "a command is required"}
+	}
+	if isHelpFlag(args[0]) || args[0] == "help" {
+		name := ""
+		if len(args) > 1 {
+			name = args[1]
 		}
+		printHelp(os.Stdout, name)
 		return nil
 	}
 	cmd, ok := commands[args[0]]
@@ -122,11 +127,20 @@ func realMain(ctx context.Context, args []string) error {
 		printUsage(os.Stderr)
 		return usagef("unknown command %q", args[0])
 	}
+	if wantsHelp(args[1:]) {
+		// Before the configuration and any connection: help never acts.
+		printHelp(os.Stdout, args[0])
+		return nil
+	}
+	if noConfig[args[0]] {
+		return cmd.run(ctx, &App{Stdout: os.Stdout, Stderr: os.Stderr}, args[1:])
+	}
 	cfg, err := config.Load(ctx, nil)
 	if err != nil {
 		return UsageError{Msg: err.Error()}
 	}
 	log := logging.New(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+	logging.CaptureLibraries(log)
 	app := &App{Cfg: cfg, Log: log, Stdout: os.Stdout, Stderr: os.Stderr}
 	processLog.Store(log)
 	if path := os.Getenv("GPFED_CPUPROFILE"); path != "" {
@@ -138,7 +152,31 @@ func realMain(ctx context.Context, args []string) error {
 		}
 		defer stop()
 	}
-	return cmd.run(ctx, app, args[1:])
+	err = cmd.run(ctx, app, args[1:])
+	if err != nil && loggedCommands[args[0]] && !errors.As(err, new(UsageError)) {
+		// A service's last word is a log record like all its others (JSON
+		// in production), so a log pipeline sees why it stopped.
+		log.Error("command failed", "component", "process", "command", args[0], "error", err.Error())
+		return ExitError{Code: 1}
+	}
+	return err
+}
+
+// noConfig commands work whatever the environment holds.
+var noConfig = map[string]bool{"version": true, "probe": true}
+
+// loggedCommands are the long-running services, whose failure is logged
+// rather than printed for a person at a terminal.
+var loggedCommands = map[string]bool{"serve": true, "worker": true, "scheduler": true, "demo": true, "sync": true}
+
+// runVersion needs no configuration: it works with a broken environment.
+func runVersion(_ context.Context, app *App, args []string) error {
+	if len(args) > 0 {
+		return usagef("version takes no arguments")
+	}
+	ver, rev, gover := buildVersion()
+	fmt.Fprintf(app.Stdout, "gpfed %s (commit %s, %s)\n", ver, rev, gover)
+	return nil
 }
 
 func printUsage(w io.Writer) {
@@ -152,7 +190,8 @@ func printUsage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(&b, "  %-12s %s\n", n, commands[n].summary)
 	}
-	b.WriteString("\nConfiguration is read from the environment; see README.md.\n")
+	b.WriteString("\n`gpfed COMMAND --help` (or `gpfed help COMMAND`) shows a command's usage.\n")
+	b.WriteString("Configuration is read from the environment; see README.md.\n")
 	fmt.Fprint(w, b.String())
 }
 

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"text/tabwriter"
 
@@ -46,8 +47,12 @@ func practicesImport(ctx context.Context, app *App, args []string) error {
 	var in io.Reader = os.Stdin
 	if args[0] != "-" {
 		f, err := os.Open(args[0])
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return usagef("cannot read %s: %v", args[0], pe.Err)
+		}
 		if err != nil {
-			return usagef("open %s: %v", args[0], err)
+			return usagef("%v", err)
 		}
 		defer f.Close()
 		in = f

@@ -59,7 +59,7 @@ func startAPI(ctx context.Context, g *service.Group, app *App, c *conns, ln net.
 	}
 	srv := &api.Server{DB: c.DB, Log: log, Intake: intake, Waker: waker, Inspector: c.Inspector,
 		TaskMaxAge: app.Cfg.Tasks.MaxAge, KeyCacheTTL: apiKeyCacheTTL, SecureCookies: app.Cfg.Server.SecureCookies,
-		Booking: bookings}
+		LowCapacityDays: app.Cfg.Tasks.LowCapacityDays, Booking: bookings}
 	g.Start(ctx, "api key watcher", srv.WatchKeyChanges)
 	g.Start(ctx, "task intake", intake.Run)
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -63,7 +64,12 @@ func runSim(ctx context.Context, app *App, args []string) error {
 		}
 		fmt.Fprintf(app.Stderr, "wrote %s (%d practices)\n", *csvPath, *n)
 	}
-	srv := &http.Server{Handler: fed.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// /healthz answers once the CSV is written and the port is open: a
+	// container health check (gpfed probe) that others can wait on.
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.Handle("/", fed.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { <-ctx.Done(); fed.Close(); _ = srv.Close() }()
 	fmt.Fprintf(app.Stderr, "simulated federation of %d practices at %s\n", *n, *base)
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -72,8 +78,11 @@ func runSim(ctx context.Context, app *App, args []string) error {
 	return nil
 }
 
+// writeSimCSV writes the file under a temporary name and renames it, so a
+// reader waiting for it never sees half a file.
 func writeSimCSV(fed *sim.Federation, path string) error {
-	f, err := os.Create(path)
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
 	if err != nil {
 		return err
 	}
@@ -81,7 +90,10 @@ func writeSimCSV(fed *sim.Federation, path string) error {
 		f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // applyFault parses ODS=503, ODS=503x2, ODS=timeout, ODS=malformed, ODS=hook500, ODS=hook410.

@@ -15,7 +15,7 @@ import (
 // routesBookings registers free slot search (practice and admin keys) and
 // the practice booking API. Without a booking service (s.Booking nil) the
 // booking routes are not served.
-func (s *Server) routesBookings(mux *http.ServeMux) {
+func (s *Server) routesBookings(mux router) {
 	mux.HandleFunc("GET /v1/slots", s.requireRoles([]string{store.RolePractice, store.RoleAdmin}, s.listSlots))
 	mux.HandleFunc("/v1/slots", methodNotAllowed(http.MethodGet))
 	if s.Booking == nil {

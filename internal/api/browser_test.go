@@ -173,6 +173,8 @@ func (e *opsEnv) seedMorePractices(ctx context.Context) {
 		e.exec(ctx, `INSERT INTO capacity_daily (ods_code, local_date, free_slots, free_minutes)
 			SELECT ods_code, local_date, count(*), sum(duration_minutes) FROM slots WHERE ods_code = $1 GROUP BY 1, 2`, m.ods)
 	}
+	// Two practices have a low-capacity threshold (900 free minutes a week) that they miss.
+	e.exec(ctx, `UPDATE practices SET low_capacity_threshold_minutes = 900 WHERE ods_code IN ('G87012', 'L91016')`)
 }
 
 type heatmapDOM struct {
@@ -241,6 +243,7 @@ func TestBrowserDashboard(t *testing.T) {
 	if diff := cmp.Diff(e.expectedHeatmap(), got); diff != "" {
 		t.Errorf("heatmap in the browser (-want +got):\n%s", diff)
 	}
+	checkNoClipping(t, c)
 	// The stylesheet is allowed by its CSP hash; a mismatch would leave the page unstyled.
 	var bg string
 	if err := c.eval(`getComputedStyle(document.querySelector('header.top')).backgroundColor`, &bg); err != nil || bg != "rgb(11, 79, 138)" {
@@ -291,9 +294,12 @@ func (e *opsEnv) expectedHeatmap() heatmapDOM {
 	for _, ods := range order {
 		row := heatRowD{ODS: ods}
 		for _, d := range want.Dates {
+			day, _ := time.Parse(time.DateOnly, d)
 			switch {
 			case ods == odsDale || (ods == odsCastle && d >= "2026-12-19"):
-				row.Cells = append(row.Cells, "–")
+				row.Cells = append(row.Cells, "?") // unknown, never a zero
+			case day.Weekday() == time.Sunday:
+				row.Cells = append(row.Cells, "closed") // every practice's Sundays are empty
 			default:
 				row.Cells = append(row.Cells, strconv.Itoa(e.minutes[ods][d]))
 			}
@@ -301,6 +307,37 @@ func (e *opsEnv) expectedHeatmap() heatmapDOM {
 		want.Rows = append(want.Rows, row)
 	}
 	return want
+}
+
+// checkNoClipping narrows the window to 1400 px, where stale and
+// never-synced badges once pushed the Total column out of view, and
+// checks that the heatmap fits its box: no horizontal scrolling, the Total
+// column and the last day wholly visible.
+func checkNoClipping(t *testing.T, c *cdp) {
+	t.Helper()
+	if err := c.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1400, "height": 1000,
+		"deviceScaleFactor": 1, "mobile": false}, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.call("Emulation.clearDeviceMetricsOverride", map[string]any{}, nil) }()
+	var fit struct {
+		ScrollWidth, ClientWidth, WrapRight, TotalRight, Viewport float64
+		Badges                                                    int
+	}
+	var raw string
+	if err := c.eval(`(() => { const w = document.querySelector('.wrap'), tot = document.querySelector('#heatmap thead th.tot');
+		return JSON.stringify({ScrollWidth: w.scrollWidth, ClientWidth: w.clientWidth, WrapRight: w.getBoundingClientRect().right,
+			TotalRight: tot.getBoundingClientRect().right, Viewport: document.documentElement.clientWidth,
+			Badges: document.querySelectorAll('#heatmap .badge').length}); })()`, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(raw), &fit); err != nil {
+		t.Fatal(err)
+	}
+	if fit.Badges < 2 || fit.ScrollWidth > fit.ClientWidth || fit.TotalRight > fit.WrapRight || fit.WrapRight > fit.Viewport {
+		t.Errorf("at 1400 px with %d badges the heatmap clips: %+v", fit.Badges, fit)
+	}
+	t.Logf("at 1400 px: table %v px in a %v px box, Total column ends at %v of %v", fit.ScrollWidth, fit.ClientWidth, fit.TotalRight, fit.WrapRight)
 }
 
 func sortByName(codes []string, names map[string]string) {
@@ -313,6 +350,10 @@ func sortByName(codes []string, names map[string]string) {
 
 func (e *opsEnv) screenshot(t *testing.T, c *cdp, path string) {
 	t.Helper()
+	// Measure the page at the window's own size, not a previous override's.
+	if err := c.call("Emulation.clearDeviceMetricsOverride", map[string]any{}, nil); err != nil {
+		t.Fatal(err)
+	}
 	var height int
 	if err := c.eval(`Math.ceil(document.documentElement.scrollHeight)`, &height); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ type dayCol struct {
 type heatCell struct {
 	Minutes, Slots int
 	HasData        bool
+	Closed         bool
 	Class, Title   string
 }
 
@@ -28,6 +29,12 @@ type heatRow struct {
 	StaleSince        *time.Time
 	Cells             []heatCell
 	Total             heatCell
+	Unknown           int // days with no data
+	Ref               reference
+	// Below is true when the free minutes over the threshold's span from
+	// today fall short of the practice's threshold (capacity.low's rule).
+	Below     bool
+	ShortDays int
 }
 
 type option struct {
@@ -47,9 +54,16 @@ type heatmapView struct {
 	Role, Channel           string
 	Legend                  []legendItem
 	Practices, Stale, Never int
+	Short, BelowThreshold   int // practices with a day under their bar; under their threshold
+	ThresholdDays           int
 	LastRun                 *store.SyncRun
 	FromText, ToText        string
 	Now                     time.Time
+}
+
+func (d dayCol) weekday() time.Weekday {
+	t, _ := time.Parse(time.DateOnly, d.Date)
+	return t.Weekday()
 }
 
 func makeDays(from time.Time, n int) []dayCol {
@@ -71,7 +85,7 @@ func (s *Server) handleHeatmap(w http.ResponseWriter, r *http.Request) {
 	to := from.AddDate(0, 0, heatmapDays-1)
 	v := &heatmapView{pageBase: pageBase{Title: "Capacity", Nav: "heatmap"}, Now: s.Now(),
 		Role: trimLen(r.URL.Query().Get("role"), 64), Channel: trimLen(r.URL.Query().Get("channel"), 64),
-		FromText: from.Format("Mon 2 Jan 2006"), ToText: to.Format("Mon 2 Jan 2006")}
+		FromText: from.Format("Mon 2 Jan 2006"), ToText: to.Format("Mon 2 Jan 2006"), ThresholdDays: s.lowCapacityDays()}
 	ps, err := s.DB.PracticeStatuses(ctx, false)
 	if err != nil {
 		s.pageUnavailable(w, r, err)
@@ -124,7 +138,7 @@ func options(values []string, selected string, label func(string) string, all st
 
 // build lays the capacity rows onto the practice x day grid. A day with no
 // row counts as zero when it lies inside the practice's last successful
-// fetch window, and as "no data" otherwise.
+// fetch window, and as unknown otherwise; totals add known days only.
 func (v *heatmapView) build(ps []store.PracticeStatus, rows []store.CapacityRow) {
 	byKey := make(map[string]store.CapacityRow, len(rows))
 	for _, r := range rows {
@@ -132,7 +146,6 @@ func (v *heatmapView) build(ps []store.PracticeStatus, rows []store.CapacityRow)
 	}
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })
 	v.Totals = make([]heatCell, len(v.Days))
-	maxMinutes := 0
 	for _, p := range ps {
 		row := heatRow{ODS: p.ODSCode, Name: p.Name, Status: syncStatus(p), StaleSince: p.StaleSince,
 			Cells: make([]heatCell, len(v.Days))}
@@ -149,62 +162,117 @@ func (v *heatmapView) build(ps []store.PracticeStatus, rows []store.CapacityRow)
 			} else {
 				c.HasData = p.WindowFrom != "" && d.Date >= p.WindowFrom && d.Date < p.WindowTo
 			}
-			if c.HasData {
-				row.Total.Minutes += c.Minutes
-				row.Total.Slots += c.Slots
-				v.Totals[i].Minutes += c.Minutes
-				v.Totals[i].Slots += c.Slots
-				v.Totals[i].HasData = true
-				maxMinutes = max(maxMinutes, c.Minutes)
+			if !c.HasData {
+				row.Unknown++
+				continue
 			}
-			c.Title = cellTitle(p.Name+" ("+p.ODSCode+"), "+d.Full, *c)
+			row.Total.Minutes += c.Minutes
+			row.Total.Slots += c.Slots
+			row.Total.HasData = true
+			v.Totals[i].Minutes += c.Minutes
+			v.Totals[i].Slots += c.Slots
+			v.Totals[i].HasData = true
 		}
-		row.Total.HasData = true
-		row.Total.Title = cellTitle(p.Name+", next 28 days", row.Total)
-		v.Grand.Minutes += row.Total.Minutes
-		v.Grand.Slots += row.Total.Slots
 		v.Rows = append(v.Rows, row)
 	}
 	v.Practices = len(ps)
-	v.Legend = classify(v.Rows, maxMinutes)
-	for i := range v.Totals {
-		v.Totals[i].Title = cellTitle("Federation, "+v.Days[i].Full, v.Totals[i])
-	}
+	v.classify(ps)
+	v.titles()
 }
 
-func cellTitle(what string, c heatCell) string {
-	if !c.HasData {
-		return what + ": no data (never fetched for this date)"
+// classify colours every cell against its practice's bar (see
+// planning_shortfall.go); a role or channel filter drops the threshold,
+// which is about all of a practice's capacity, for the usual level.
+func (v *heatmapView) classify(ps []store.PracticeStatus) {
+	grid := make([][]dayCell, len(v.Rows))
+	for i, r := range v.Rows {
+		grid[i] = v.dayCells(r.Cells)
 	}
-	return fmt.Sprintf("%s: %s free minutes in %s", what, numText(c.Minutes), plural(c.Slots, "slot", "slots"))
-}
-
-// heatLevels is the number of colour steps above zero.
-const heatLevels = 6
-
-// classify assigns colour classes in equal steps up to the largest cell and
-// returns the legend that names each step's range in words.
-func classify(rows []heatRow, maxMinutes int) []legendItem {
-	step := (maxMinutes + heatLevels - 1) / heatLevels
-	if step < 1 {
-		step = 1
-	}
-	for i := range rows {
-		for j := range rows[i].Cells {
-			c := &rows[i].Cells[j]
-			switch {
-			case !c.HasData:
-				c.Class = "nd"
-			case c.Minutes == 0:
-				c.Class = "h0"
-			default:
-				c.Class = fmt.Sprintf("h%d", min(heatLevels, (c.Minutes+step-1)/step))
+	allClosed := federationClosed(grid)
+	fedBar := map[time.Weekday]int{}
+	for i := range v.Rows {
+		r := &v.Rows[i]
+		threshold := ps[i].ThresholdMinutes
+		if v.Role != "" || v.Channel != "" {
+			threshold = nil
+		}
+		closed := closedWeekdays(grid[i])
+		r.Ref = dailyReference(threshold, v.ThresholdDays, grid[i], closed, allClosed)
+		for wd, b := range r.Ref.Bar {
+			fedBar[wd] += b
+		}
+		next := 0
+		for j := range r.Cells {
+			c := &r.Cells[j]
+			c.Closed = isClosed(grid[i][j], closed, allClosed[j])
+			c.Class = shortfallClass(grid[i][j], c.Closed, r.Ref)
+			if isShort(c.Class) {
+				r.ShortDays++
+			}
+			if j < v.ThresholdDays {
+				next += c.Minutes
 			}
 		}
+		r.Below = threshold != nil && r.Total.HasData && next < *threshold
+		if r.ShortDays > 0 {
+			v.Short++
+		}
+		if r.Below {
+			v.BelowThreshold++
+		}
 	}
-	legend := []legendItem{{"nd", "no data"}, {"h0", "0 min"}}
-	for l := 1; l <= heatLevels; l++ {
-		legend = append(legend, legendItem{fmt.Sprintf("h%d", l), fmt.Sprintf("%s–%s min", numText((l-1)*step+1), numText(l*step))})
+	fed := v.dayCells(v.Totals)
+	for j := range v.Totals {
+		v.Totals[j].Closed = allClosed[j]
+		v.Totals[j].Class = shortfallClass(fed[j], allClosed[j], reference{Bar: fedBar})
 	}
-	return legend
+	v.Legend = shortfallLegend
+}
+
+func (v *heatmapView) dayCells(cells []heatCell) []dayCell {
+	out := make([]dayCell, len(cells))
+	for j, c := range cells {
+		out[j] = dayCell{Known: c.HasData, Minutes: c.Minutes, Weekday: v.Days[j].weekday()}
+	}
+	return out
+}
+
+func (v *heatmapView) titles() {
+	for i := range v.Rows {
+		r := &v.Rows[i]
+		for j := range r.Cells {
+			r.Cells[j].Title = cellTitle(r.Name+" ("+r.ODS+"), "+v.Days[j].Full, r.Cells[j], r.Ref, v.Days[j].weekday())
+		}
+		r.Total.Title = cellTitle(r.Name+", next 28 days", r.Total, reference{}, 0)
+		if r.Unknown > 0 && r.Total.HasData {
+			r.Total.Title += fmt.Sprintf(" (%d days unknown, not counted)", r.Unknown)
+		}
+		v.Grand.Minutes += r.Total.Minutes
+		v.Grand.Slots += r.Total.Slots
+	}
+	for i := range v.Totals {
+		v.Totals[i].Title = cellTitle("Federation, "+v.Days[i].Full, v.Totals[i], reference{}, 0)
+	}
+}
+
+func cellTitle(what string, c heatCell, ref reference, wd time.Weekday) string {
+	switch {
+	case !c.HasData:
+		return what + ": unknown (no successful sync covers this date)"
+	case c.Closed:
+		return what + ": closed (nothing free, as on every such day)"
+	}
+	t := fmt.Sprintf("%s: %s free minutes in %s", what, numText(c.Minutes), plural(c.Slots, "slot", "slots"))
+	if ref.barOn(wd) > 0 {
+		t += fmt.Sprintf("; short under %s (%s)", numText(ref.barOn(wd)), ref.Source)
+	}
+	return t
+}
+
+// lowCapacityDays is the span of the practices' thresholds.
+func (s *Server) lowCapacityDays() int {
+	if s.LowCapacityDays > 0 {
+		return s.LowCapacityDays
+	}
+	return 7
 }

@@ -15,7 +15,7 @@ import (
 
 // routesDashboard registers the server-rendered dashboard. Every page but
 // the login form needs a session; GET / is the exact root only.
-func (s *Server) routesDashboard(mux *http.ServeMux) {
+func (s *Server) routesDashboard(mux router) {
 	mux.HandleFunc("GET /login", s.handleLoginPage)
 	mux.HandleFunc("POST /login", s.handleLogin)
 	mux.HandleFunc("POST /logout", s.requireSession(s.handleLogout))
@@ -24,6 +24,9 @@ func (s *Server) routesDashboard(mux *http.ServeMux) {
 	mux.HandleFunc("GET /sync", s.requireSession(s.handleSyncPage))
 	mux.HandleFunc("GET /sync/runs/{id}", s.requireSession(s.handleRunPage))
 	mux.HandleFunc("GET /tasks", s.requireSession(s.handleTasksPage))
+	mux.HandleFunc("GET /trend", s.requireSession(s.handleTrend))
+	mux.HandleFunc("GET /report", s.requireSession(s.handleReport))
+	mux.HandleFunc("GET /report.csv", s.requireSession(s.handleReportCSV))
 }
 
 // staleAfter flags a practice whose last success is this old even though
@@ -38,10 +41,12 @@ type statusRow struct {
 
 func classifyPractice(p store.PracticeStatus, now time.Time) statusRow {
 	switch {
+	case p.LastSuccessAt == nil && p.Stale:
+		return statusRow{p, "Never synced: fetches failing, capacity unknown", "bad", 0}
+	case p.LastSuccessAt == nil:
+		return statusRow{p, "Never synced, capacity unknown", "bad", 1}
 	case p.Stale:
 		return statusRow{p, "Failing, serving stale data", "bad", 0}
-	case p.LastSuccessAt == nil:
-		return statusRow{p, "Never synced", "bad", 1}
 	case now.Sub(*p.LastSuccessAt) > staleAfter:
 		return statusRow{p, "Out of date", "warn", 2}
 	}

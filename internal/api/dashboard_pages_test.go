@@ -32,36 +32,41 @@ func TestHeatmapPage(t *testing.T) {
 		`data-date="2026-11-23"`, `data-date="2026-12-20"`,
 		cell("Abbey Medical Centre (A81001), Monday 23 November 2026", e.minutes[odsAbbey]["2026-11-23"], e.slots[odsAbbey]["2026-11-23"]),
 		cell("Brook Lane Surgery (B82002), Saturday 28 November 2026", e.minutes[odsBrook]["2026-11-28"], e.slots[odsBrook]["2026-11-28"]),
-		`title="Abbey Medical Centre (A81001), Sunday 29 November 2026: 0 free minutes in 0 slots">0</td>`,
-		`title="Castle Health Centre (C83003), Saturday 19 December 2026: no data (never fetched for this date)">–</td>`,
-		`title="Dale View Practice (D84004), Monday 23 November 2026: no data`,
-		`<span class="badge bad" title="Last fetch failed; showing data from the last successful sync">stale</span>`,
-		`<span class="badge warn">never synced</span>`,
-		`<option value="R0260">GP</option>`, `<option value="Telephone">Telephone</option>`,
+		// Sundays are closed at every practice: quiet and labelled, not a red zero.
+		regexp.QuoteMeta(`<td class="qc" title="Abbey Medical Centre (A81001), Sunday 29 November 2026: closed (nothing free, as on every such day)"><span class="cl-l">closed</span></td>`),
+		// Unknown is never zero: Castle's stale snapshot ends on the 18th, Dale never synced.
+		regexp.QuoteMeta(`<td class="nd" title="Castle Health Centre (C83003), Saturday 19 December 2026: unknown (no successful sync covers this date)">?</td>`),
+		regexp.QuoteMeta(`title="Dale View Practice (D84004), Monday 23 November 2026: unknown`),
+		regexp.QuoteMeta(`<td class="tot" title="Dale View Practice, next 28 days: unknown (no successful sync covers this date)">unknown</td>`),
+		regexp.QuoteMeta(`<span class="badge bad" title="Last fetch failed; showing data from the last successful sync">stale</span>`),
+		regexp.QuoteMeta(`<span class="badge warn" title="No fetch has succeeded: capacity unknown">never synced</span>`),
+		regexp.QuoteMeta(`<option value="R0260">GP</option>`), regexp.QuoteMeta(`<option value="Telephone">Telephone</option>`),
 	} {
-		if !strings.Contains(body, want) {
+		if !regexp.MustCompile(want).MatchString(body) {
 			t.Errorf("heatmap lacks %s", want)
 		}
 	}
 	// Filtered by role: GP minutes only, and the filter stays selected.
 	_, body = e.get("/?role=R0260&channel=", "", "Cookie", session)
 	for _, want := range []string{
-		cell("Abbey Medical Centre (A81001), Monday 23 November 2026", e.roleMinutes[odsAbbey]["2026-11-23"], 0),
-		`<option value="R0260" selected>GP</option>`,
+		cell("Abbey Medical Centre (A81001), Monday 23 November 2026", e.roleMinutes[odsAbbey]["2026-11-23"], 8),
+		regexp.QuoteMeta(`<option value="R0260" selected>GP</option>`),
 	} {
-		if !strings.Contains(strings.Replace(body, " in 8 slots", " in 0 slots", 1), want) {
+		if !regexp.MustCompile(want).MatchString(body) {
 			t.Errorf("filtered heatmap lacks %s", want)
 		}
 	}
 }
 
-// cell is the opening of a heatmap cell's title and its number.
+// cell matches a heatmap cell with its title (minutes and slots, then the
+// bar it is measured against) and its number.
 func cell(what string, minutes, slots int) string {
 	s := "slots"
 	if slots == 1 {
 		s = "slot"
 	}
-	return fmt.Sprintf(`title="%s: %d free minutes in %d %s">%d</td>`, what, minutes, slots, s, minutes)
+	return regexp.QuoteMeta(fmt.Sprintf(`title="%s: %d free minutes in %d %s`, what, minutes, slots, s)) +
+		`[^"]*">` + fmt.Sprint(minutes) + `</td>`
 }
 
 func TestPracticePage(t *testing.T) {
@@ -84,6 +89,12 @@ func TestPracticePage(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("stale practice page lacks %q", want)
 		}
+	}
+	// Dale never synced: its capacity is unknown, not "no free slots", and there is no 0-to-0 chart.
+	_, body = e.get("/practices/D84004", "", "Cookie", session)
+	if !strings.Contains(body, `id="unknown-capacity"`) || strings.Contains(body, "No free slots") || strings.Contains(body, `role="img"`) ||
+		!strings.Contains(body, "Never synced, capacity unknown") {
+		t.Errorf("never-synced practice page shows capacity as zero:\n%s", body)
 	}
 	for _, p := range []string{"/practices/X99999", "/practices/not-ods"} {
 		if res, _ := e.get(p, "", "Cookie", session); res.StatusCode != http.StatusNotFound {

@@ -21,7 +21,7 @@ var (
 	// forms: no scripts, no external fetches, no framing.
 	csp = "default-src 'none'; style-src 'sha256-" + cssHash(styleCSS) + "'; img-src data:; " +
 		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-	pages = parsePages("login", "error", "heatmap", "practice", "sync", "run", "tasks")
+	pages = parsePages("login", "error", "heatmap", "practice", "sync", "run", "tasks", "trend", "report")
 )
 
 func mustRead(name string) string {
@@ -48,7 +48,7 @@ func parsePages(names ...string) map[string]*template.Template {
 // pageBase is what the layout needs on every page.
 type pageBase struct {
 	Title     string
-	Nav       string // heatmap | sync | tasks
+	Nav       string // heatmap | trend | report | sync | tasks
 	CSS       template.CSS
 	SignedIn  bool
 	KeyPrefix string

@@ -26,7 +26,7 @@ func mustLoadLondon() *time.Location {
 
 // routesOps registers the federation-admin API, the dashboard, health
 // endpoints and /metrics.
-func (s *Server) routesOps(mux *http.ServeMux) {
+func (s *Server) routesOps(mux router) {
 	if s.SessionTTL <= 0 {
 		s.SessionTTL = 8 * time.Hour
 	}

@@ -146,9 +146,11 @@ func TestCapacityAPICSV(t *testing.T) {
 		t.Errorf("content type %q", ct)
 	}
 	// Brook: day 0 has 6 slots (k%3==1 -> nurse/telephone: k=1,4), day 1 has 7 (k=1,4).
-	want := "ods_code,date,free_slots,free_minutes,by_delivery_channel.In-person,by_delivery_channel.Telephone,by_role.R0260,by_role.R0620\n" +
-		"B82002,2026-11-23,6,70,4,2,4,2\n" +
-		"B82002,2026-11-24,7,80,5,2,5,2\n"
+	// The columns are fixed (no Video slots here, still a Video column).
+	want := "ods_code,practice_name,date,free_slots,free_minutes,by_delivery_channel.In-person,by_delivery_channel.Telephone," +
+		"by_delivery_channel.Video,by_delivery_channel.unspecified,by_delivery_channel.other,by_role\n" +
+		"B82002,Brook Lane Surgery,2026-11-23,6,70,4,2,0,0,0,R0260=4;R0620=2\n" +
+		"B82002,Brook Lane Surgery,2026-11-24,7,80,5,2,0,0,0,R0260=5;R0620=2\n"
 	if diff := cmp.Diff(want, body); diff != "" {
 		t.Errorf("csv (-want +got):\n%s", diff)
 	}

@@ -11,11 +11,14 @@ import (
 
 // practiceJSON is a practice with its sync and delivery status in GET /v1/practices.
 type practiceJSON struct {
-	ODSCode  string       `json:"ods_code"`
-	Name     string       `json:"name"`
-	Active   bool         `json:"active"`
-	Sync     syncJSON     `json:"sync"`
-	Delivery deliveryJSON `json:"delivery"`
+	ODSCode string `json:"ods_code"`
+	Name    string `json:"name"`
+	Active  bool   `json:"active"`
+	// LowCapacityThresholdMinutes is the practices CSV's threshold (free
+	// minutes over GPFED_LOW_CAPACITY_DAYS), null when it has none.
+	LowCapacityThresholdMinutes *int         `json:"low_capacity_threshold_minutes"`
+	Sync                        syncJSON     `json:"sync"`
+	Delivery                    deliveryJSON `json:"delivery"`
 }
 
 // deliveryJSON is the practice's endpoint as the delivery engine sees it:
@@ -69,18 +72,20 @@ type syncErrorJSON struct {
 	Diagnostics string `json:"diagnostics,omitempty"`
 }
 
+// syncStatus is never before stale: a practice whose fetches have all
+// failed has no snapshot to serve, so its capacity is unknown, not stale.
 func syncStatus(p store.PracticeStatus) string {
 	switch {
-	case p.Stale:
-		return "stale"
 	case p.LastSuccessAt == nil:
 		return "never"
+	case p.Stale:
+		return "stale"
 	}
 	return "ok"
 }
 
 func toPracticeJSON(p store.PracticeStatus) practiceJSON {
-	out := practiceJSON{ODSCode: p.ODSCode, Name: p.Name, Active: p.Active, Sync: syncJSON{
+	out := practiceJSON{ODSCode: p.ODSCode, Name: p.Name, Active: p.Active, LowCapacityThresholdMinutes: p.ThresholdMinutes, Sync: syncJSON{
 		Status: syncStatus(p), LastRunID: p.LastRunID, LastAttemptAt: p.LastAttemptAt,
 		LastSuccessAt: p.LastSuccessAt, StaleSince: p.StaleSince, WindowFrom: p.WindowFrom,
 		WindowTo: p.WindowTo, SlotCount: p.SlotCount,

@@ -34,6 +34,10 @@ type Server struct {
 	// SecureCookies forces the Secure cookie flag when TLS terminates at a
 	// proxy in front of gpfed; it is set automatically for direct TLS.
 	SecureCookies bool
+	// LowCapacityDays is GPFED_LOW_CAPACITY_DAYS, the span each practice's
+	// low-capacity threshold covers; the planning view spreads the
+	// threshold over it (default 7).
+	LowCapacityDays int
 	// KeyCacheTTL, when positive, caches valid API keys that long in this
 	// process (a revoked key keeps working for at most the TTL).
 	KeyCacheTTL time.Duration

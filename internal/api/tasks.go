@@ -22,7 +22,7 @@ var sentStates = store.TaskStates
 // routesTasks registers the practice-facing task and notification API. Each
 // path also gets a method-less fallback so a wrong method is a 405
 // problem with an Allow header listing the path's methods.
-func (s *Server) routesTasks(mux *http.ServeMux) {
+func (s *Server) routesTasks(mux router) {
 	practice := func(h http.HandlerFunc) http.HandlerFunc { return s.requireRole(store.RolePractice, h) }
 	routes := []struct {
 		method, path string

@@ -54,3 +54,30 @@ var (
 func init() {
 	Registry.MustRegister(DeliveryOutcomes, EndpointTransitions)
 }
+
+// Claim loop series (worker processes): how often the engine claims, how
+// much each claim takes and how long it holds the claim lock.
+var (
+	DeliveryClaims = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gpfed_delivery_claims_total",
+		Help: "Claims the delivery engine made (each one statement under the claim lock).",
+	})
+	DeliveryClaimed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gpfed_delivery_claimed_total",
+		Help: "Deliveries claimed (tasks and notifications).",
+	})
+	DeliveryClaimSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "gpfed_delivery_claim_duration_seconds",
+		Help:    "Time one claim took, lock wait included.",
+		Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, 1},
+	})
+	DeliveryRecordSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "gpfed_delivery_record_duration_seconds",
+		Help:    "Time one batch of outcomes took to record.",
+		Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, 1},
+	})
+)
+
+func init() {
+	Registry.MustRegister(DeliveryClaims, DeliveryClaimed, DeliveryClaimSeconds, DeliveryRecordSeconds)
+}

@@ -12,6 +12,7 @@ import (
 // CapacityRow is one practice-day of free bookable capacity.
 type CapacityRow struct {
 	ODSCode           string         `json:"ods_code"`
+	PracticeName      string         `json:"practice_name"`
 	Date              string         `json:"date"`
 	FreeSlots         int            `json:"free_slots"`
 	FreeMinutes       int            `json:"free_minutes"`
@@ -39,7 +40,7 @@ func (db *DB) Capacity(ctx context.Context, f CapacityFilter) ([]CapacityRow, er
 	var err error
 	if f.Role == "" && f.DeliveryChannel == "" && f.Site == "" {
 		rows, err = db.Pool.Query(ctx, `
-			SELECT c.ods_code, c.local_date, c.free_slots, c.free_minutes, c.by_delivery_channel, c.by_role
+			SELECT c.ods_code, p.name, c.local_date, c.free_slots, c.free_minutes, c.by_delivery_channel, c.by_role
 			FROM capacity_daily c JOIN practices p USING (ods_code)
 			WHERE p.active AND c.local_date BETWEEN $1::date AND $2::date
 			  AND (COALESCE(cardinality($3::text[]), 0) = 0 OR c.ods_code = ANY($3))
@@ -47,19 +48,19 @@ func (db *DB) Capacity(ctx context.Context, f CapacityFilter) ([]CapacityRow, er
 	} else {
 		rows, err = db.Pool.Query(ctx, `
 			WITH s AS (
-				SELECT s.* FROM slots s JOIN practices p USING (ods_code)
+				SELECT s.*, p.name AS practice_name FROM slots s JOIN practices p USING (ods_code)
 				WHERE p.active AND s.local_date BETWEEN $1::date AND $2::date
 				  AND (COALESCE(cardinality($3::text[]), 0) = 0 OR s.ods_code = ANY($3))
 				  AND ($4 = '' OR COALESCE(NULLIF(s.role_code, ''), 'unspecified') = $4)
 				  AND ($5 = '' OR COALESCE(NULLIF(s.delivery_channel, ''), 'unspecified') = $5)
 				  AND ($6 = '' OR COALESCE(NULLIF(s.site_name, ''), 'unspecified') = $6 OR s.location_id = $6)
 			)
-			SELECT d.ods_code, d.local_date, d.n, d.mins,
+			SELECT d.ods_code, d.practice_name, d.local_date, d.n, d.mins,
 				COALESCE((SELECT jsonb_object_agg(k, v) FROM (SELECT COALESCE(NULLIF(delivery_channel, ''), 'unspecified') k, count(*) v
 					FROM s x WHERE x.ods_code = d.ods_code AND x.local_date = d.local_date GROUP BY 1) a), '{}'),
 				COALESCE((SELECT jsonb_object_agg(k, v) FROM (SELECT COALESCE(NULLIF(role_code, ''), 'unspecified') k, count(*) v
 					FROM s x WHERE x.ods_code = d.ods_code AND x.local_date = d.local_date GROUP BY 1) b), '{}')
-			FROM (SELECT ods_code, local_date, count(*) n, sum(duration_minutes) mins FROM s GROUP BY 1, 2) d
+			FROM (SELECT ods_code, practice_name, local_date, count(*) n, sum(duration_minutes) mins FROM s GROUP BY 1, 2, 3) d
 			ORDER BY d.ods_code, d.local_date`, from, to, f.Practices, f.Role, f.DeliveryChannel, f.Site)
 	}
 	if err != nil {
@@ -71,7 +72,7 @@ func (db *DB) Capacity(ctx context.Context, f CapacityFilter) ([]CapacityRow, er
 		var r CapacityRow
 		var date time.Time
 		var byCh, byRole []byte
-		if err := rows.Scan(&r.ODSCode, &date, &r.FreeSlots, &r.FreeMinutes, &byCh, &byRole); err != nil {
+		if err := rows.Scan(&r.ODSCode, &r.PracticeName, &date, &r.FreeSlots, &r.FreeMinutes, &byCh, &byRole); err != nil {
 			return nil, translate(err)
 		}
 		r.Date = date.Format(time.DateOnly)

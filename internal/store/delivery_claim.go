@@ -94,8 +94,8 @@ const inFlight = `(SELECT count(*)::int FROM delivery_queue f
 
 // claimSQL picks, per endpoint, as many due items as its free in-flight
 // slots allow (an open circuit allows one probe once next_probe_at has
-// passed), then the overall first Limit by (priority, due time), stamps them
-// with the claim token and the lease end, and returns each with its content.
+// passed), then the overall first Limit by (priority, due time), and
+// stamps them with the claim token and the lease end.
 var claimSQL = distinctEndpoints + `,
 	room AS (
 		SELECT e.endpoint,
@@ -114,8 +114,13 @@ var claimSQL = distinctEndpoints + `,
 		ORDER BY c.priority, c.due_at LIMIT $1),
 	c AS (
 		UPDATE delivery_queue q SET claim_token = $3, due_at = statement_timestamp() + $4::interval
-		FROM pick WHERE q.ref_id = pick.ref_id AND q.due_at <= statement_timestamp()
-		RETURNING q.ref_id, q.kind, q.endpoint, q.priority)
+		WHERE q.ref_id = ANY (ARRAY(SELECT ref_id FROM pick)) AND q.due_at <= statement_timestamp()
+		RETURNING 1)
+	SELECT count(*)::int FROM c`
+
+// claimedSQL reads what the claim with token $1 took, with the content to
+// deliver; it runs after the claim's commit, outside the claim lock.
+const claimedSQL = `
 	SELECT c.ref_id, c.kind, c.endpoint, c.priority, COALESCE(h.state = 'open', false), COALESCE(p.active, false),
 		` + webhookColumns + `,
 		COALESCE(t.state = 'accepted', n.state = 'pending', false),
@@ -125,12 +130,14 @@ var claimSQL = distinctEndpoints + `,
 		COALESCE(t.type, ''), COALESCE(t.priority, ''), COALESCE(t.subject, ''), COALESCE(t.body, ''),
 		COALESCE(to_char(t.due_date, 'YYYY-MM-DD'), ''),
 		COALESCE(n.kind, ''), n.task_id, COALESCE(n.subject_ods, ''), COALESCE(n.data, '{}'), COALESCE(n.recipient_ods, '')
-	FROM c
+	FROM delivery_queue c
 	LEFT JOIN practices p ON p.ods_code = c.endpoint
 	LEFT JOIN endpoint_health h ON h.ods_code = c.endpoint
-	LEFT JOIN tasks t ON c.kind = 'task' AND t.id = c.ref_id
-	LEFT JOIN notifications n ON c.kind = 'notification' AND n.id = c.ref_id
-	ORDER BY c.priority`
+	-- One primary-key lookup per claimed item, however large the tables grow.
+	LEFT JOIN LATERAL (SELECT * FROM tasks WHERE c.kind = 'task' AND id = c.ref_id) t ON true
+	LEFT JOIN LATERAL (SELECT * FROM notifications WHERE c.kind = 'notification' AND id = c.ref_id) n ON true
+	WHERE c.claim_token = $1
+	ORDER BY c.priority, c.due_at`
 
 // webhookColumns are the recipient practice p's webhook URL, its secret,
 // and the replaced secret while a rotation keeps it valid (else empty).
@@ -143,11 +150,24 @@ const webhookColumns = `COALESCE(p.webhook_url, ''), COALESCE(p.webhook_secret, 
 // for the one statement it runs (BEGIN, lock, claim and COMMIT are one
 // round trip) and nothing after it returns: the caller makes its network
 // calls with no lock, transaction or connection held.
+//
+// A claim commits without waiting for its WAL flush (synchronous_commit
+// off): a claim lost in a database crash leaves its items unclaimed, which
+// is what an expired lease does anyway (they are delivered again under the
+// same Idempotency-Key), so waiting for the disk would buy nothing.
 func (db *DB) Claim(ctx context.Context, opt ClaimOptions) ([]ClaimedItem, error) {
 	token := uuid.New()
 	var items []ClaimedItem
-	claim := stmt{sql: claimSQL, args: []any{opt.Limit, opt.Cap, token, opt.Lease},
-		rows: func(rows pgx.Rows) error {
+	// One round trip: the claim commits (releasing the lock) before the
+	// content is read, by its token, in a fresh snapshot.
+	b := &pgx.Batch{}
+	for _, s := range []stmt{
+		{sql: `BEGIN`},
+		{sql: `SET LOCAL synchronous_commit = off`},
+		{sql: `SELECT pg_advisory_xact_lock($1)`, args: []any{int64(claimLockID)}},
+		{sql: claimSQL, args: []any{opt.Limit, opt.Cap, token, opt.Lease}, scan: func(r pgx.Row) error { return r.Scan(nil) }},
+		{sql: `COMMIT`},
+		{sql: claimedSQL, args: []any{token}, rows: func(rows pgx.Rows) error {
 			for rows.Next() {
 				it, err := scanClaimed(rows)
 				if err != nil {
@@ -157,10 +177,12 @@ func (db *DB) Claim(ctx context.Context, opt ClaimOptions) ([]ClaimedItem, error
 				items = append(items, it)
 			}
 			return rows.Err()
-		}}
-	err := db.pipelineTx(ctx, stmt{sql: `SELECT pg_advisory_xact_lock($1)`, args: []any{int64(claimLockID)}}, claim)
-	if err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
+		}},
+	} {
+		s.queue(b)
+	}
+	if err := db.Pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", translate(err))
 	}
 	return items, nil
 }
@@ -233,12 +255,16 @@ func (db *DB) QueueDepth(ctx context.Context) (int, error) {
 // ExtendClaims moves the lease of the claim token's live items to lease
 // from now (a heartbeat while their deliveries are in flight) and returns
 // how many it extended. A lease that already ran out is not revived: its
-// items may belong to another claim by now.
+// items may belong to another claim by now. Like a claim, it does not wait
+// for its WAL flush.
 func (db *DB) ExtendClaims(ctx context.Context, token uuid.UUID, lease time.Duration) (int, error) {
-	tag, err := db.Pool.Exec(ctx, `UPDATE delivery_queue SET due_at = statement_timestamp() + $2::interval
-		WHERE claim_token = $1 AND due_at > statement_timestamp()`, token, lease)
+	var n int
+	err := db.pipelineTx(ctx, stmt{sql: `SET LOCAL synchronous_commit = off`},
+		stmt{sql: `WITH u AS (UPDATE delivery_queue SET due_at = statement_timestamp() + $2::interval
+			WHERE claim_token = $1 AND due_at > statement_timestamp() RETURNING 1) SELECT count(*)::int FROM u`,
+			args: []any{token, lease}, scan: func(r pgx.Row) error { return r.Scan(&n) }})
 	if err != nil {
-		return 0, translate(fmt.Errorf("extend claim %s: %w", token, err))
+		return 0, fmt.Errorf("extend claim %s: %w", token, err)
 	}
-	return int(tag.RowsAffected()), nil
+	return n, nil
 }

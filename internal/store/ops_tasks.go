@@ -133,7 +133,7 @@ type SyncGauges struct {
 func (db *DB) SyncGaugeSummary(ctx context.Context) (SyncGauges, error) {
 	var g SyncGauges
 	err := db.Pool.QueryRow(ctx, `SELECT
-		count(*), count(*) FILTER (WHERE s.stale), count(*) FILTER (WHERE s.last_success_at IS NULL),
+		count(*), count(*) FILTER (WHERE s.stale AND s.last_success_at IS NOT NULL), count(*) FILTER (WHERE s.last_success_at IS NULL),
 		(SELECT max(finished_at) FROM sync_runs WHERE status = 'completed')
 		FROM practices p LEFT JOIN practice_sync_state s USING (ods_code) WHERE p.active`).Scan(
 		&g.ActivePractices, &g.StalePractices, &g.NeverSynced, &g.LastCompletedRunAt)

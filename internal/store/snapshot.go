@@ -78,6 +78,9 @@ func (db *DB) SaveSnapshot(ctx context.Context, o FetchOutcome, windowFrom, wind
 		if err := rebuildCapacity(ctx, tx, o.ODSCode, slots); err != nil {
 			return err
 		}
+		if err := recordCapacityHistory(ctx, tx, o, windowFrom, windowTo); err != nil {
+			return err
+		}
 		return recordOK(ctx, tx, o, windowFrom, windowTo, len(slots))
 	})
 	return ch, err

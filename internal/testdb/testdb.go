@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/migrations"
@@ -44,6 +45,11 @@ func AdminURL() string {
 
 // New creates a fresh migrated database for t and returns an open store and
 // its URL. The database is dropped when the test ends.
+//
+// The test first takes a slot of the connection budget (see budget.go),
+// waiting while every slot is in use, and its pool opens all its
+// connections at once, so a test that started never meets "too many
+// clients" half way through.
 func New(t testing.TB) (*store.DB, string) {
 	t.Helper()
 	ctx := context.Background()
@@ -51,42 +57,79 @@ func New(t testing.TB) (*store.DB, string) {
 	if templateErr != nil {
 		t.Fatalf("testdb: template: %v", templateErr)
 	}
-	name := "gpfed_t_" + randomSuffix()
-	admin, err := connectAdmin(ctx)
+	release, err := takeSlot(ctx)
 	if err != nil {
-		t.Fatalf("testdb: connect admin: %v", err)
+		t.Fatalf("testdb: %v", err)
 	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, templateName)); err != nil {
+	name := "gpfed_t_" + randomSuffix()
+	if err := adminExec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, templateName)); err != nil {
+		release()
 		t.Fatalf("testdb: create %s: %v", name, err)
 	}
 	dbURL := WithDatabase(AdminURL(), name)
-	db, err := openRetrying(ctx, dbURL)
+	db, err := openWarm(ctx, dbURL)
 	if err != nil {
+		_ = adminExec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name))
+		release()
 		t.Fatalf("testdb: open %s: %v", name, err)
 	}
 	t.Cleanup(func() {
 		db.Close()
 		drop(name)
+		release()
 	})
 	return db, dbURL
 }
 
-// poolSize bounds each test's pool: many tests run in parallel against one
-// server whose max_connections is finite.
-const poolSize = 8
+// PoolSize is the size of each test's pool, and SubprocessConns what a test
+// may open besides it (a gpfed child process run with
+// GPFED_DB_MAX_CONNS=SubprocessConns): together one slot of the budget.
+const (
+	PoolSize        = 5
+	SubprocessConns = 4
+)
 
-// openRetrying opens the test database, waiting while the server is at its
-// connection limit (parallel packages can briefly exhaust it).
-func openRetrying(ctx context.Context, dbURL string) (*store.DB, error) {
-	deadline := time.Now().Add(60 * time.Second)
+// openWarm opens the test database and establishes all PoolSize
+// connections up front, waiting while the server is at its connection
+// limit (someone else's tests may briefly fill it).
+func openWarm(ctx context.Context, dbURL string) (*store.DB, error) {
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		db, err := store.Open(ctx, dbURL, poolSize)
-		if err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "53300") {
-			return db, err
+		db, err := store.Open(ctx, dbURL, PoolSize)
+		if err == nil {
+			if err = warm(ctx, db); err == nil {
+				return db, nil
+			}
+			db.Close()
+		}
+		if time.Now().After(deadline) || !tooManyClients(err) {
+			return nil, err
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// warm acquires every connection of the pool at once and gives them back:
+// they stay open and idle for the test.
+func warm(ctx context.Context, db *store.DB) error {
+	conns := make([]*pgxpool.Conn, 0, PoolSize)
+	defer func() {
+		for _, c := range conns {
+			c.Release()
+		}
+	}()
+	for range PoolSize {
+		c, err := db.Pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+	}
+	return nil
+}
+
+func tooManyClients(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "53300")
 }
 
 // WithDatabase returns base with its database path replaced by name.
@@ -100,10 +143,10 @@ func WithDatabase(base, name string) string {
 }
 
 func connectAdmin(ctx context.Context) (*pgx.Conn, error) {
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		c, err := pgx.Connect(ctx, AdminURL())
-		if err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "53300") {
+		if err == nil || time.Now().After(deadline) || !tooManyClients(err) {
 			return c, err
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -113,12 +156,7 @@ func connectAdmin(ctx context.Context) (*pgx.Conn, error) {
 func drop(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := connectAdmin(ctx)
-	if err != nil {
-		return
-	}
-	defer admin.Close(ctx)
-	_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name))
+	_ = adminExec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name))
 }
 
 // ensureTemplate builds (once per migration set, across processes) a
@@ -187,4 +225,26 @@ func randomSuffix() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// NewEmpty creates an empty database (no schema) for t and returns its URL,
+// for tests of the migrations themselves. It holds a budget slot and is
+// dropped when the test ends.
+func NewEmpty(t testing.TB) string {
+	t.Helper()
+	ctx := context.Background()
+	release, err := takeSlot(ctx)
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	name := "gpfed_t_" + randomSuffix()
+	if err := adminExec(ctx, fmt.Sprintf(`CREATE DATABASE %s`, name)); err != nil {
+		release()
+		t.Fatalf("testdb: create %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		drop(name)
+		release()
+	})
+	return WithDatabase(AdminURL(), name)
 }
