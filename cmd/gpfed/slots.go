@@ -49,15 +49,25 @@ func runSlots(ctx context.Context, app *App, args []string) error {
 			return usagef("--practice %q is not an ODS code", ods)
 		}
 	}
+	r.Practices, r.Role, r.DeliveryChannel = practices, *role, *channel
 	db, err := openDB(ctx, app)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	// The same filter rules and explanations as `gpfed capacity`.
+	if err := checkCapacityFilters(ctx, db, r); err != nil {
+		return err
+	}
 	slots, err := db.ListFreeSlots(ctx, store.SlotFilter{From: r.From, To: r.To, Now: time.Now(), Practices: practices,
 		Role: *role, DeliveryChannel: *channel, Limit: *limit})
 	if err != nil {
 		return err
+	}
+	if len(slots) == 0 {
+		if err := explainEmpty(ctx, db, r); err != nil {
+			return err
+		}
 	}
 	switch *format {
 	case "json":

@@ -39,7 +39,11 @@ func TestCLISlots(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "SLOT") || !strings.Contains(out, "3 free slots") {
 		t.Errorf("table: exit %d:\n%s", code, out)
 	}
-	for _, args := range [][]string{{"slots", "--format", "xml"}, {"slots", "--practice", "a1"}, {"slots", "--limit", "0"}} {
+	if _, stderr, code := cli(t, e.env, "slots", "--channel", "in-person"); code != 2 || !strings.Contains(stderr, "did you mean In-person") {
+		t.Errorf("a lower-case channel: exit %d: %s", code, stderr)
+	}
+	for _, args := range [][]string{{"slots", "--format", "xml"}, {"slots", "--practice", "a1"}, {"slots", "--limit", "0"},
+		{"slots", "--practice", "Z99999"}, {"slots", "--from", "2020-01-01", "--to", "2020-01-02"}} {
 		if _, stderr, code := cli(t, e.env, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2: %s", args, code, stderr)
 		}

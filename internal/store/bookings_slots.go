@@ -77,7 +77,8 @@ type SlotPageKey struct {
 }
 
 // SlotFilter selects free slots: UK local dates From..To inclusive, slots
-// starting after Now, optional practices, role code and delivery channel.
+// starting after Now, optional practices, role code and delivery channel
+// ("unspecified" selects slots that carry none, as for capacity).
 type SlotFilter struct {
 	From, To        time.Time
 	Now             time.Time
@@ -99,7 +100,8 @@ func (db *DB) ListFreeSlots(ctx context.Context, f SlotFilter) ([]FreeSlot, erro
 	rows, err := db.Pool.Query(ctx, `SELECT `+freeSlotColumns+freeSlotFrom+`
 		WHERE p.active AND s.start_at > $1 AND s.local_date BETWEEN $2::date AND $3::date
 		  AND (COALESCE(cardinality($4::text[]), 0) = 0 OR s.ods_code = ANY($4))
-		  AND ($5 = '' OR s.role_code = $5) AND ($6 = '' OR s.delivery_channel = $6)
+		  AND ($5 = '' OR COALESCE(NULLIF(s.role_code, ''), 'unspecified') = $5)
+		  AND ($6 = '' OR COALESCE(NULLIF(s.delivery_channel, ''), 'unspecified') = $6)
 		  AND ($7::timestamptz IS NULL OR (s.start_at, s.ods_code, s.slot_id) > ($7, $8, $9))
 		  AND NOT `+liveHold+`
 		ORDER BY s.start_at, s.ods_code, s.slot_id LIMIT $10`,
