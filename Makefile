@@ -8,7 +8,7 @@ SERVICES := . scripts/services.sh &&
 TEST_SERVICES := . scripts/services.sh tests &&
 FUZZTIME ?= 20s
 
-.PHONY: build run demo test test-short lint openapi-lint-deps fuzz bench-sync bench-tasks clean
+.PHONY: build run demo test test-short lint openapi-lint-deps fuzz bench-sync bench-tasks bench-booking clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/gpfed
@@ -50,6 +50,10 @@ bench-sync: build
 ## bench-tasks: task delivery end to end vs raw asynq on the same Redis.
 bench-tasks: build
 	@$(SERVICES) $(GO) run ./bench/tasks
+
+## bench-booking: POST /v1/bookings at 50/s for 15s; gpfed's overhead over the provider's own latency.
+bench-booking: build
+	@$(SERVICES) $(GO) run ./bench/booking
 
 clean:
 	rm -rf bin .tmp

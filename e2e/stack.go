@@ -34,6 +34,9 @@ type StackConfig struct {
 	// WrapHooks, when set, wraps the simulated federation's handler (for
 	// example to time webhook deliveries).
 	WrapHooks func(http.Handler) http.Handler
+	// SimLatency is added to every GP Connect answer of the simulated
+	// practices (zero: none).
+	SimLatency sim.LatencyDist
 }
 
 // Stack is a simulated federation plus gpfed processes sharing one
@@ -96,7 +99,7 @@ func (s *Stack) buildEnv() []string {
 }
 
 func (s *Stack) startFederation() error {
-	s.Fed = sim.New(sim.Config{Practices: s.Cfg.Practices, Seed: s.Cfg.Seed, Days: 14})
+	s.Fed = sim.New(sim.Config{Practices: s.Cfg.Practices, Seed: s.Cfg.Seed, Days: 14, Latency: s.Cfg.SimLatency})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("listen for the federation: %w", err)

@@ -34,7 +34,7 @@ const (
 
 // Queues is the weighted queue map every worker serves. A wake for urgent
 // work jumps a backlog of others; capacity fetches never starve.
-var Queues = map[string]int{QueueDeliveryUrgent: 12, QueueDelivery: 6, QueueCapacity: 2}
+var Queues = map[string]int{QueueDeliveryUrgent: 12, QueueDelivery: 6, QueueCapacity: 2, QueueBookings: 4}
 
 // Enqueue puts t into asynq. An entry with the same TaskID already there
 // (queued, running, retrying or kept after completion) counts as success:

@@ -93,9 +93,10 @@ func (h *capacityHandler) fetch(ctx context.Context, p queue.CapacityFetch, from
 	}
 	recs := make([]store.SlotRecord, len(res.Slots))
 	for i, s := range res.Slots {
-		recs[i] = store.SlotRecord{SlotID: s.ID, Start: s.Start, End: s.End, LocalDate: s.LocalDate,
-			DurationMinutes: s.DurationMinutes, LocationID: s.LocationID, SiteName: s.SiteName, ScheduleID: s.ScheduleID,
-			SessionName: s.SessionName, PractitionerID: s.PractitionerID, RoleCode: s.RoleCode, RoleDisplay: s.RoleDisplay,
+		recs[i] = store.SlotRecord{SlotID: s.ID, Start: s.Start, End: s.End, StartText: s.StartText, EndText: s.EndText,
+			LocalDate: s.LocalDate, DurationMinutes: s.DurationMinutes, LocationID: s.LocationID, SiteName: s.SiteName,
+			ScheduleID: s.ScheduleID, SessionName: s.SessionName, PractitionerID: s.PractitionerID,
+			PractitionerName: s.PractitionerName, RoleCode: s.RoleCode, RoleDisplay: s.RoleDisplay,
 			DeliveryChannel: s.DeliveryChannel, SlotType: s.SlotType}
 	}
 	ch, err := h.db.SaveSnapshot(ctx, out, from, to, recs)

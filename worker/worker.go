@@ -1,6 +1,7 @@
 // Package worker is gpfed's asynq server: it builds the mux, the middleware
-// and the handlers (capacity fetch, task and notification delivery). Every
-// handler is idempotent because asynq delivers at least once.
+// and the handlers (capacity fetch, task and notification delivery, booking
+// settle and cancel). Every handler is idempotent because asynq delivers at
+// least once.
 package worker
 
 import (
@@ -23,6 +24,7 @@ type Deps struct {
 	Capacity CapacityDeps
 	// Delivery handles delivery:claim; nil leaves deliveries to other workers.
 	Delivery *Engine
+	Booking  BookingDeps
 }
 
 // NewMux registers every handler behind logging and panic recovery.
@@ -36,6 +38,7 @@ func NewMux(d Deps) *asynq.ServeMux {
 	if d.Delivery != nil {
 		mux.Handle(queue.TypeDeliveryClaim, d.Delivery)
 	}
+	registerBooking(mux, d)
 	return mux
 }
 
@@ -52,8 +55,10 @@ func NewServer(redis asynq.RedisConnOpt, concurrency int, shutdown time.Duration
 		TaskCheckInterval: 50 * time.Millisecond,
 		// Capacity fetch retries are due within half a second, not asynq's 5 s.
 		DelayedTaskCheckInterval: 500 * time.Millisecond,
-		Logger:                   asynqLogger{log.With("component", "asynq")},
-		LogLevel:                 asynq.WarnLevel,
+		// Booking settles and cancels retry on their own schedule.
+		RetryDelayFunc: retryDelay,
+		Logger:         asynqLogger{log.With("component", "asynq")},
+		LogLevel:       asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			log.Warn("task failed", "component", "worker", "type", t.Type(), "task_id", id, "error", err)

@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	register("demo", "run a simulated federation end to end: sync, tasks, dashboard (Ctrl-C to stop)", runDemo)
+	register("demo", "run a simulated federation end to end: sync, tasks, a booking and a cancellation, dashboard (Ctrl-C to stop)", runDemo)
 }
 
 func runDemo(ctx context.Context, app *App, args []string) error {
@@ -89,9 +89,15 @@ func runDemo(ctx context.Context, app *App, args []string) error {
 		return err
 	}
 	fmt.Fprintf(out, "sent %d sample tasks (one to a receiver that fails permanently, one that keeps answering 500)\n", sent)
+	bookingKey, err := demoBookings(ctx, out, db, base, fed)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "\ndashboard:  %s/\nadmin key:  %s\n", base, adminKey)
 	fmt.Fprintf(out, "API:        curl -H 'Authorization: Bearer %s' '%s/v1/capacity?from=%s&to=%s'\n",
 		adminKey, base, final.FromDate, final.ToDate)
+	fmt.Fprintf(out, "bookings:   curl -H 'Authorization: Bearer %s' '%s/v1/bookings'   (practice %s)\n",
+		bookingKey, base, fed.Practices()[0].ODS)
 	if *exit {
 		return waitDemoTasks(ctx, db, sent)
 	}
@@ -207,7 +213,11 @@ func startDemoServices(ctx context.Context, g *service.Group, app *App, c *conns
 	if app.Cfg.Server.MetricsAddr == "" {
 		app.Cfg.Server.MetricsAddr = "127.0.0.1:0" // beside a running serve's default
 	}
-	return startAPI(ctx, g, app, c, ln)
+	if err := startAPI(ctx, g, app, c, ln); err != nil {
+		ln.Close()
+		return err
+	}
+	return nil
 }
 
 type demoTask struct {

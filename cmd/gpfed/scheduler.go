@@ -75,6 +75,9 @@ func startScheduler(ctx context.Context, g *service.Group, app *App, db *store.D
 	if err := scheduleDeliveryJobs(ctx, c, leader, app, db); err != nil {
 		return err
 	}
+	if err := scheduleBookingJobs(ctx, c, leader, app, db, client, inspector); err != nil {
+		return err
+	}
 	g.Start(ctx, "leader lease", leader.Run)
 	g.Start(ctx, "cron", func(sctx context.Context) {
 		c.Start()

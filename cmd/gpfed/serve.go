@@ -55,8 +55,13 @@ func startAPI(ctx context.Context, g *service.Group, app *App, c *conns, ln net.
 	waker := newWaker(app, c.Client)
 	intake := queue.NewIntake(c.DB, waker, queue.IntakeConfig{})
 	log := app.Log.With("component", "api")
+	bookings, err := newBookingService(app, c.DB, c.Client)
+	if err != nil {
+		return err
+	}
 	srv := &api.Server{DB: c.DB, Log: log, Intake: intake, Waker: waker, Inspector: c.Inspector,
-		TaskMaxAge: app.Cfg.Tasks.MaxAge, KeyCacheTTL: apiKeyCacheTTL, LowCapacityDays: app.Cfg.Tasks.LowCapacityDays}
+		TaskMaxAge: app.Cfg.Tasks.MaxAge, KeyCacheTTL: apiKeyCacheTTL,
+		LowCapacityDays: app.Cfg.Tasks.LowCapacityDays, Booking: bookings}
 	apiServerSecurity(app, srv)
 	// A dashboard on plain http at a loopback address (the demo) cannot use Secure cookies.
 	srv.InsecureCookies = srv.InsecureCookies || isLoopback(ln.Addr())

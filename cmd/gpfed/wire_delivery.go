@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -83,22 +84,10 @@ func scheduleDeliveryJobs(ctx context.Context, c *cron.Cron, leader *jobs.Leader
 	log := app.Log.With("component", "scheduler")
 	maint := jobs.NewDeliveryMaintenance(db, jobs.MaintenanceConfig{NotificationTTL: app.Cfg.Tasks.MaxAge}, app.Log)
 	notifier := newNotifier(app, db)
-	retention := jobs.NewRetention(db, jobs.RetentionConfig{Tasks: app.Cfg.Tasks.Retention,
+	retention := jobs.NewRetention(db, jobs.RetentionConfig{Tasks: app.Cfg.Tasks.Retention, Bookings: app.Cfg.Booking.Retention,
 		History: app.Cfg.Tasks.HistoryRetention, Audit: app.Cfg.Security.AuditRetention}, app.Log)
-	single := cron.NewChain(cron.SkipIfStillRunning(cron.DiscardLogger))
 	add := func(spec, name string, run func() error) error {
-		_, err := c.AddJob(spec, single.Then(cron.FuncJob(func() {
-			if !leader.IsLeader() {
-				return
-			}
-			if err := run(); err != nil && ctx.Err() == nil {
-				log.Error(name+" failed", "error", err)
-			}
-		})))
-		if err != nil {
-			return fmt.Errorf("schedule %s %q: %w", name, spec, err)
-		}
-		return nil
+		return addLeaderJob(ctx, c, leader, log, spec, name, run)
 	}
 	if err := add(app.Cfg.Tasks.ReconcileSchedule, "delivery queue maintenance", func() error {
 		_, err := maint.RunOnce(ctx)
@@ -116,4 +105,23 @@ func scheduleDeliveryJobs(ctx context.Context, c *cron.Cron, leader *jobs.Leader
 		_, err := retention.RunOnce(ctx)
 		return err
 	})
+}
+
+// addLeaderJob schedules run on spec, run only by the scheduler that holds
+// the leader lock. A run still going when the next is due is skipped
+// rather than overlapped; failures are logged under name.
+func addLeaderJob(ctx context.Context, c *cron.Cron, leader *jobs.Leader, log *slog.Logger, spec, name string, run func() error) error {
+	single := cron.NewChain(cron.SkipIfStillRunning(cron.DiscardLogger))
+	_, err := c.AddJob(spec, single.Then(cron.FuncJob(func() {
+		if !leader.IsLeader() {
+			return
+		}
+		if err := run(); err != nil && ctx.Err() == nil {
+			log.Error(name+" failed", "error", err)
+		}
+	})))
+	if err != nil {
+		return fmt.Errorf("schedule %s %q: %w", name, spec, err)
+	}
+	return nil
 }

@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register("worker", "run a queue worker (capacity fetches, task and notification delivery)", runWorker)
+	register("worker", "run a queue worker (capacity fetches, task and notification delivery, booking settle and cancel)", runWorker)
 }
 
 func runWorker(ctx context.Context, app *App, args []string) error {
@@ -63,10 +63,15 @@ func startWorkerServices(ctx context.Context, g *service.Group, app *App, engine
 	}
 }
 
-// workerMux builds the handler mux: capacity fetches and, with engine,
-// delivery claims.
+// workerMux builds the handler mux: capacity fetches, booking settles and
+// cancels and, with engine, delivery claims.
 func workerMux(app *App, db *store.DB, engine *worker.Engine) (*asynq.ServeMux, error) {
 	gpc, err := newGPConnectClient(app)
+	if err != nil {
+		return nil, err
+	}
+	// Settle and cancel jobs queue nothing themselves.
+	bookings, err := newBookingService(app, db, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +91,7 @@ func workerMux(app *App, db *store.DB, engine *worker.Engine) (*asynq.ServeMux, 
 			}
 		}},
 		Delivery: engine,
+		Booking:  worker.BookingDeps{Service: bookings},
 	}), nil
 }
 

@@ -53,9 +53,14 @@ const auditTimeout = 5 * time.Second
 // runs next and records the access as action. Every /v1 route goes
 // through it.
 func (s *Server) audited(role, action string, next http.HandlerFunc) http.HandlerFunc {
+	return s.auditedRoles([]string{role}, action, next)
+}
+
+// auditedRoles is audited for a route open to keys of several roles.
+func (s *Server) auditedRoles(roles []string, action string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rec := s.accessRecord(r, action)
-		k, ok := s.authorize(w, r, role, &rec)
+		k, ok := s.authorize(w, r, roles, &rec)
 		if !ok {
 			s.saveAccess(r, rec)
 			return

@@ -32,11 +32,19 @@ type accessRow struct {
 
 func (f *fixture) accessSince(after int64) []accessRow {
 	f.t.Helper()
-	rows, err := f.db.Pool.Query(context.Background(), `SELECT id, action, actor_role, COALESCE(ods_code, ''),
+	return accessRowsSince(f.t, f.db, after)
+}
+
+func (f *fixture) lastAccessID() int64 { f.t.Helper(); return lastAccessID(f.t, f.db) }
+
+// accessRowsSince reads the access records written after id after.
+func accessRowsSince(t *testing.T, db *store.DB, after int64) []accessRow {
+	t.Helper()
+	rows, err := db.Pool.Query(context.Background(), `SELECT id, action, actor_role, COALESCE(ods_code, ''),
 		COALESCE(api_key_id::text, ''), key_prefix, resource_ids, status, reason, remote_addr, access_log::text
 		FROM access_log WHERE id > $1 ORDER BY id`, after)
 	if err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer rows.Close()
 	var out []accessRow
@@ -44,21 +52,21 @@ func (f *fixture) accessSince(after int64) []accessRow {
 		var r accessRow
 		if err := rows.Scan(&r.ID, &r.Action, &r.Role, &r.ODS, &r.KeyID, &r.KeyPrefix, &r.Resources, &r.Status, &r.Reason,
 			&r.Remote, &r.All); err != nil {
-			f.t.Fatal(err)
+			t.Fatal(err)
 		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return out
 }
 
-func (f *fixture) lastAccessID() int64 {
-	f.t.Helper()
+func lastAccessID(t *testing.T, db *store.DB) int64 {
+	t.Helper()
 	var id int64
-	if err := f.db.Pool.QueryRow(context.Background(), `SELECT COALESCE(max(id), 0) FROM access_log`).Scan(&id); err != nil {
-		f.t.Fatal(err)
+	if err := db.Pool.QueryRow(context.Background(), `SELECT COALESCE(max(id), 0) FROM access_log`).Scan(&id); err != nil {
+		t.Fatal(err)
 	}
 	return id
 }

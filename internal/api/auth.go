@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gpfed/gpfed/internal/store"
@@ -27,16 +28,6 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// requireRole authenticates the bearer key and requires role, with the
-// access audited under the generic action "api.request", so a route
-// written against it is never unaudited. Routes name their action with
-// s.audited instead.
-//
-//lint:ignore U1000 kept for routes written against it in parallel work (bookings); they become audited unchanged
-func (s *Server) requireRole(role string, next http.HandlerFunc) http.HandlerFunc {
-	return s.audited(role, "api.request", next)
-}
-
 // Reasons recorded for refused requests.
 const (
 	reasonMissingKey = "missing_key"
@@ -48,7 +39,7 @@ const (
 // answers (401 for a missing or unknown key, 403 for a valid key of the
 // wrong role, 503 when the database is down), fills rec with what is
 // known, and returns false.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request, role string, rec *store.AccessRecord) (store.APIKey, bool) {
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, roles []string, rec *store.AccessRecord) (store.APIKey, bool) {
 	raw := bearer(r)
 	action := rec.Action
 	rec.Action = "auth.failed"
@@ -73,8 +64,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, role string, 
 		}
 		return store.APIKey{}, false
 	}
-	if k.Role != role {
-		writeProblem(w, http.StatusForbidden, "Forbidden", "this endpoint needs a "+role+" key", nil)
+	if !slices.Contains(roles, k.Role) {
+		writeProblem(w, http.StatusForbidden, "Forbidden", "this endpoint needs a "+strings.Join(roles, " or ")+" key", nil)
 		rec.ActorRole, rec.ODSCode, rec.APIKeyID, rec.KeyPrefix = k.Role, k.ODSCode, k.ID, k.Prefix
 		rec.Status, rec.Reason = http.StatusForbidden, reasonWrongRole
 		return store.APIKey{}, false

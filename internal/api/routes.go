@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/gpfed/gpfed/internal/booking"
 )
 
 // router is what the route files register on: the server's
@@ -30,9 +32,11 @@ func (r *routeRecorder) Handle(pattern string, _ http.Handler) {
 // out. The test that keeps docs/openapi.yaml complete compares api with
 // the document, so a route added without its description fails it.
 func Routes() (api, pages []string) {
-	s := &Server{Now: time.Now}
+	// A booking service only so that the booking routes are registered (serve always has one).
+	s := &Server{Now: time.Now, Booking: &booking.Service{}}
 	var all, dash routeRecorder
 	s.routesTasks(&all)
+	s.routesBookings(&all)
 	s.routesOps(&all)
 	s.routesAudit(&all)
 	s.routesOpsListener(&all)

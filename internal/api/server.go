@@ -1,6 +1,6 @@
-// Package api is gpfed's HTTP surface: the task and notification API for
-// practices, the capacity/sync API and dashboard for federation admins,
-// health endpoints and Prometheus metrics.
+// Package api is gpfed's HTTP surface: the task, notification and booking
+// API for practices, free slot search, the capacity/sync API and dashboard
+// for federation admins, health endpoints and Prometheus metrics.
 package api
 
 import (
@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/gpfed/gpfed/internal/booking"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/queue"
 )
@@ -46,6 +47,9 @@ type Server struct {
 	// RateLimitPerMinute bounds requests per API key when the key's
 	// practice has no limit of its own (0: unlimited).
 	RateLimitPerMinute int
+	// Booking books and cancels appointments; nil leaves the booking
+	// routes out (GET /v1/slots is always served).
+	Booking *booking.Service
 
 	keysOnce   sync.Once
 	keys       *keyCache
@@ -62,6 +66,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux := http.NewServeMux()
 	s.routesTasks(mux)
+	s.routesBookings(mux)
 	s.routesOps(mux)
 	s.routesAudit(mux)
 	mux.HandleFunc("/", s.notFound)

@@ -33,6 +33,25 @@ type pageQuery struct {
 // extra (a misspelt filter must not silently return everything). Each
 // parameter may appear once. list names the endpoint a cursor belongs to.
 func (s *Server) parsePageQuery(r *http.Request, list string, extra ...string) (pageQuery, *requestError) {
+	q, rerr := parseListQuery(r, extra...)
+	if rerr != nil || !q.values.Has("cursor") {
+		return q, rerr
+	}
+	mac, err := s.cursorMAC(r)
+	if err != nil {
+		return q, &requestError{status: http.StatusServiceUnavailable, detail: "the database is unreachable; retry later"}
+	}
+	key, ok := decodeCursor(mac, list, q.values.Get("cursor"))
+	if !ok {
+		return q, badParam("cursor", "is not a cursor from this list; pass next_cursor back unchanged")
+	}
+	q.after = &key
+	return q, nil
+}
+
+// parseListQuery is parsePageQuery for lists with cursors of their own
+// shape: it checks every parameter but leaves the cursor to the caller.
+func parseListQuery(r *http.Request, extra ...string) (pageQuery, *requestError) {
 	values, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return pageQuery{}, &requestError{status: http.StatusBadRequest,
@@ -57,17 +76,6 @@ func (s *Server) parsePageQuery(r *http.Request, list string, extra ...string) (
 			return q, badParam("limit", "must be a whole number from 1 to "+strconv.Itoa(maxPageLimit))
 		}
 		q.limit = n
-	}
-	if q.values.Has("cursor") {
-		mac, err := s.cursorMAC(r)
-		if err != nil {
-			return q, &requestError{status: http.StatusServiceUnavailable, detail: "the database is unreachable; retry later"}
-		}
-		key, ok := decodeCursor(mac, list, q.values.Get("cursor"))
-		if !ok {
-			return q, badParam("cursor", "is not a cursor from this list; pass next_cursor back unchanged")
-		}
-		q.after = &key
 	}
 	return q, nil
 }

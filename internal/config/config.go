@@ -90,6 +90,21 @@ type Tasks struct {
 	HistoryRetention time.Duration `env:"GPFED_HISTORY_RETENTION, default=2160h"`
 }
 
+// Booking controls booking and cancelling appointments through GP Connect.
+type Booking struct {
+	// Timeout bounds the practice calls of one booking request (find, perhaps
+	// register, book); a booking whose answer does not come in time is
+	// answered 202 unconfirmed and settled by a job.
+	Timeout time.Duration `env:"GPFED_BOOKING_TIMEOUT, default=30s"`
+	// MaxAge is how long settling and cancelling retry a practice that fails.
+	MaxAge time.Duration `env:"GPFED_BOOKING_MAX_AGE, default=24h"`
+	// Retention is how long a finished booking keeps its patient data (0: forever).
+	Retention time.Duration `env:"GPFED_BOOKING_RETENTION, default=720h"`
+	// ReconcileGrace leaves booking work queued this recently to its queue
+	// entry; older unsettled work without a live entry is re-enqueued.
+	ReconcileGrace time.Duration `env:"GPFED_BOOKING_RECONCILE_GRACE, default=30s"`
+}
+
 // Delivery tunes the delivery engine: per-endpoint isolation, batching and
 // the retry schedule.
 type Delivery struct {
@@ -142,6 +157,7 @@ type All struct {
 	Worker    Worker
 	Tasks     Tasks
 	Delivery  Delivery
+	Booking   Booking
 	Server    Server
 	Security  Security
 }
@@ -237,6 +253,18 @@ func (c *All) Validate() error {
 	}
 	if c.Tasks.Retention < 0 {
 		bad("GPFED_TASK_RETENTION", "must be >= 0 (0 keeps patient data forever)")
+	}
+	if c.Booking.Timeout < time.Second {
+		bad("GPFED_BOOKING_TIMEOUT", "must be at least 1s")
+	}
+	if c.Booking.MaxAge < time.Minute {
+		bad("GPFED_BOOKING_MAX_AGE", "must be at least 1m")
+	}
+	if c.Booking.ReconcileGrace < time.Second {
+		bad("GPFED_BOOKING_RECONCILE_GRACE", "must be at least 1s")
+	}
+	if c.Booking.Retention < 0 {
+		bad("GPFED_BOOKING_RETENTION", "must be >= 0 (0 keeps patient data forever)")
 	}
 	if c.Tasks.HistoryRetention < 0 {
 		bad("GPFED_HISTORY_RETENTION", "must be >= 0 (0 keeps history forever)")

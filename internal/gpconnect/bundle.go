@@ -17,6 +17,8 @@ import (
 type Slot struct {
 	ID               string
 	Start, End       time.Time
+	StartText        string // Slot.start exactly as the provider wrote it: a booking sends it back byte for byte
+	EndText          string
 	LocalDate        string // YYYY-MM-DD, Europe/London date of Start
 	DurationMinutes  int
 	ScheduleID       string // Schedule.id
@@ -156,6 +158,8 @@ func (idx bundleIndex) slot(fs fhirSlot) (Slot, error) {
 		ID:              fs.ID,
 		Start:           start,
 		End:             end,
+		StartText:       fs.Start,
+		EndText:         fs.End,
 		LocalDate:       start.Format(time.DateOnly),
 		DurationMinutes: int(end.Sub(start).Round(time.Minute) / time.Minute),
 		DeliveryChannel: deliveryChannel(fs.Extension),

@@ -7,7 +7,24 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
+
+// TestParseSlotBundleKeepsTimeText: a booking must send a slot's start and
+// end back exactly as the provider wrote them, so parsing keeps the text
+// even where it reads the instant differently (fractions, Z, no offset).
+func TestParseSlotBundleKeepsTimeText(t *testing.T) {
+	t.Parallel()
+	for _, start := range []string{"2026-10-25T09:00:00+00:00", "2026-10-25T09:00:00.000Z", "2026-10-25T09:00:00"} {
+		got, err := ParseSlotBundle([]byte(bundleJSON(slotJSON("a", start, "2026-10-25T09:15:00.5+00:00", ""))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0].StartText != start || got[0].EndText != "2026-10-25T09:15:00.5+00:00" {
+			t.Errorf("start %q: kept %q..%q", start, got[0].StartText, got[0].EndText)
+		}
+	}
+}
 
 func TestParseSlotBundleFixture(t *testing.T) {
 	t.Parallel()
@@ -27,8 +44,10 @@ func TestParseSlotBundleFixture(t *testing.T) {
 	s1, s2 := common, common
 	s1.ID, s1.SlotType = "1584", "General GP Appointment"
 	s1.Start, s1.End = time.Date(2016, 8, 15, 11, 30, 0, 0, bst), time.Date(2016, 8, 15, 11, 40, 0, 0, bst)
+	s1.StartText, s1.EndText = "2016-08-15T11:30:00+01:00", "2016-08-15T11:40:00+01:00"
 	s2.ID, s2.SlotType = "1644", "NHS Health Check"
 	s2.Start, s2.End = time.Date(2016, 8, 15, 11, 40, 0, 0, bst), time.Date(2016, 8, 15, 11, 50, 0, 0, bst)
+	s2.StartText, s2.EndText = "2016-08-15T11:40:00+01:00", "2016-08-15T11:50:00+01:00"
 	if diff := cmp.Diff([]Slot{s1, s2}, got); diff != "" {
 		t.Errorf("slots (-want +got):\n%s", diff)
 	}
@@ -123,7 +142,8 @@ func TestParseSlotBundleLenient(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
+			// The provider's own start/end text is checked in TestParseSlotBundleKeepsTimeText.
+			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(Slot{}, "StartText", "EndText")); diff != "" {
 				t.Errorf("slots (-want +got):\n%s", diff)
 			}
 		})

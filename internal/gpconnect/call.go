@@ -1,6 +1,7 @@
 package gpconnect
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,25 +23,45 @@ const maxErrorBody = 64 << 10
 
 // callResult is the outcome of one logical call, possibly after several attempts.
 type callResult struct {
+	status   int
+	header   http.Header
 	body     []byte
 	traceID  string // of the successful attempt
 	traceIDs []string
 }
 
-// get performs GET SSPPrefix+ServiceRoot+pathAndQuery with retries per GPCONNECT.md section 4.
+// request is one logical GP Connect call. Only reads set retry: a write
+// whose answer is lost may have taken effect, so it is never repeated blind.
+type request struct {
+	method, pathAndQuery string
+	interaction, scope   string
+	body                 []byte     // POST and PUT
+	ifMatch              string     // W/"<versionId>" for amend and cancel
+	who                  *Requester // nil: the configured responsible person
+	retry                bool
+}
+
+// get performs GET SSPPrefix+ServiceRoot+pathAndQuery with retries per GPCONNECT.md section 4,
+// with the organisation-level scope of slot search and metadata.
 // The returned error, if any, is an *Error.
 func (c *Client) get(ctx context.Context, p Provider, interaction, pathAndQuery string) (callResult, error) {
+	return c.call(ctx, p, request{method: http.MethodGet, pathAndQuery: pathAndQuery, interaction: interaction,
+		scope: jwtScopeOrganisationRead, retry: true})
+}
+
+// call performs rq, retrying transient failures when rq.retry is set.
+func (c *Client) call(ctx context.Context, p Provider, rq request) (callResult, error) {
 	var res callResult
 	for attempt := 1; ; attempt++ {
 		traceID := uuid.NewString()
 		res.traceIDs = append(res.traceIDs, traceID)
-		body, retryAfter, err := c.attempt(ctx, p, interaction, pathAndQuery, traceID, attempt)
+		resp, retryAfter, err := c.attempt(ctx, p, &rq, traceID, attempt)
 		if err == nil {
-			res.body, res.traceID = body, traceID
+			res.status, res.header, res.body, res.traceID = resp.status, resp.header, resp.body, traceID
 			return res, nil
 		}
 		err.Attempts = attempt
-		if !err.Retryable || attempt >= c.cfg.MaxAttempts {
+		if !rq.retry || !err.Retryable || attempt >= c.cfg.MaxAttempts {
 			return res, err
 		}
 		if serr := sleep(ctx, c.backoff(attempt, retryAfter)); serr != nil {
@@ -47,21 +71,35 @@ func (c *Client) get(ctx context.Context, p Provider, interaction, pathAndQuery 
 	}
 }
 
+// attemptResponse is a 2xx answer to one attempt.
+type attemptResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
 // attempt makes one HTTP request under the concurrency limits and the per-attempt timeout.
-func (c *Client) attempt(ctx context.Context, p Provider, interaction, pathAndQuery, traceID string, n int) ([]byte, time.Duration, *Error) {
+func (c *Client) attempt(ctx context.Context, p Provider, rq *request, traceID string, n int) (attemptResponse, time.Duration, *Error) {
+	var wrote atomic.Bool // the whole request reached the wire
 	fail := func(status int, code string, retryable bool, err error) *Error {
-		return &Error{Status: status, SpineCode: code, TraceID: traceID, Interaction: interaction, Retryable: retryable, Err: err}
+		return &Error{Status: status, SpineCode: code, TraceID: traceID, Interaction: rq.interaction,
+			Retryable: retryable, NotSent: status == 0 && !wrote.Load(), Err: err}
 	}
 	release, err := c.limits.acquire(ctx, p.ODS)
 	if err != nil {
-		return nil, 0, fail(0, CodeCancelled, false, err)
+		return attemptResponse{}, 0, fail(0, CodeCancelled, false, err)
 	}
 	defer release()
 
 	actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
+	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+		if i.Err == nil {
+			wrote.Store(true)
+		}
+	}})
 	start := time.Now()
-	resp, body, err := c.roundTrip(actx, p, interaction, pathAndQuery, traceID)
+	resp, body, err := c.roundTrip(actx, p, rq, traceID)
 	var aerr *Error
 	var retryAfter time.Duration
 	switch {
@@ -79,33 +117,49 @@ func (c *Client) attempt(ctx context.Context, p Provider, interaction, pathAndQu
 		}
 		retryAfter = c.parseRetryAfter(resp.Header.Get("Retry-After"))
 	}
-	c.report(p, interaction, traceID, n, resp, time.Since(start), aerr)
+	c.report(p, rq.interaction, traceID, n, resp, time.Since(start), aerr)
 	if aerr != nil {
-		return nil, retryAfter, aerr
+		return attemptResponse{}, retryAfter, aerr
 	}
-	return body, 0, nil
+	return attemptResponse{status: resp.StatusCode, header: resp.Header, body: body}, 0, nil
 }
 
 // roundTrip sends the request and reads at most MaxResponseBytes+1 bytes of a 2xx body (so an
 // oversize body is detected rather than silently truncated) or maxErrorBody of any other.
-func (c *Client) roundTrip(ctx context.Context, p Provider, interaction, pathAndQuery, traceID string) (*http.Response, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.SSPPrefix+p.ServiceRoot+pathAndQuery, nil)
+func (c *Client) roundTrip(ctx context.Context, p Provider, rq *request, traceID string) (*http.Response, []byte, error) {
+	var reqBody io.Reader
+	if rq.body != nil {
+		reqBody = bytes.NewReader(rq.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, rq.method, c.cfg.SSPPrefix+p.ServiceRoot+rq.pathAndQuery, reqBody)
 	if err != nil {
 		return nil, nil, err
 	}
-	jwt, err := buildJWT(c.cfg.Consumer, p.ServiceRoot, jwtScopeOrganisationRead, c.cfg.Now())
+	jwt, err := buildJWT(c.cfg.Consumer.as(rq.who), p.ServiceRoot, rq.scope, c.cfg.Now())
 	if err != nil {
 		return nil, nil, err
 	}
 	req.Header.Set("Ssp-TraceID", traceID)
 	req.Header.Set("Ssp-From", c.cfg.Consumer.ASID)
 	req.Header.Set("Ssp-To", p.ASID)
-	req.Header.Set("Ssp-InteractionID", interaction)
+	req.Header.Set("Ssp-InteractionID", rq.interaction)
 	req.Header.Set("Authorization", "Bearer "+jwt)
 	req.Header.Set("Accept", fhirJSON)
+	if rq.body != nil {
+		req.Header.Set("Content-Type", fhirJSON+";charset=utf-8")
+	}
+	if rq.ifMatch != "" {
+		req.Header.Set("If-Match", rq.ifMatch)
+	}
 
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			// Its message repeats the URL, and a Find patient URL carries an
+			// NHS number: keep the cause only.
+			err = uerr.Err
+		}
 		return nil, nil, err
 	}
 	defer resp.Body.Close()

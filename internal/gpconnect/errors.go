@@ -26,7 +26,28 @@ type Error struct {
 	Interaction string
 	Attempts    int
 	Retryable   bool // the last failure was transient; a later sync may succeed
-	Err         error
+	// NotSent is true when no HTTP response arrived and the request never
+	// fully reached the wire (connection refused, cancelled while queued):
+	// a write cannot have taken effect.
+	NotSent bool
+	Err     error
+}
+
+// OutcomeUnknown reports whether a write (book, register, cancel) that
+// failed this way may nevertheless have taken effect at the provider: the
+// request was sent and the answer was lost (timeout, reset), was a 5xx, or
+// was a 2xx gpfed could not use. GP Connect has no idempotency key for
+// writes, so such a write must be reconciled by reading, never repeated.
+func (e *Error) OutcomeUnknown() bool {
+	switch {
+	case e.Status == 0:
+		return !e.NotSent
+	case e.Status >= 500:
+		return true
+	case e.Status >= 200 && e.Status < 300:
+		return true
+	}
+	return false
 }
 
 // maxDiagnostics keeps provider free text from flooding logs that print the error.
@@ -59,10 +80,14 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// shortInteraction turns "urn:...:rest:search:slot-1" into "search:slot-1".
+// shortInteraction turns "urn:...:rest:search:slot-1" into "search:slot-1" and
+// "urn:...:operation:gpc.registerpatient-1" into "gpc.registerpatient-1".
 func shortInteraction(id string) string {
 	if i := strings.LastIndex(id, ":rest:"); i >= 0 {
 		return id[i+len(":rest:"):]
+	}
+	if i := strings.LastIndex(id, ":operation:"); i >= 0 {
+		return id[i+len(":operation:"):]
 	}
 	return id
 }

@@ -75,8 +75,12 @@ func (c *Client) searchWindow(ctx context.Context, p Provider, w window, res *Sl
 // malformed reports a 2xx body that cannot be used. It is not retried: the provider would most
 // likely answer the same way again.
 func (c *Client) malformed(interaction string, cr callResult, err error) *Error {
+	status := cr.status
+	if status == 0 {
+		status = 200
+	}
 	return &Error{
-		Status: 200, SpineCode: CodeMalformedResponse, TraceID: cr.traceID,
+		Status: status, SpineCode: CodeMalformedResponse, TraceID: cr.traceID,
 		Interaction: interaction, Attempts: len(cr.traceIDs), Err: err,
 	}
 }

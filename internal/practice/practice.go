@@ -34,7 +34,14 @@ type Practice struct {
 	// RateLimitPerMinute bounds each of the practice's API keys; nil
 	// follows GPFED_RATE_LIMIT_PER_MINUTE, 0 is unlimited.
 	RateLimitPerMinute *int
-	UpdatedAt          time.Time
+	// Telephone is the practice's number, sent as the booking organisation's
+	// telecom when it books appointments at other practices.
+	Telephone string
+	// TemporaryRegistration is the local agreement that gpfed may register
+	// patients temporarily at this practice so that they can be booked
+	// there (GP Connect Register a patient). nil: not set by the file.
+	TemporaryRegistration *bool
+	UpdatedAt             time.Time
 }
 
 // Required CSV columns, in any order; extra columns are allowed.
@@ -43,6 +50,8 @@ var Required = []string{"ods_code", "name", "asid", "endpoint"}
 var (
 	odsRe  = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
 	asidRe = regexp.MustCompile(`^[0-9]{12}$`)
+	// phoneRe is lenient about spacing: UK numbers are written many ways.
+	phoneRe = regexp.MustCompile(`^\+?[0-9][0-9 ]{5,24}$`)
 )
 
 // ValidODS reports whether code has the shape of an ODS organisation code
@@ -229,6 +238,18 @@ func (ps Parser) parseRow(rec []string, cols map[string]int, line int) (Practice
 	if p.WebhookURL != "" {
 		if reason := ps.CheckWebhookURL(p.WebhookURL); reason != "" {
 			bad("webhook_url", reason)
+		}
+	}
+	p.Telephone = get("telephone")
+	if p.Telephone != "" && !phoneRe.MatchString(p.Telephone) {
+		bad("telephone", fmt.Sprintf("%q is not a telephone number (digits, spaces and + only, 6 to 20 digits)", textrule.Printable(p.Telephone)))
+	}
+	if v := get("temporary_registration"); v != "" {
+		b, err := strconv.ParseBool(strings.ToLower(v))
+		if err != nil {
+			bad("temporary_registration", fmt.Sprintf("%q is not true or false", textrule.Printable(v)))
+		} else {
+			p.TemporaryRegistration = &b
 		}
 	}
 	p.LowCapacityThresholdMinutes = optCount(get("low_capacity_threshold_minutes"), "low_capacity_threshold_minutes",

@@ -22,6 +22,8 @@ type practice struct {
 	schedules               []schedule
 	freeProb                float64 // chance that a bookable slot in a session is still free
 	st                      state
+	pats                    patientList
+	bk                      bookState
 }
 
 type address struct {

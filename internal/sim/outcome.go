@@ -16,6 +16,13 @@ const (
 	codeAccessDenied     = "ACCESS_DENIED"
 	codeDuplicate        = "DUPLICATE_REJECTED"
 	codeInternal         = "INTERNAL_SERVER_ERROR"
+	codeInvalidResource  = "INVALID_RESOURCE"
+	codeRefNotFound      = "REFERENCE_NOT_FOUND"
+	codeInvalidNHS       = "INVALID_NHS_NUMBER"
+	codeInvalidIDSystem  = "INVALID_IDENTIFIER_SYSTEM"
+	codeBadDemographics  = "INVALID_PATIENT_DEMOGRAPHICS"
+	codeConstraint       = "FHIR_CONSTRAINT_VIOLATION"
+	codeNotImplemented   = "NOT_IMPLEMENTED"
 
 	systemSpineError  = "https://fhir.nhs.uk/STU3/ValueSet/Spine-ErrorOrWarningCode-1"
 	profileOutcome    = "https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-OperationOutcome-1"
@@ -32,6 +39,17 @@ var spineCodes = map[string]struct{ display, issue string }{
 	codeAccessDenied:     {"Access denied", "forbidden"},
 	codeDuplicate:        {"Create would lead to creation of a duplicate resource", "duplicate"},
 	codeInternal:         {"Internal Server Error", "exception"},
+	codeInvalidResource:  {"Submitted resource is not valid.", "invalid"},
+	codeRefNotFound:      {"FHIR reference not found", "invalid"},
+	codeInvalidNHS:       {"Invalid NHS number", "value"},
+	codeInvalidIDSystem:  {"Invalid identifier system", "value"},
+	codeBadDemographics:  {"Invalid patient demographics", "invalid"},
+	codeConstraint:       {"FHIR constraint violated", "conflict"},
+	codeNotImplemented:   {"Not implemented", "not-supported"},
+}
+
+func invalidResource(diag string) *apiError {
+	return &apiError{status: http.StatusUnprocessableEntity, code: codeInvalidResource, diagnostics: diag}
 }
 
 // apiError is a request the simulator refuses, answered as an OperationOutcome.

@@ -215,11 +215,12 @@ func TestWriteCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 4 || lines[0] != "ods_code,name,asid,endpoint,webhook_url" {
+	if len(lines) != 4 || lines[0] != "ods_code,name,asid,endpoint,webhook_url,telephone,temporary_registration" {
 		t.Fatalf("csv:\n%s", buf.String())
 	}
 	p := f.Practices()[0]
-	want := strings.Join([]string{p.ODS, p.Name, p.ASID, f.BaseURL() + "/A20047/STU3/1/gpconnect", f.BaseURL() + "/hooks/A20047"}, ",")
+	want := strings.Join([]string{p.ODS, p.Name, p.ASID, f.BaseURL() + "/A20047/STU3/1/gpconnect", f.BaseURL() + "/hooks/A20047",
+		p.Telephone, "true"}, ",")
 	if lines[1] != want {
 		t.Errorf("row 1 = %s, want %s", lines[1], want)
 	}

@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,7 @@ type Practice struct {
 	ServiceRoot   string // BaseURL + "/" + ODS + "/STU3/1/gpconnect"
 	WebhookURL    string // BaseURL + "/hooks/" + ODS
 	WebhookSecret string // what the receiver verifies with (SetWebhookSecret, else a generated one)
+	Telephone     string
 }
 
 // Federation is a running simulated federation. All methods are safe for concurrent use.
@@ -128,7 +130,9 @@ func (f *Federation) Close() {
 // a search whose ods-organization-code searchFilter names this code.
 func (f *Federation) RestrictedODS() string { return f.restrict }
 
-// Handler serves /<ODS>/STU3/1/gpconnect/{Slot,metadata} and /hooks/<ODS>.
+// Handler serves every practice's GP Connect service root (/<ODS>/STU3/1/gpconnect/...: metadata,
+// Slot, Patient, Patient/$gpc.registerpatient, Appointment, Patient/<id>/Appointment) and
+// /hooks/<ODS>.
 func (f *Federation) Handler() http.Handler { return http.HandlerFunc(f.serveHTTP) }
 
 func (f *Federation) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -146,11 +150,11 @@ func (f *Federation) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeOutcome(w, http.StatusNotFound, codeOrgNotFound, "No organisation found for ODS code in the request path")
 		return
 	}
-	if len(parts) != 5 || parts[1] != "STU3" || parts[2] != "1" || parts[3] != "gpconnect" {
+	if len(parts) < 5 || parts[1] != "STU3" || parts[2] != "1" || parts[3] != "gpconnect" {
 		writeOutcome(w, http.StatusNotFound, codeNoRecord, "Unknown path; the service root is /"+p.ods+"/STU3/1/gpconnect")
 		return
 	}
-	f.serveGPConnect(w, r, p, parts[4])
+	f.serveGPConnect(w, r, p, parts[4:])
 }
 
 // Practices lists the member practices in generation order (practice 0 first).
@@ -173,15 +177,19 @@ func (f *Federation) Practice(ods string) (Practice, bool) {
 }
 
 // WriteCSV writes the practice directory as CSV with the header
-// ods_code,name,asid,endpoint,webhook_url. It has no secrets: gpfed
-// generates them on import, and SetWebhookSecret tells the receivers.
+// ods_code,name,asid,endpoint,webhook_url,telephone,temporary_registration.
+// It has no secrets: gpfed generates them on import, and SetWebhookSecret
+// tells the receivers. Every practice agrees to temporary registrations
+// except the fifth (index 4), so that refusals can be shown too.
 func (f *Federation) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write([]string{"ods_code", "name", "asid", "endpoint", "webhook_url"}); err != nil {
+	if err := cw.Write([]string{"ods_code", "name", "asid", "endpoint", "webhook_url", "telephone",
+		"temporary_registration"}); err != nil {
 		return err
 	}
-	for _, p := range f.Practices() {
-		if err := cw.Write([]string{p.ODS, p.Name, p.ASID, p.ServiceRoot, p.WebhookURL}); err != nil {
+	for i, p := range f.Practices() {
+		reg := strconv.FormatBool(i != 4)
+		if err := cw.Write([]string{p.ODS, p.Name, p.ASID, p.ServiceRoot, p.WebhookURL, p.Telephone, reg}); err != nil {
 			return err
 		}
 	}
@@ -206,5 +214,6 @@ func (p *practice) public(base string) Practice {
 		ServiceRoot:   base + "/" + p.ods + "/STU3/1/gpconnect",
 		WebhookURL:    base + "/hooks/" + p.ods,
 		WebhookSecret: p.webhookSecret(),
+		Telephone:     p.phone,
 	}
 }

@@ -142,6 +142,7 @@ func (f *Federation) horizon() (first, last time.Time) {
 // order. fn is called for each; returning false stops early.
 func (f *Federation) visibleSlots(p *practice, from, to time.Time, sf SearchFilter, fn func(*slot) bool) {
 	first, last := f.horizon()
+	taken := p.bk.takenSet() // booked slots are busy, and search returns free ones only
 	for day := localMidnight(from); !day.After(to) && !day.After(last); day = day.AddDate(0, 0, 1) {
 		if day.Before(first) {
 			continue
@@ -149,7 +150,7 @@ func (f *Federation) visibleSlots(p *practice, from, to time.Time, sf SearchFilt
 		slots := f.daySlots(p, day)
 		for i := range slots {
 			s := &slots[i]
-			if s.start.Before(from) || s.end.After(to) || !s.visible(sf) {
+			if s.start.Before(from) || s.end.After(to) || !s.visible(sf) || taken[s.id] {
 				continue
 			}
 			if !fn(s) {

@@ -11,12 +11,21 @@ import (
 )
 
 const (
-	interactionSlotSearch = "urn:nhs:names:services:gpconnect:fhir:rest:search:slot-1"
-	interactionMetadata   = "urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1"
+	interactionSlotSearch  = "urn:nhs:names:services:gpconnect:fhir:rest:search:slot-1"
+	interactionMetadata    = "urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1"
+	interactionFindPatient = "urn:nhs:names:services:gpconnect:fhir:rest:search:patient-1"
+	interactionRegister    = "urn:nhs:names:services:gpconnect:fhir:operation:gpc.registerpatient-1"
+	interactionBook        = "urn:nhs:names:services:gpconnect:fhir:rest:create:appointment-1"
+	interactionReadAppt    = "urn:nhs:names:services:gpconnect:fhir:rest:read:appointment-1"
+	interactionCancel      = "urn:nhs:names:services:gpconnect:fhir:rest:cancel:appointment-1"
+	interactionAmend       = "urn:nhs:names:services:gpconnect:fhir:rest:update:appointment-1"
+	interactionRetrieve    = "urn:nhs:names:services:gpconnect:fhir:rest:search:patient_appointments-1"
 
 	jwtLifetime     = 300 // exp - iat, exactly
 	jwtSkew         = 60 * time.Second
 	scopeOrgRead    = "organization/*.read"
+	scopePatRead    = "patient/*.read"
+	scopePatWrite   = "patient/*.write"
 	reasonDirectCar = "directcare"
 )
 
@@ -92,6 +101,9 @@ type jwtClaims struct {
 	Device           *jwtResource     `json:"requesting_device"`
 	Organization     *jwtResource     `json:"requesting_organization"`
 	Practitioner     *jwtPractitioner `json:"requesting_practitioner"`
+	// RequestedRecord was removed in GP Connect 1.0.0 (technical update of
+	// March 2018): a 1.2.x consumer must not send it.
+	RequestedRecord json.RawMessage `json:"requested_record"`
 }
 
 type jwtResource struct {
@@ -107,48 +119,51 @@ type jwtPractitioner struct {
 	ID           string       `json:"id"`
 	Identifier   []identifier `json:"identifier"`
 	Name         []struct {
-		Family string `json:"family"`
+		Family string   `json:"family"`
+		Given  []string `json:"given"`
 	} `json:"name"`
 }
 
 // checkJWT enforces the GP Connect audit JWT: unsigned (alg none, empty signature), every claim
-// present and valid, aud = this practice's service root, exp - iat = 300 exactly.
-func checkJWT(r *http.Request, serviceRoot string, now time.Time) *apiError {
+// present and valid, aud = this practice's service root, exp - iat = 300 exactly, and the
+// requested_scope this interaction demands (a valid scope of another interaction is refused, as
+// the provider test suite expects). It returns the claims for the audit trail.
+func checkJWT(r *http.Request, serviceRoot, scope string, now time.Time) (*jwtClaims, *apiError) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
-		return badRequest("Authorization header must be: Bearer <JWT>")
+		return nil, badRequest("Authorization header must be: Bearer <JWT>")
 	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return badRequest("JWT must have three dot-separated parts")
+		return nil, badRequest("JWT must have three dot-separated parts")
 	}
 	if parts[2] != "" {
-		return badRequest("JWT must be unsigned: the signature part must be empty")
+		return nil, badRequest("JWT must be unsigned: the signature part must be empty")
 	}
 	var hdr jwtHeader
 	if err := decodeJWTPart(parts[0], &hdr); err != nil {
-		return badRequest("JWT header is not base64url JSON: " + err.Error())
+		return nil, badRequest("JWT header is not base64url JSON: " + err.Error())
 	}
 	if hdr.Alg == nil || *hdr.Alg != "none" {
-		return badRequest(`JWT header alg must be "none"`)
+		return nil, badRequest(`JWT header alg must be "none"`)
 	}
 	if hdr.Typ != nil && *hdr.Typ != "JWT" {
-		return badRequest(`JWT header typ must be "JWT"`)
+		return nil, badRequest(`JWT header typ must be "JWT"`)
 	}
 	var c jwtClaims
 	if err := decodeJWTPart(parts[1], &c); err != nil {
-		return badRequest("JWT claims are not base64url JSON: " + err.Error())
+		return nil, badRequest("JWT claims are not base64url JSON: " + err.Error())
 	}
 	for _, check := range []func() string{
-		func() string { return c.checkStrings(serviceRoot) },
+		func() string { return c.checkStrings(serviceRoot, scope) },
 		func() string { return c.checkTimes(now) },
 		c.checkDevice, c.checkOrganization, c.checkPractitioner,
 	} {
 		if diag := check(); diag != "" {
-			return badRequest(diag)
+			return nil, badRequest(diag)
 		}
 	}
-	return nil
+	return &c, nil
 }
 
 func decodeJWTPart(part string, v any) error {
@@ -161,7 +176,7 @@ func decodeJWTPart(part string, v any) error {
 	return dec.Decode(v)
 }
 
-func (c *jwtClaims) checkStrings(serviceRoot string) string {
+func (c *jwtClaims) checkStrings(serviceRoot, scope string) string {
 	switch {
 	case c.Iss == "":
 		return "Empty JWT iss claim"
@@ -173,8 +188,10 @@ func (c *jwtClaims) checkStrings(serviceRoot string) string {
 		return fmt.Sprintf("JWT aud claim %q is not the practice service root %q", c.Aud, serviceRoot)
 	case c.ReasonForRequest != reasonDirectCar:
 		return "JWT reason_for_request must be directcare"
-	case c.RequestedScope != scopeOrgRead:
-		return "JWT requested_scope must be " + scopeOrgRead + " for this interaction"
+	case c.RequestedScope != scope:
+		return "JWT requested_scope must be " + scope + " for this interaction"
+	case c.RequestedRecord != nil:
+		return "JWT requested_record claim is not part of GP Connect 1.2.x"
 	}
 	return ""
 }

@@ -175,7 +175,7 @@ func TestUnknownODSAndPaths(t *testing.T) {
 		code   string
 	}{
 		{"/Z99999/STU3/1/gpconnect/Slot", 404, codeOrgNotFound},
-		{"/A20047/STU3/1/gpconnect/Patient", 404, codeNoRecord},
+		{"/A20047/STU3/1/gpconnect/Encounter", 404, codeNoRecord},
 		{"/A20047/STU3/1/gpconnect/Slot/", 404, codeNoRecord},
 		{"/A20047/STU3/2/gpconnect/Slot", 404, codeNoRecord},
 	}

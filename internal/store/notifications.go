@@ -23,11 +23,20 @@ const (
 	NotifyCapacityLow       = "capacity.low"
 	NotifyEndpointFailing   = "endpoint.failing"
 	NotifyEndpointRecovered = "endpoint.recovered"
+	// Bookings (store/bookings_transitions.go): the host is told of bookings
+	// and cancellations in its slots, the booking practice of outcomes it
+	// did not get in its request.
+	NotifyBookingCreated      = "booking.created"
+	NotifyBookingConfirmed    = "booking.confirmed"
+	NotifyBookingFailed       = "booking.failed"
+	NotifyBookingCancelled    = "booking.cancelled"
+	NotifyBookingCancelFailed = "booking.cancel_failed"
 )
 
 // NotificationKinds lists every kind gpfed creates.
 var NotificationKinds = []string{NotifyTaskDelivered, NotifyTaskFailed, NotifyTaskAcknowledged, NotifyTaskOverdue,
-	NotifySyncFailed, NotifySyncStale, NotifyCapacityLow, NotifyEndpointFailing, NotifyEndpointRecovered}
+	NotifySyncFailed, NotifySyncStale, NotifyCapacityLow, NotifyEndpointFailing, NotifyEndpointRecovered,
+	NotifyBookingCreated, NotifyBookingConfirmed, NotifyBookingFailed, NotifyBookingCancelled, NotifyBookingCancelFailed}
 
 // Notification audiences: a practice (RecipientODS set) or the federation
 // admins (RecipientODS empty; read on the dashboard and the admin API).

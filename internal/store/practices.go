@@ -101,19 +101,23 @@ func (db *DB) ImportPracticesWith(ctx context.Context, ps []practice.Practice, o
 // whether the row was new or changed.
 func upsertPractice(ctx context.Context, tx pgx.Tx, p practice.Practice) (inserted, changed bool, err error) {
 	err = tx.QueryRow(ctx, `
-		INSERT INTO practices (ods_code, name, asid, endpoint, active, low_capacity_threshold_minutes, rate_limit_per_minute)
-		VALUES ($1, $2, $3, $4, true, $5, $6)
+		INSERT INTO practices (ods_code, name, asid, endpoint, active, low_capacity_threshold_minutes, rate_limit_per_minute,
+			telephone, temporary_registration)
+		VALUES ($1, $2, $3, $4, true, $5, $6, NULLIF($7, ''), COALESCE($8, false))
 		ON CONFLICT (ods_code) DO UPDATE SET
 			name = EXCLUDED.name, asid = EXCLUDED.asid, endpoint = EXCLUDED.endpoint, active = true,
 			deactivated_at = NULL,
 			low_capacity_threshold_minutes = COALESCE(EXCLUDED.low_capacity_threshold_minutes, practices.low_capacity_threshold_minutes),
 			rate_limit_per_minute = COALESCE(EXCLUDED.rate_limit_per_minute, practices.rate_limit_per_minute),
+			telephone = COALESCE(NULLIF($7, ''), practices.telephone),
+			temporary_registration = COALESCE($8, practices.temporary_registration),
 			updated_at = CASE WHEN (practices.name, practices.asid, practices.endpoint, practices.active,
 				practices.rate_limit_per_minute)
 			    IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.asid, EXCLUDED.endpoint, true,
 				COALESCE(EXCLUDED.rate_limit_per_minute, practices.rate_limit_per_minute)) THEN now() ELSE practices.updated_at END
 		RETURNING (xmax = 0), updated_at = now()`,
 		p.ODSCode, p.Name, p.ASID, p.Endpoint, p.LowCapacityThresholdMinutes, p.RateLimitPerMinute,
+		p.Telephone, p.TemporaryRegistration,
 	).Scan(&inserted, &changed)
 	if err != nil {
 		return false, false, fmt.Errorf("upsert %s: %w", p.ODSCode, err)
@@ -146,13 +150,15 @@ func importWebhook(ctx context.Context, tx pgx.Tx, o ImportOptions, p practice.P
 }
 
 const practiceCols = `ods_code, name, asid, endpoint, active, COALESCE(webhook_url, ''), COALESCE(webhook_secret, ''),
-	low_capacity_threshold_minutes, rate_limit_per_minute, updated_at`
+	low_capacity_threshold_minutes, rate_limit_per_minute, COALESCE(telephone, ''), temporary_registration, updated_at`
 
 // scanPractice reads a practice; WebhookSecret is the stored (sealed) value.
 func scanPractice(row pgx.Row) (practice.Practice, error) {
 	var p practice.Practice
+	var reg bool
 	err := row.Scan(&p.ODSCode, &p.Name, &p.ASID, &p.Endpoint, &p.Active, &p.WebhookURL, &p.WebhookSecret,
-		&p.LowCapacityThresholdMinutes, &p.RateLimitPerMinute, &p.UpdatedAt)
+		&p.LowCapacityThresholdMinutes, &p.RateLimitPerMinute, &p.Telephone, &reg, &p.UpdatedAt)
+	p.TemporaryRegistration = &reg
 	return p, err
 }
 

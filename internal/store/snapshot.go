@@ -10,19 +10,22 @@ import (
 
 // SlotRecord is one free slot as stored in the snapshot.
 type SlotRecord struct {
-	SlotID          string
-	Start, End      time.Time
-	LocalDate       string // YYYY-MM-DD, UK local date of Start
-	DurationMinutes int
-	LocationID      string
-	SiteName        string
-	ScheduleID      string
-	SessionName     string
-	PractitionerID  string
-	RoleCode        string
-	RoleDisplay     string
-	DeliveryChannel string
-	SlotType        string
+	SlotID           string
+	Start, End       time.Time
+	StartText        string // the provider's text for Start: a booking sends it back byte for byte
+	EndText          string
+	LocalDate        string // YYYY-MM-DD, UK local date of Start
+	DurationMinutes  int
+	LocationID       string
+	SiteName         string
+	ScheduleID       string
+	SessionName      string
+	PractitionerID   string
+	PractitionerName string
+	RoleCode         string
+	RoleDisplay      string
+	DeliveryChannel  string
+	SlotType         string
 }
 
 // FetchOutcome describes how a practice fetch went, for the run record.
@@ -57,8 +60,14 @@ func (db *DB) SaveSnapshot(ctx context.Context, o FetchOutcome, windowFrom, wind
 		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 			return err
 		}
+		if err := lockCapacity(ctx, tx, o.ODSCode); err != nil {
+			return err
+		}
 		old, err := currentSnapshot(ctx, tx, o.ODSCode)
 		if err != nil {
+			return err
+		}
+		if slots, err = withoutJustBooked(ctx, tx, o, slots); err != nil {
 			return err
 		}
 		d := diffSnapshot(old, slots, windowFrom)
@@ -77,6 +86,39 @@ func (db *DB) SaveSnapshot(ctx context.Context, o FetchOutcome, windowFrom, wind
 	return ch, err
 }
 
+// withoutJustBooked drops the slots gpfed booked while this fetch was in
+// flight (or just before): the practice listed them as free when asked, but
+// they are booked now, and putting them back would offer a booked slot
+// until the next sync. Slots booked well before the fetch are the
+// practice's to judge: if it offers one again, it was freed there.
+func withoutJustBooked(ctx context.Context, tx pgx.Tx, o FetchOutcome, slots []SlotRecord) ([]SlotRecord, error) {
+	rows, err := tx.Query(ctx, `SELECT slot_id FROM bookings WHERE host_ods = $1
+		AND state IN ('booked', 'cancel_requested') AND booked_at > now() - make_interval(secs => $2)`,
+		o.ODSCode, (o.Duration + bookedDuringFetchMargin).Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("slots booked during the fetch: %w", err)
+	}
+	booked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(booked) == 0 {
+		return slots, err
+	}
+	drop := make(map[string]bool, len(booked))
+	for _, id := range booked {
+		drop[id] = true
+	}
+	kept := make([]SlotRecord, 0, len(slots))
+	for _, s := range slots {
+		if !drop[s.SlotID] {
+			kept = append(kept, s)
+		}
+	}
+	return kept, nil
+}
+
+// bookedDuringFetchMargin widens "during the fetch" for clock skew between
+// the worker and Postgres.
+const bookedDuringFetchMargin = 30 * time.Second
+
 // storedSlot is a snapshot row with when it was first seen.
 type storedSlot struct {
 	SlotRecord
@@ -85,9 +127,9 @@ type storedSlot struct {
 }
 
 func currentSnapshot(ctx context.Context, tx pgx.Tx, ods string) (map[string]storedSlot, error) {
-	rows, err := tx.Query(ctx, `SELECT slot_id, start_at, end_at, to_char(local_date, 'YYYY-MM-DD'), duration_minutes,
-		location_id, site_name, schedule_id, session_name, practitioner_id, role_code, role_display, delivery_channel,
-		slot_type, first_seen_at, first_run_id FROM slots WHERE ods_code = $1`, ods)
+	rows, err := tx.Query(ctx, `SELECT slot_id, start_at, end_at, start_text, end_text, to_char(local_date, 'YYYY-MM-DD'),
+		duration_minutes, location_id, site_name, schedule_id, session_name, practitioner_id, practitioner_name, role_code,
+		role_display, delivery_channel, slot_type, first_seen_at, first_run_id FROM slots WHERE ods_code = $1`, ods)
 	if err != nil {
 		return nil, fmt.Errorf("read snapshot: %w", err)
 	}
@@ -95,9 +137,9 @@ func currentSnapshot(ctx context.Context, tx pgx.Tx, ods string) (map[string]sto
 	out := map[string]storedSlot{}
 	for rows.Next() {
 		var s storedSlot
-		if err := rows.Scan(&s.SlotID, &s.Start, &s.End, &s.LocalDate, &s.DurationMinutes, &s.LocationID, &s.SiteName,
-			&s.ScheduleID, &s.SessionName, &s.PractitionerID, &s.RoleCode, &s.RoleDisplay, &s.DeliveryChannel,
-			&s.SlotType, &s.firstSeen, &s.firstRun); err != nil {
+		if err := rows.Scan(&s.SlotID, &s.Start, &s.End, &s.StartText, &s.EndText, &s.LocalDate, &s.DurationMinutes,
+			&s.LocationID, &s.SiteName, &s.ScheduleID, &s.SessionName, &s.PractitionerID, &s.PractitionerName,
+			&s.RoleCode, &s.RoleDisplay, &s.DeliveryChannel, &s.SlotType, &s.firstSeen, &s.firstRun); err != nil {
 			return nil, err
 		}
 		out[s.SlotID] = s
@@ -160,12 +202,13 @@ func sameSlot(a, b SlotRecord) bool {
 		a.DurationMinutes == b.DurationMinutes && a.LocationID == b.LocationID && a.SiteName == b.SiteName &&
 		a.ScheduleID == b.ScheduleID && a.SessionName == b.SessionName && a.PractitionerID == b.PractitionerID &&
 		a.RoleCode == b.RoleCode && a.RoleDisplay == b.RoleDisplay && a.DeliveryChannel == b.DeliveryChannel &&
-		a.SlotType == b.SlotType
+		a.SlotType == b.SlotType && a.StartText == b.StartText && a.EndText == b.EndText &&
+		a.PractitionerName == b.PractitionerName
 }
 
-var slotColumns = []string{"ods_code", "slot_id", "start_at", "end_at", "local_date", "duration_minutes", "location_id",
-	"site_name", "schedule_id", "session_name", "practitioner_id", "role_code", "role_display", "delivery_channel",
-	"slot_type", "first_seen_at", "first_run_id"}
+var slotColumns = []string{"ods_code", "slot_id", "start_at", "end_at", "start_text", "end_text", "local_date",
+	"duration_minutes", "location_id", "site_name", "schedule_id", "session_name", "practitioner_id", "practitioner_name",
+	"role_code", "role_display", "delivery_channel", "slot_type", "first_seen_at", "first_run_id"}
 
 var changeColumns = []string{"run_id", "ods_code", "slot_id", "change", "start_at", "local_date", "duration_minutes",
 	"role_code", "delivery_channel", "changed_at"}
@@ -187,9 +230,9 @@ func applyDiff(ctx context.Context, tx pgx.Tx, o FetchOutcome, d snapshotDiff, h
 		if firstSeen.IsZero() {
 			firstSeen, firstRun = now, &o.RunID
 		}
-		rows = append(rows, []any{o.ODSCode, s.SlotID, s.Start, s.End, date, s.DurationMinutes, s.LocationID, s.SiteName,
-			s.ScheduleID, s.SessionName, s.PractitionerID, s.RoleCode, s.RoleDisplay, s.DeliveryChannel, s.SlotType,
-			firstSeen, firstRun})
+		rows = append(rows, []any{o.ODSCode, s.SlotID, s.Start, s.End, s.StartText, s.EndText, date, s.DurationMinutes,
+			s.LocationID, s.SiteName, s.ScheduleID, s.SessionName, s.PractitionerID, s.PractitionerName, s.RoleCode,
+			s.RoleDisplay, s.DeliveryChannel, s.SlotType, firstSeen, firstRun})
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"slots"}, slotColumns, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("copy slots: %w", err)

@@ -34,6 +34,7 @@ type Options struct {
 	Practices   int
 	Seed        int64
 	SlotsPerDay int
+	Days        int           // booking horizon of the simulator and days a sync covers (default 28)
 	Latency     time.Duration // median provider latency
 	Concurrency int           // asynq worker concurrency
 	MaxGlobal   int           // GP Connect concurrent calls
@@ -72,13 +73,16 @@ func New(t testing.TB, o Options) *Fed {
 	if o.Log == nil {
 		o.Log = logging.Discard()
 	}
+	if o.Days == 0 {
+		o.Days = 28
+	}
 	db, dbURL := testdb.New(t)
 	_, redisURL := testredis.DB(t)
 	redis, err := queue.RedisOpt(redisURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fed := sim.New(sim.Config{Practices: o.Practices, Seed: o.Seed, SlotsPerDay: o.SlotsPerDay,
+	fed := sim.New(sim.Config{Practices: o.Practices, Seed: o.Seed, SlotsPerDay: o.SlotsPerDay, Days: o.Days,
 		Latency: sim.LatencyDist{Median: o.Latency}, MaxHang: 30 * time.Second})
 	srv := httptest.NewServer(fed.Handler())
 	t.Cleanup(func() { fed.Close(); srv.Close() })
@@ -117,7 +121,7 @@ func New(t testing.TB, o Options) *Fed {
 	london, _ := time.LoadLocation("Europe/London")
 	f := &Fed{DB: db, DBURL: dbURL, RedisURL: redisURL, Redis: redis, Sim: fed, SimURL: srv.URL, GPC: gpc,
 		Client: client, Insp: insp, Log: o.Log, London: london}
-	f.Sync = &jobs.Sync{DB: db, Client: client, Inspector: insp, Log: o.Log, Days: 28, Location: london,
+	f.Sync = &jobs.Sync{DB: db, Client: client, Inspector: insp, Log: o.Log, Days: o.Days, Location: london,
 		TaskTimeout: time.Minute, RunDeadline: time.Hour}
 	return f
 }
