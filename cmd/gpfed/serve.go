@@ -47,10 +47,11 @@ func runServe(ctx context.Context, app *App, args []string) error {
 }
 
 // startAPI serves the API on ln, and /metrics, /readyz and /healthz on the
-// operations listener (GPFED_METRICS_ADDR), with the intake and the key
-// watcher. In stop order: the HTTP server (no new requests; those in
-// flight finish, each waiting for its intake commit), the operations
-// listener, the intake, the key watcher.
+// operations listener (GPFED_METRICS_ADDR), with the intake, the access
+// log and the key watcher. In stop order: the HTTP server (no new
+// requests; those in flight finish, each waiting for its intake commit and
+// its access record), the operations listener, the access log, the
+// intake, the key watcher.
 func startAPI(ctx context.Context, g *service.Group, app *App, c *conns, ln net.Listener) error {
 	waker := newWaker(app, c.Client)
 	intake := queue.NewIntake(c.DB, waker, queue.IntakeConfig{})
@@ -59,7 +60,8 @@ func startAPI(ctx context.Context, g *service.Group, app *App, c *conns, ln net.
 	if err != nil {
 		return err
 	}
-	srv := &api.Server{DB: c.DB, Log: log, Intake: intake, Waker: waker, Inspector: c.Inspector,
+	access := api.NewAccessLog(c.DB)
+	srv := &api.Server{DB: c.DB, Log: log, Intake: intake, AccessLog: access, Waker: waker, Inspector: c.Inspector,
 		TaskMaxAge: app.Cfg.Tasks.MaxAge, KeyCacheTTL: apiKeyCacheTTL,
 		LowCapacityDays: app.Cfg.Tasks.LowCapacityDays, Booking: bookings}
 	apiServerSecurity(app, srv)
@@ -71,6 +73,7 @@ func startAPI(ctx context.Context, g *service.Group, app *App, c *conns, ln net.
 	}
 	g.Start(ctx, "api key watcher", srv.WatchKeyChanges)
 	g.Start(ctx, "task intake", intake.Run)
+	g.Start(ctx, "access log", access.Run)
 	g.Start(ctx, "operations listener", func(sctx context.Context) { <-sctx.Done(); stopOps() })
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,

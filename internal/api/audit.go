@@ -108,7 +108,12 @@ func (s *Server) accessRecord(r *http.Request, action string) store.AccessRecord
 func (s *Server) saveAccess(r *http.Request, rec store.AccessRecord) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditTimeout)
 	defer cancel()
-	err := s.DB.RecordAccess(ctx, rec)
+	var err error
+	if s.AccessLog != nil {
+		err = s.AccessLog.Record(ctx, rec)
+	} else {
+		err = s.DB.RecordAccess(ctx, rec)
+	}
 	if err != nil {
 		s.Log.ErrorContext(r.Context(), "access record not written", "action", rec.Action, "status", rec.Status,
 			"api_key_id", rec.APIKeyID, "error", err)

@@ -23,6 +23,9 @@ type Server struct {
 	// Intake stores accepted tasks in groups and wakes the delivery
 	// engine (queue.Intake); it must be running while the server serves.
 	Intake *queue.Intake
+	// AccessLog writes access records in groups; it must be running while
+	// the server serves. nil writes each record on its own.
+	AccessLog *AccessLog
 	// Waker wakes the delivery engine after other commits that create
 	// deliveries (acknowledgements); nil leaves them to the sweeper.
 	Waker      *queue.Waker

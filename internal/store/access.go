@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -38,24 +39,40 @@ type AccessRecord struct {
 
 // RecordAccess appends one access record. At defaults to now.
 func (db *DB) RecordAccess(ctx context.Context, r AccessRecord) error {
-	var keyID *uuid.UUID
-	if r.APIKeyID != uuid.Nil {
-		keyID = &r.APIKeyID
+	return db.RecordAccesses(ctx, []AccessRecord{r})
+}
+
+// RecordAccesses appends records in one statement and one commit (the API
+// gathers concurrent requests' records into such groups). At defaults to
+// now.
+func (db *DB) RecordAccesses(ctx context.Context, rs []AccessRecord) error {
+	if len(rs) == 0 {
+		return nil
 	}
-	if r.ResourceIDs == nil {
-		r.ResourceIDs = []string{}
+	rows := make([]AccessRecord, len(rs))
+	now := time.Now()
+	for i, r := range rs {
+		if r.At.IsZero() {
+			r.At = now
+		}
+		r.KeyPrefix, r.Method, r.Route = clip(r.KeyPrefix, 16), clip(r.Method, 10), clip(r.Route, 200)
+		r.Reason, r.RemoteAddr, r.ForwardedFor = clip(r.Reason, 100), clip(r.RemoteAddr, 64), clip(r.ForwardedFor, 200)
+		rows[i] = r
 	}
-	at := r.At
-	if at.IsZero() {
-		at = time.Now()
-	}
-	_, err := db.Pool.Exec(ctx, `INSERT INTO access_log (at, actor_role, ods_code, api_key_id, key_prefix, action,
-			method, route, resource_ids, status, reason, remote_addr, forwarded_for)
-		VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		at, r.ActorRole, r.ODSCode, keyID, clip(r.KeyPrefix, 16), r.Action, clip(r.Method, 10), clip(r.Route, 200),
-		r.ResourceIDs, r.Status, clip(r.Reason, 100), clip(r.RemoteAddr, 64), clip(r.ForwardedFor, 200))
+	b, err := json.Marshal(rows)
 	if err != nil {
-		return translate(fmt.Errorf("record access %s: %w", r.Action, err))
+		return fmt.Errorf("record access %s: %w", rs[0].Action, err)
+	}
+	_, err = db.Pool.Exec(ctx, `INSERT INTO access_log (at, actor_role, ods_code, api_key_id, key_prefix, action,
+			method, route, resource_ids, status, reason, remote_addr, forwarded_for)
+		SELECT at, actor_role, NULLIF(ods_code, ''), NULLIF(api_key_id, '00000000-0000-0000-0000-000000000000'), key_prefix,
+			action, method, route, COALESCE(resource_ids, '{}'), status, reason, remote_addr, forwarded_for
+		FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (at timestamptz, actor_role text, ods_code text,
+			api_key_id uuid, key_prefix text, action text, method text, route text, resource_ids text[], status int,
+			reason text, remote_addr text, forwarded_for text)) WITH ORDINALITY AS r
+		ORDER BY r.ordinality`, b)
+	if err != nil {
+		return translate(fmt.Errorf("record access %s (%d records): %w", rs[0].Action, len(rs), err))
 	}
 	return nil
 }
