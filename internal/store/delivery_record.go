@@ -79,6 +79,15 @@ type RecordReport struct {
 // retries get their next due time. Endpoints that only succeeded are reset
 // in the same round trip; endpoints with failures go through the circuit
 // breaker afterwards, in a short transaction of their own.
+//
+// Like a claim, a record commits without waiting for its WAL flush
+// (synchronous_commit off). A record lost in a database crash leaves its
+// items claimed until the lease runs out; they are then delivered again
+// under the same Idempotency-Key, which is what the contract already
+// allows after a crash, and their events and sender notifications are
+// made then. Nothing accepted depends on it: intake commits synchronously,
+// and any later synchronous commit (an acknowledgement, a cancel) flushes
+// the WAL up to itself, records before it included.
 func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome, opt RecordOptions) (RecordReport, error) {
 	if len(outs) == 0 {
 		return RecordReport{}, nil
@@ -86,7 +95,7 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome, opt RecordOpti
 	if opt.NotificationTTL <= 0 {
 		opt.NotificationTTL = defaultNotificationMaxAge
 	}
-	var stmts []stmt
+	stmts := []stmt{{sql: `SET LOCAL synchronous_commit = off`}}
 	rep := RecordReport{}
 	add := func(s stmt, ok bool) {
 		if ok {
