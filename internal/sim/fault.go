@@ -61,6 +61,10 @@ type state struct {
 	fault     Fault
 	faultLeft int
 	hook      hookState
+
+	sdsRequests  atomic.Int64
+	sdsFault     SDSFault
+	sdsFaultLeft int
 }
 
 // SetFault replaces the practice's fault (the zero Fault clears it). Unknown ODS codes are

@@ -27,7 +27,7 @@ func (db *DB) ImportPractices(ctx context.Context, ps []practice.Practice, setWe
 			var inserted, changed bool
 			err := tx.QueryRow(ctx, `
 				INSERT INTO practices (ods_code, name, asid, endpoint, active, webhook_url, webhook_secret, low_capacity_threshold_minutes)
-				VALUES ($1, $2, $3, $4, true, NULLIF($5, ''), NULLIF($6, ''), $7)
+				VALUES ($1, $2, NULLIF($3, ''), NULLIF($4, ''), true, NULLIF($5, ''), NULLIF($6, ''), $7)
 				ON CONFLICT (ods_code) DO UPDATE SET
 					name = EXCLUDED.name, asid = EXCLUDED.asid, endpoint = EXCLUDED.endpoint, active = true,
 					deactivated_at = NULL,
@@ -62,7 +62,7 @@ func (db *DB) ImportPractices(ctx context.Context, ps []practice.Practice, setWe
 	return res, err
 }
 
-const practiceCols = `ods_code, name, asid, endpoint, active, COALESCE(webhook_url, ''), COALESCE(webhook_secret, ''),
+const practiceCols = `ods_code, name, COALESCE(asid, ''), COALESCE(endpoint, ''), active, COALESCE(webhook_url, ''), COALESCE(webhook_secret, ''),
 	low_capacity_threshold_minutes, updated_at`
 
 func scanPractice(row pgx.Row) (practice.Practice, error) {
