@@ -89,7 +89,7 @@ func (c *Client) attempt(ctx context.Context, p Provider, interaction, pathAndQu
 // roundTrip sends the request and reads at most MaxResponseBytes+1 bytes of a 2xx body (so an
 // oversize body is detected rather than silently truncated) or maxErrorBody of any other.
 func (c *Client) roundTrip(ctx context.Context, p Provider, interaction, pathAndQuery, traceID string) (*http.Response, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.SSPPrefix+p.ServiceRoot+pathAndQuery, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url(c.cfg.SSPPrefix, pathAndQuery), nil)
 	if err != nil {
 		return nil, nil, err
 	}

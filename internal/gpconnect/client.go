@@ -23,8 +23,19 @@ type Consumer struct {
 	ProductName, ProductVersion string // requesting_device model/version
 }
 
-// Provider is one member practice's GP Connect endpoint.
-type Provider struct{ ODS, ASID, ServiceRoot string } // ServiceRoot has no trailing slash
+// Provider is one member practice's GP Connect endpoint. ServiceRoot is used byte for byte, as
+// SDS (or the practice's override) has it: the SSP compares it with the directory.
+type Provider struct{ ODS, ASID, ServiceRoot string }
+
+// url is the request URL of pathAndQuery ("/Slot?...") at the provider: the SSP prefix, the root
+// unchanged, then the path. A root that ends in "/" (SDS holds some) keeps it and the path loses
+// its own, so the root stays intact and no "//" appears.
+func (p Provider) url(sspPrefix, pathAndQuery string) string {
+	if strings.HasSuffix(p.ServiceRoot, "/") {
+		pathAndQuery = strings.TrimPrefix(pathAndQuery, "/")
+	}
+	return sspPrefix + p.ServiceRoot + pathAndQuery
+}
 
 // CallInfo describes one HTTP attempt, for metrics and logs. Err is the attempt's transport or
 // HTTP-status failure (an *Error); a 2xx body that fails to parse is reported by the call itself.
@@ -133,9 +144,6 @@ func validateProvider(p Provider) error {
 		return fmt.Errorf("provider %s: ASID is required", p.ODS)
 	case p.ServiceRoot == "":
 		return fmt.Errorf("provider %s: service root is required", p.ODS)
-	case strings.HasSuffix(p.ServiceRoot, "/"):
-		// The SSP matches the root byte for byte against the directory, so do not guess.
-		return fmt.Errorf("provider %s: service root %q must not end with /", p.ODS, p.ServiceRoot)
 	}
 	return nil
 }

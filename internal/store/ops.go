@@ -71,19 +71,25 @@ func (db *DB) PracticeStatusByODS(ctx context.Context, ods string) (PracticeStat
 	return p, nil
 }
 
+// syncRunSQL reads a run with live outcome counts; waiting counts pending
+// practices whose fetch lease another run holds.
 const syncRunSQL = `
 	SELECT r.id, r.trigger, to_char(r.from_date, 'YYYY-MM-DD'), to_char(r.to_date, 'YYYY-MM-DD'), r.status,
-		r.practices_total, r.started_at, r.finished_at, c.ok, c.failed, c.slots
+		r.practices_total, r.started_at, r.finished_at, c.ok, c.failed, c.not_enabled, c.skipped, c.waiting, c.slots
 	FROM sync_runs r, LATERAL (
 		SELECT count(*) FILTER (WHERE p.status = 'ok') ok, count(*) FILTER (WHERE p.status = 'failed') failed,
+			count(*) FILTER (WHERE p.status = 'not_enabled') not_enabled, count(*) FILTER (WHERE p.status = 'skipped') skipped,
+			count(*) FILTER (WHERE p.status = 'pending' AND r.status = 'running' AND EXISTS (
+				SELECT 1 FROM practice_fetch_leases l WHERE l.ods_code = p.ods_code AND l.run_id <> r.id AND l.expires_at >= now())) waiting,
 			COALESCE(sum(p.slots) FILTER (WHERE p.status = 'ok'), 0) slots
 		FROM sync_run_practices p WHERE p.run_id = r.id) c`
 
 func scanSyncRun(row pgx.Row) (SyncRun, error) {
 	var r SyncRun
 	err := row.Scan(&r.ID, &r.Trigger, &r.FromDate, &r.ToDate, &r.Status, &r.PracticesTotal, &r.StartedAt,
-		&r.FinishedAt, &r.PracticesOK, &r.PracticesFailed, &r.SlotsTotal)
-	r.PracticesDone = r.PracticesOK + r.PracticesFailed
+		&r.FinishedAt, &r.PracticesOK, &r.PracticesFailed, &r.PracticesNotEnabled, &r.PracticesSkipped,
+		&r.PracticesWaiting, &r.SlotsTotal)
+	r.PracticesDone = r.PracticesOK + r.PracticesFailed + r.PracticesNotEnabled + r.PracticesSkipped
 	return r, err
 }
 

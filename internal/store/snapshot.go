@@ -34,6 +34,13 @@ type FetchOutcome struct {
 	HTTPStatus  int // failures only; 0 = no HTTP response
 	SpineCode   string
 	Diagnostics string
+	// LeaseToken is the fetch lease the outcome is recorded under; the
+	// recording transaction releases it, and fails with ErrLeaseLost when
+	// it lapsed. "" when the caller holds no lease (tools, tests).
+	LeaseToken string
+	// Endpoint is what the fetch resolved (SDS or override), recorded in
+	// practice_endpoints; nil when resolution did not get that far.
+	Endpoint *EndpointRecord
 }
 
 // SnapshotChanges counts what a snapshot replacement changed.
@@ -57,6 +64,9 @@ func (db *DB) SaveSnapshot(ctx context.Context, o FetchOutcome, windowFrom, wind
 		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 			return err
 		}
+		if err := endLease(ctx, tx, o.ODSCode, o.LeaseToken); err != nil {
+			return err
+		}
 		old, err := currentSnapshot(ctx, tx, o.ODSCode)
 		if err != nil {
 			return err
@@ -67,6 +77,9 @@ func (db *DB) SaveSnapshot(ctx context.Context, o FetchOutcome, windowFrom, wind
 			return err
 		}
 		if err := rebuildCapacity(ctx, tx, o.ODSCode, slots); err != nil {
+			return err
+		}
+		if err := recordEndpoint(ctx, tx, o); err != nil {
 			return err
 		}
 		return recordOK(ctx, tx, o, windowFrom, windowTo, len(slots))
@@ -284,42 +297,14 @@ func recordOK(ctx context.Context, tx pgx.Tx, o FetchOutcome, from, to time.Time
 	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO practice_sync_state (ods_code, last_run_id, last_attempt_at, last_success_at, stale, stale_since,
-			last_http_status, last_spine_code, last_error, window_from, window_to, slot_count)
-		VALUES ($1, $2, now(), now(), false, NULL, NULL, NULL, NULL, $3, $4, $5)
+			last_http_status, last_spine_code, last_error, window_from, window_to, slot_count, not_enabled_since)
+		VALUES ($1, $2, now(), now(), false, NULL, NULL, NULL, NULL, $3, $4, $5, NULL)
 		ON CONFLICT (ods_code) DO UPDATE SET last_run_id = $2, last_attempt_at = now(), last_success_at = now(),
 			stale = false, stale_since = NULL, last_http_status = NULL, last_spine_code = NULL, last_error = NULL,
-			window_from = $3, window_to = $4, slot_count = $5`,
+			window_from = $3, window_to = $4, slot_count = $5, not_enabled_since = NULL`,
 		o.ODSCode, o.RunID, from.Format(time.DateOnly), to.Format(time.DateOnly), n)
 	if err != nil {
 		return fmt.Errorf("record sync state: %w", err)
 	}
 	return nil
-}
-
-// MarkPracticeFailed records a failed fetch. The practice keeps its previous
-// snapshot, now marked stale since the first failure after its last success.
-func (db *DB) MarkPracticeFailed(ctx context.Context, o FetchOutcome) error {
-	return db.InTx(ctx, func(tx pgx.Tx) error {
-		var status any
-		if o.HTTPStatus > 0 {
-			status = o.HTTPStatus
-		}
-		if _, err := tx.Exec(ctx, `UPDATE sync_run_practices SET status = 'failed', http_status = $3, spine_code = $4,
-			diagnostics = $5, calls = $6, finished_at = now(), duration_ms = $7 WHERE run_id = $1 AND ods_code = $2`,
-			o.RunID, o.ODSCode, status, o.SpineCode, o.Diagnostics, o.Calls, o.Duration.Milliseconds()); err != nil {
-			return fmt.Errorf("record failure: %w", err)
-		}
-		_, err := tx.Exec(ctx, `
-			INSERT INTO practice_sync_state (ods_code, last_run_id, last_attempt_at, stale, stale_since,
-				last_http_status, last_spine_code, last_error)
-			VALUES ($1, $2, now(), true, now(), $3, $4, $5)
-			ON CONFLICT (ods_code) DO UPDATE SET last_run_id = $2, last_attempt_at = now(), stale = true,
-				stale_since = COALESCE(practice_sync_state.stale_since, now()),
-				last_http_status = $3, last_spine_code = $4, last_error = $5`,
-			o.ODSCode, o.RunID, status, o.SpineCode, o.Diagnostics)
-		if err != nil {
-			return fmt.Errorf("record stale state: %w", err)
-		}
-		return nil
-	})
 }
