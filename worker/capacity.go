@@ -34,6 +34,13 @@ type EndpointResolver interface {
 // CapacityDeps is what the capacity fetch handler needs.
 type CapacityDeps struct {
 	GPC SlotSearcher
+	// OnRunFinished, when set, is called once by the handler that completes a run.
+	OnRunFinished func(ctx context.Context, run store.SyncRun)
+}
+
+// FetchDeps are the capacity fetch's other parts: endpoint discovery and
+// the per-practice fetch leases.
+type FetchDeps struct {
 	// SDS resolves practices that have no endpoint override. nil: SDS is not
 	// configured, and such practices fail with SDS_NOT_CONFIGURED.
 	SDS EndpointResolver
@@ -42,8 +49,6 @@ type CapacityDeps struct {
 	// LeaseTTL is how long a fetch lease outlives its last renewal (default
 	// 30s): how long a killed worker keeps its practices from other runs.
 	LeaseTTL time.Duration
-	// OnRunFinished, when set, is called once by the handler that completes a run.
-	OnRunFinished func(ctx context.Context, run store.SyncRun)
 }
 
 func registerCapacity(mux *asynq.ServeMux, d Deps) {
@@ -65,7 +70,7 @@ type capacityHandler struct {
 }
 
 func newCapacityHandler(d Deps) *capacityHandler {
-	c := d.Capacity
+	c := d.Fetch
 	if c.Instance == "" {
 		host, _ := os.Hostname()
 		c.Instance = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
@@ -74,8 +79,8 @@ func newCapacityHandler(d Deps) *capacityHandler {
 		c.LeaseTTL = 30 * time.Second
 	}
 	log := d.Log.With("component", "capacity")
-	return &capacityHandler{db: d.DB, gpc: c.GPC, sds: c.SDS, log: log, instance: c.Instance, ttl: c.LeaseTTL,
-		leases: &leaseKeeper{db: d.DB, instance: c.Instance, ttl: c.LeaseTTL, log: log}, onFinished: c.OnRunFinished}
+	return &capacityHandler{db: d.DB, gpc: d.Capacity.GPC, sds: c.SDS, log: log, instance: c.Instance, ttl: c.LeaseTTL,
+		leases: &leaseKeeper{db: d.DB, instance: c.Instance, ttl: c.LeaseTTL, log: log}, onFinished: d.Capacity.OnRunFinished}
 }
 
 // interaction is what a capacity fetch calls, and so what SDS is asked about.

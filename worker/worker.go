@@ -21,6 +21,7 @@ type Deps struct {
 	Log      *slog.Logger
 	Now      func() time.Time
 	Capacity CapacityDeps
+	Fetch    FetchDeps
 	Delivery DeliveryDeps
 }
 
@@ -46,8 +47,8 @@ func NewServer(redis asynq.RedisConnOpt, concurrency int, shutdown time.Duration
 		Queues:          queues,
 		ShutdownTimeout: shutdown,
 		// Delivery retries follow our own schedule (exponential with jitter, capped,
-		// honouring Retry-After and never past an item's expiry).
-		RetryDelayFunc: RetryDelay,
+		// honouring Retry-After and never past an item's expiry); capacity fetches theirs.
+		RetryDelayFunc: retryDelay,
 		// Poll idle queues often: the default 1 s adds up to a second to delivery latency.
 		TaskCheckInterval: 50 * time.Millisecond,
 		Logger:            asynqLogger{log.With("component", "asynq")},

@@ -13,18 +13,20 @@ import (
 )
 
 func init() {
-	register("practices", "manage member practices: import FILE | list | token ODS | revoke ODS | webhook [--keep-previous D] ODS URL SECRET|-", runPractices)
+	register("practices", "manage member practices: import FILE | list | discover [ODS...] | token ODS | revoke ODS | webhook [--keep-previous D] ODS URL SECRET|-", runPractices)
 }
 
 func runPractices(ctx context.Context, app *App, args []string) error {
 	if len(args) == 0 {
-		return usagef("practices: need a subcommand: import, list, token, revoke, webhook")
+		return usagef("practices: need a subcommand: import, list, discover, token, revoke, webhook")
 	}
 	switch args[0] {
 	case "import":
 		return practicesImport(ctx, app, args[1:])
 	case "list":
 		return practicesList(ctx, app, args[1:])
+	case "discover":
+		return practicesDiscover(ctx, app, args[1:])
 	case "token":
 		return practicesToken(ctx, app, args[1:])
 	case "revoke":
@@ -73,6 +75,18 @@ func practicesImport(ctx context.Context, app *App, args []string) error {
 	}
 	fmt.Fprintf(app.Stdout, "imported %d practices: %d new, %d updated, %d unchanged, %d deactivated\n",
 		len(ps), res.Inserted, res.Updated, res.Unchanged, res.Deactivated)
+	viaSDS := 0
+	for _, p := range ps {
+		if !p.HasOverride() {
+			viaSDS++
+		}
+	}
+	switch {
+	case viaSDS > 0 && app.Cfg.SDS.URL == "":
+		fmt.Fprintf(app.Stdout, "%d practices have no endpoint override and will be resolved through SDS: set GPFED_SDS_URL and GPFED_SDS_API_KEY (until then their syncs fail with SDS_NOT_CONFIGURED)\n", viaSDS)
+	case viaSDS > 0:
+		fmt.Fprintf(app.Stdout, "%d practices will be resolved through SDS at each sync; check them first with: gpfed practices discover\n", viaSDS)
+	}
 	return nil
 }
 
@@ -98,7 +112,11 @@ func practicesList(ctx context.Context, app *App, args []string) error {
 		if p.WebhookURL != "" {
 			ch = "webhook"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\n", p.ODSCode, p.Name, p.ASID, p.Active, ch, p.Endpoint)
+		asid, endpoint := p.ASID, p.Endpoint
+		if !p.HasOverride() {
+			asid, endpoint = "(SDS)", "(SDS, per interaction at each sync)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\n", p.ODSCode, p.Name, asid, p.Active, ch, endpoint)
 	}
 	return tw.Flush()
 }

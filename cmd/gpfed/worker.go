@@ -9,7 +9,6 @@ import (
 
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/jobs"
-	"github.com/gpfed/gpfed/queue"
 	"github.com/gpfed/gpfed/worker"
 )
 
@@ -35,7 +34,7 @@ func runWorker(ctx context.Context, app *App, args []string) error {
 	stopRelay := startRelay(ctx, app, db, client)
 	defer stopRelay()
 	defer startMetrics(ctx, app)()
-	return serveQueue(ctx, app, redis, mux, queue.Queues, app.Cfg.Worker.Concurrency)
+	return serveWorkerQueues(ctx, app, redis, mux)
 }
 
 // workerMux builds the handler mux with every handler group wired; the
@@ -52,6 +51,10 @@ func workerMux(app *App, db *store.DB) (*asynq.ServeMux, error) {
 // timeout) and must run before the database closes.
 func workerMuxEnqueuing(ctx context.Context, app *App, db *store.DB, client *asynq.Client) (*asynq.ServeMux, func(), error) {
 	gpc, err := newGPConnectClient(app)
+	if err != nil {
+		return nil, nil, err
+	}
+	fetch, err := fetchDeps(app)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -81,6 +84,7 @@ func workerMuxEnqueuing(ctx context.Context, app *App, db *store.DB, client *asy
 			}
 		}},
 		Delivery: deliveryDeps(app, client, fast),
+		Fetch:    fetch,
 	})
 	return mux, func() { <-drained }, nil
 }

@@ -69,6 +69,9 @@ type Sync struct {
 	Days        int           `env:"GPFED_SYNC_DAYS, default=28"`
 	StaleAfter  time.Duration `env:"GPFED_SYNC_STALE_AFTER, default=36h"`
 	TaskTimeout time.Duration `env:"GPFED_SYNC_TASK_TIMEOUT, default=5m"`
+	// Concurrency is how many practices one process works on at once (its
+	// capacity queue handlers); most of them wait on providers.
+	Concurrency int `env:"GPFED_SYNC_CONCURRENCY, default=256"`
 }
 
 // Worker sizes the asynq server.
@@ -113,6 +116,7 @@ type All struct {
 	Base
 	Consumer  Consumer
 	GPConnect GPConnect
+	SDS       SDS
 	Sync      Sync
 	Worker    Worker
 	Tasks     Tasks
@@ -215,6 +219,7 @@ func (c *All) Validate() error {
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		bad("GPFED_LOG_FORMAT", "must be json or text")
 	}
+	errs = append(errs, c.validateSync()...)
 	return errors.Join(errs...)
 }
 

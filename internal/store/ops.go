@@ -26,20 +26,26 @@ type PracticeStatus struct {
 	WindowFrom     string // YYYY-MM-DD, "" before the first success
 	WindowTo       string // exclusive
 	SlotCount      int
+	// NotEnabledSince is set while SDS says the practice has no GP Connect
+	// endpoint for slot search (from the first run that found none).
+	NotEnabledSince *time.Time
+	// HasOverride: the practice is called at its CSV endpoint, not via SDS.
+	HasOverride bool
 }
 
 const practiceStatusSQL = `
 	SELECT p.ods_code, p.name, p.active, s.ods_code IS NOT NULL, s.last_run_id, s.last_attempt_at, s.last_success_at,
 		COALESCE(s.stale, false), s.stale_since, s.last_http_status, COALESCE(s.last_spine_code, ''),
 		COALESCE(s.last_error, ''), COALESCE(to_char(s.window_from, 'YYYY-MM-DD'), ''),
-		COALESCE(to_char(s.window_to, 'YYYY-MM-DD'), ''), COALESCE(s.slot_count, 0)
+		COALESCE(to_char(s.window_to, 'YYYY-MM-DD'), ''), COALESCE(s.slot_count, 0), s.not_enabled_since,
+		p.endpoint IS NOT NULL
 	FROM practices p LEFT JOIN practice_sync_state s USING (ods_code)`
 
 func scanPracticeStatus(row pgx.Row) (PracticeStatus, error) {
 	var p PracticeStatus
 	err := row.Scan(&p.ODSCode, &p.Name, &p.Active, &p.Synced, &p.LastRunID, &p.LastAttemptAt, &p.LastSuccessAt,
 		&p.Stale, &p.StaleSince, &p.LastHTTPStatus, &p.LastSpineCode, &p.LastError, &p.WindowFrom, &p.WindowTo,
-		&p.SlotCount)
+		&p.SlotCount, &p.NotEnabledSince, &p.HasOverride)
 	return p, err
 }
 

@@ -10,14 +10,14 @@ import (
 
 // SyncRun is one capacity sync run.
 type SyncRun struct {
-	ID              int64      `json:"id"`
-	Trigger         string     `json:"trigger"`
-	FromDate        string     `json:"from_date"`
-	ToDate          string     `json:"to_date"` // exclusive
-	Status          string     `json:"status"`
-	PracticesTotal  int        `json:"practices_total"`
-	PracticesOK     int        `json:"practices_ok"`
-	PracticesFailed int        `json:"practices_failed"`
+	ID              int64  `json:"id"`
+	Trigger         string `json:"trigger"`
+	FromDate        string `json:"from_date"`
+	ToDate          string `json:"to_date"` // exclusive
+	Status          string `json:"status"`
+	PracticesTotal  int    `json:"practices_total"`
+	PracticesOK     int    `json:"practices_ok"`
+	PracticesFailed int    `json:"practices_failed"`
 	// PracticesNotEnabled have no GP Connect endpoint in SDS for slot search
 	// (not a failure); PracticesSkipped were saved by another run after this
 	// one started (that snapshot stands).
@@ -25,11 +25,11 @@ type SyncRun struct {
 	PracticesSkipped    int `json:"practices_skipped"`
 	// PracticesWaiting are pending practices whose fetch waits for another
 	// run's fetch of the same practice to finish (live; 0 once completed).
-	PracticesWaiting int `json:"practices_waiting"`
-	PracticesDone    int `json:"practices_done"`
-	SlotsTotal      int        `json:"slots_total"`
-	StartedAt       time.Time  `json:"started_at"`
-	FinishedAt      *time.Time `json:"finished_at,omitempty"`
+	PracticesWaiting int        `json:"practices_waiting"`
+	PracticesDone    int        `json:"practices_done"`
+	SlotsTotal       int        `json:"slots_total"`
+	StartedAt        time.Time  `json:"started_at"`
+	FinishedAt       *time.Time `json:"finished_at,omitempty"`
 }
 
 // RunPractice is one practice's outcome in a run.
@@ -37,12 +37,12 @@ type RunPractice struct {
 	ODSCode       string `json:"ods_code"`
 	Status        string `json:"status"`
 	SkippedForRun *int64 `json:"skipped_for_run,omitempty"`
-	Attempts    int    `json:"attempts"`
-	HTTPStatus  *int   `json:"http_status,omitempty"`
-	SpineCode   string `json:"spine_code,omitempty"`
-	Diagnostics string `json:"diagnostics,omitempty"`
-	Slots       *int   `json:"slots,omitempty"`
-	DurationMS  *int   `json:"duration_ms,omitempty"`
+	Attempts      int    `json:"attempts"`
+	HTTPStatus    *int   `json:"http_status,omitempty"`
+	SpineCode     string `json:"spine_code,omitempty"`
+	Diagnostics   string `json:"diagnostics,omitempty"`
+	Slots         *int   `json:"slots,omitempty"`
+	DurationMS    *int   `json:"duration_ms,omitempty"`
 }
 
 // CreateSyncRun records a run for the given (or, when empty, every active)

@@ -18,6 +18,7 @@ import (
 	"github.com/gpfed/gpfed/internal/logging"
 	"github.com/gpfed/gpfed/internal/metrics"
 	"github.com/gpfed/gpfed/internal/practice"
+	"github.com/gpfed/gpfed/internal/sds"
 	"github.com/gpfed/gpfed/internal/sim"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/testdb"
@@ -36,6 +37,9 @@ type Options struct {
 	Concurrency int           // asynq worker concurrency
 	MaxGlobal   int           // GP Connect concurrent calls
 	Log         *slog.Logger
+	// SDS imports the practices by ODS code and name only, so that every
+	// endpoint and ASID is resolved through the simulator's SDS.
+	SDS bool
 }
 
 // Fed is a running stack.
@@ -52,6 +56,8 @@ type Fed struct {
 	Sync     *jobs.Sync
 	Log      *slog.Logger
 	London   *time.Location
+	// Fetch is the endpoint discovery the workers use (SDS when Options.SDS).
+	Fetch worker.FetchDeps
 }
 
 // New builds the stack and imports the simulated practices. Workers are not
@@ -83,7 +89,11 @@ func New(t testing.TB, o Options) *Fed {
 	fed.SetBaseURL(srv.URL)
 
 	var buf bytes.Buffer
-	if err := fed.WriteCSV(&buf); err != nil {
+	write := fed.WriteCSV
+	if o.SDS {
+		write = fed.WriteODSCSV
+	}
+	if err := write(&buf); err != nil {
 		t.Fatal(err)
 	}
 	ps, err := practice.ParseCSV(&buf)
@@ -113,6 +123,14 @@ func New(t testing.TB, o Options) *Fed {
 		Client: client, Insp: insp, Log: o.Log, London: london}
 	f.Sync = &jobs.Sync{DB: db, Client: client, Inspector: insp, Log: o.Log, Days: 28, Location: london,
 		TaskTimeout: time.Minute, RunDeadline: time.Hour}
+	if o.SDS {
+		sc, err := sds.New(sds.Config{BaseURL: fed.SDSBaseURL(), APIKey: "test-key", Timeout: 2 * time.Second,
+			BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, Logger: o.Log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Fetch.SDS = sds.NewCache(sc, time.Hour)
+	}
 	return f
 }
 
@@ -120,7 +138,7 @@ func New(t testing.TB, o Options) *Fed {
 // the test ends (or the returned stop func is called).
 func (f *Fed) StartWorker(t testing.TB, concurrency int) (stop func()) {
 	t.Helper()
-	mux := worker.NewMux(worker.Deps{DB: f.DB, Log: f.Log, Capacity: worker.CapacityDeps{GPC: f.GPC}})
+	mux := worker.NewMux(worker.Deps{DB: f.DB, Log: f.Log, Capacity: worker.CapacityDeps{GPC: f.GPC}, Fetch: f.Fetch})
 	srv := worker.NewServer(f.Redis, concurrency, 10*time.Second, f.Log, map[string]int{queue.QueueCapacity: 1})
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)

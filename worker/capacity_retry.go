@@ -1,0 +1,30 @@
+package worker
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/gpfed/gpfed/queue"
+)
+
+// retryDelay routes asynq's retry delay: capacity fetches have their own
+// schedule, every other task type gets RetryDelay's.
+func retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if t != nil && t.Type() == queue.TypeCapacityFetch {
+		return CapacityRetryDelay(n)
+	}
+	return RetryDelay(n, err, t)
+}
+
+// CapacityRetryDelay is the delay before capacity fetch retry n (0 = the
+// first): 1-2 s, doubling, capped at 30 s. A capacity task only fails for
+// gpfed's own reasons (the database, a lapsed lease, a worker that stopped
+// or was killed; provider and SDS failures are outcomes), which clear
+// quickly, so asynq's default (15 s to minutes) would only stretch the run.
+func CapacityRetryDelay(n int) time.Duration {
+	d := 2 * time.Second << min(n, 4)
+	d = min(d, 30*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
