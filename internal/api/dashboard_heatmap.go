@@ -46,7 +46,7 @@ type heatmapView struct {
 	Roles, Channels         []option
 	Role, Channel           string
 	Legend                  []legendItem
-	Practices, Stale, Never int
+	Practices, Stale, Never, NotEnabled int
 	LastRun                 *store.SyncRun
 	FromText, ToText        string
 	Now                     time.Time
@@ -141,6 +141,8 @@ func (v *heatmapView) build(ps []store.PracticeStatus, rows []store.CapacityRow)
 			v.Stale++
 		case "never":
 			v.Never++
+		case "not_enabled":
+			v.NotEnabled++
 		}
 		for i, d := range v.Days {
 			c := &row.Cells[i]

@@ -19,8 +19,14 @@ type practiceJSON struct {
 
 type syncJSON struct {
 	// Status is ok (last fetch succeeded), stale (last fetch failed; the
-	// previous snapshot is served) or never (no fetch has succeeded yet).
-	Status        string         `json:"status"`
+	// previous snapshot is served), not_enabled (SDS lists no GP Connect
+	// slot search endpoint for the practice; any previous snapshot is
+	// served, marked stale) or never (no fetch has succeeded yet).
+	Status string `json:"status"`
+	// EndpointSource is sds (resolved at every run) or override (the
+	// practices CSV's endpoint and ASID).
+	EndpointSource  string         `json:"endpoint_source"`
+	NotEnabledSince *time.Time     `json:"not_enabled_since,omitempty"`
 	LastRunID     *int64         `json:"last_run_id,omitempty"`
 	LastAttemptAt *time.Time     `json:"last_attempt_at,omitempty"`
 	LastSuccessAt *time.Time     `json:"last_success_at,omitempty"`
@@ -39,6 +45,8 @@ type syncErrorJSON struct {
 
 func syncStatus(p store.PracticeStatus) string {
 	switch {
+	case p.NotEnabledSince != nil:
+		return "not_enabled"
 	case p.Stale:
 		return "stale"
 	case p.LastSuccessAt == nil:
@@ -48,8 +56,13 @@ func syncStatus(p store.PracticeStatus) string {
 }
 
 func toPracticeJSON(p store.PracticeStatus) practiceJSON {
+	source := "sds"
+	if p.HasOverride {
+		source = "override"
+	}
 	out := practiceJSON{ODSCode: p.ODSCode, Name: p.Name, Active: p.Active, Sync: syncJSON{
-		Status: syncStatus(p), LastRunID: p.LastRunID, LastAttemptAt: p.LastAttemptAt,
+		Status: syncStatus(p), EndpointSource: source, NotEnabledSince: p.NotEnabledSince,
+		LastRunID: p.LastRunID, LastAttemptAt: p.LastAttemptAt,
 		LastSuccessAt: p.LastSuccessAt, StaleSince: p.StaleSince, WindowFrom: p.WindowFrom,
 		WindowTo: p.WindowTo, SlotCount: p.SlotCount,
 	}}
@@ -134,10 +147,15 @@ func (s *Server) handleSyncRuns(w http.ResponseWriter, r *http.Request) {
 }
 
 type outcomeJSON struct {
-	ODSCode      string         `json:"ods_code"`
-	PracticeName string         `json:"practice_name"`
-	Status       string         `json:"status"`
-	Attempts     int            `json:"attempts"`
+	ODSCode      string `json:"ods_code"`
+	PracticeName string `json:"practice_name"`
+	// Status is pending, ok, failed, not_enabled (no GP Connect endpoint in
+	// SDS: not a failure) or skipped (another run saved the practice after
+	// this one started: skipped_for_run).
+	Status        string         `json:"status"`
+	SkippedForRun *int64         `json:"skipped_for_run,omitempty"`
+	Note          string         `json:"note,omitempty"` // why, for not_enabled and skipped
+	Attempts      int            `json:"attempts"`
 	Slots        *int           `json:"slots,omitempty"`
 	Calls        *int           `json:"calls,omitempty"`
 	DurationMS   *int           `json:"duration_ms,omitempty"`
@@ -175,9 +193,12 @@ func (s *Server) handleSyncRun(w http.ResponseWriter, r *http.Request) {
 	out := syncRunJSON{SyncRun: run, Practices: make([]outcomeJSON, 0, len(outcomes))}
 	for _, o := range outcomes {
 		oj := outcomeJSON{ODSCode: o.ODSCode, PracticeName: o.PracticeName, Status: o.Status, Attempts: o.Attempts,
-			Slots: o.Slots, Calls: o.Calls, DurationMS: o.DurationMS, FinishedAt: o.FinishedAt}
-		if o.Status == "failed" {
+			Slots: o.Slots, Calls: o.Calls, DurationMS: o.DurationMS, FinishedAt: o.FinishedAt, SkippedForRun: o.SkippedForRun}
+		switch o.Status {
+		case store.OutcomeFailed:
 			oj.Error = &syncErrorJSON{HTTPStatus: o.HTTPStatus, SpineCode: o.SpineCode, Diagnostics: o.Diagnostics}
+		case store.OutcomeNotEnabled, store.OutcomeSkipped:
+			oj.Note = o.Diagnostics
 		}
 		out.Practices = append(out.Practices, oj)
 	}

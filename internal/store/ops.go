@@ -133,8 +133,10 @@ type SyncOutcome struct {
 	RunStartedAt time.Time
 	ODSCode      string
 	PracticeName string
-	Status       string // pending | ok | failed
-	Attempts     int
+	Status       string // pending | ok | failed | not_enabled | skipped
+	// SkippedForRun is the run whose fetch stands for a skipped practice.
+	SkippedForRun *int64
+	Attempts      int
 	HTTPStatus   *int
 	SpineCode    string
 	Diagnostics  string
@@ -146,7 +148,7 @@ type SyncOutcome struct {
 }
 
 const outcomeSQL = `
-	SELECT o.run_id, r.started_at, o.ods_code, p.name, o.status, o.attempts, o.http_status,
+	SELECT o.run_id, r.started_at, o.ods_code, p.name, o.status, o.skipped_for_run, o.attempts, o.http_status,
 		COALESCE(o.spine_code, ''), COALESCE(o.diagnostics, ''), o.slots, o.calls, o.duration_ms,
 		o.started_at, o.finished_at
 	FROM sync_run_practices o JOIN sync_runs r ON r.id = o.run_id JOIN practices p ON p.ods_code = o.ods_code`
@@ -159,7 +161,7 @@ func collectOutcomes(rows pgx.Rows, err error) ([]SyncOutcome, error) {
 	out := []SyncOutcome{}
 	for rows.Next() {
 		var o SyncOutcome
-		if err := rows.Scan(&o.RunID, &o.RunStartedAt, &o.ODSCode, &o.PracticeName, &o.Status, &o.Attempts,
+		if err := rows.Scan(&o.RunID, &o.RunStartedAt, &o.ODSCode, &o.PracticeName, &o.Status, &o.SkippedForRun, &o.Attempts,
 			&o.HTTPStatus, &o.SpineCode, &o.Diagnostics, &o.Slots, &o.Calls, &o.DurationMS, &o.StartedAt,
 			&o.FinishedAt); err != nil {
 			return nil, translate(fmt.Errorf("scan sync outcome: %w", err))
@@ -170,10 +172,11 @@ func collectOutcomes(rows pgx.Rows, err error) ([]SyncOutcome, error) {
 }
 
 // SyncRunOutcomes lists a run's per-practice outcomes: failed first, then
-// pending, then ok, each by ODS code.
+// pending, not enabled, skipped and ok, each by ODS code.
 func (db *DB) SyncRunOutcomes(ctx context.Context, runID int64) ([]SyncOutcome, error) {
 	rows, err := db.Pool.Query(ctx, outcomeSQL+` WHERE o.run_id = $1
-		ORDER BY CASE o.status WHEN 'failed' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, o.ods_code`, runID)
+		ORDER BY CASE o.status WHEN 'failed' THEN 0 WHEN 'pending' THEN 1 WHEN 'not_enabled' THEN 2 WHEN 'skipped' THEN 3 ELSE 4 END,
+			o.ods_code`, runID)
 	return collectOutcomes(rows, err)
 }
 
