@@ -39,17 +39,17 @@ type legendItem struct{ Class, Label string }
 
 type heatmapView struct {
 	pageBase
-	Days                    []dayCol
-	Rows                    []heatRow
-	Totals                  []heatCell
-	Grand                   heatCell
-	Roles, Channels         []option
-	Role, Channel           string
-	Legend                  []legendItem
+	Days                                []dayCol
+	Rows                                []heatRow
+	Totals                              []heatCell
+	Grand                               heatCell
+	Roles, Channels                     []option
+	Role, Channel                       string
+	Legend                              []legendItem
 	Practices, Stale, Never, NotEnabled int
-	LastRun                 *store.SyncRun
-	FromText, ToText        string
-	Now                     time.Time
+	LastRun                             *store.SyncRun
+	FromText, ToText                    string
+	Now                                 time.Time
 }
 
 func makeDays(from time.Time, n int) []dayCol {

@@ -27,14 +27,14 @@ type syncJSON struct {
 	// practices CSV's endpoint and ASID).
 	EndpointSource  string         `json:"endpoint_source"`
 	NotEnabledSince *time.Time     `json:"not_enabled_since,omitempty"`
-	LastRunID     *int64         `json:"last_run_id,omitempty"`
-	LastAttemptAt *time.Time     `json:"last_attempt_at,omitempty"`
-	LastSuccessAt *time.Time     `json:"last_success_at,omitempty"`
-	StaleSince    *time.Time     `json:"stale_since,omitempty"`
-	WindowFrom    string         `json:"window_from,omitempty"`
-	WindowTo      string         `json:"window_to,omitempty"` // exclusive
-	SlotCount     int            `json:"slot_count"`
-	LastError     *syncErrorJSON `json:"last_error,omitempty"`
+	LastRunID       *int64         `json:"last_run_id,omitempty"`
+	LastAttemptAt   *time.Time     `json:"last_attempt_at,omitempty"`
+	LastSuccessAt   *time.Time     `json:"last_success_at,omitempty"`
+	StaleSince      *time.Time     `json:"stale_since,omitempty"`
+	WindowFrom      string         `json:"window_from,omitempty"`
+	WindowTo        string         `json:"window_to,omitempty"` // exclusive
+	SlotCount       int            `json:"slot_count"`
+	LastError       *syncErrorJSON `json:"last_error,omitempty"`
 }
 
 type syncErrorJSON struct {
@@ -156,11 +156,11 @@ type outcomeJSON struct {
 	SkippedForRun *int64         `json:"skipped_for_run,omitempty"`
 	Note          string         `json:"note,omitempty"` // why, for not_enabled and skipped
 	Attempts      int            `json:"attempts"`
-	Slots        *int           `json:"slots,omitempty"`
-	Calls        *int           `json:"calls,omitempty"`
-	DurationMS   *int           `json:"duration_ms,omitempty"`
-	FinishedAt   *time.Time     `json:"finished_at,omitempty"`
-	Error        *syncErrorJSON `json:"error,omitempty"`
+	Slots         *int           `json:"slots,omitempty"`
+	Calls         *int           `json:"calls,omitempty"`
+	DurationMS    *int           `json:"duration_ms,omitempty"`
+	FinishedAt    *time.Time     `json:"finished_at,omitempty"`
+	Error         *syncErrorJSON `json:"error,omitempty"`
 }
 
 type syncRunJSON struct {

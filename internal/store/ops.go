@@ -137,14 +137,14 @@ type SyncOutcome struct {
 	// SkippedForRun is the run whose fetch stands for a skipped practice.
 	SkippedForRun *int64
 	Attempts      int
-	HTTPStatus   *int
-	SpineCode    string
-	Diagnostics  string
-	Slots        *int
-	Calls        *int
-	DurationMS   *int
-	StartedAt    *time.Time
-	FinishedAt   *time.Time
+	HTTPStatus    *int
+	SpineCode     string
+	Diagnostics   string
+	Slots         *int
+	Calls         *int
+	DurationMS    *int
+	StartedAt     *time.Time
+	FinishedAt    *time.Time
 }
 
 const outcomeSQL = `
