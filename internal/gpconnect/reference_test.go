@@ -18,7 +18,6 @@ import (
 	"time"
 )
 
-
 // bundleIndexStd holds the included resources a Slot refers to, keyed "Type/id".
 type bundleIndexStd struct {
 	schedules     map[string]fhirScheduleStd
@@ -247,17 +246,17 @@ type fhirBundleStd struct {
 // of HumanNames on Practitioner, so it stays raw until the type is known. Decoding the Bundle once
 // (rather than each entry twice) matters: a 28-day sync of 1,000 practices parses ~400 MB of JSON.
 type fhirResourceStd struct {
-	ResourceType    string                         `json:"resourceType"`
-	ID              string                         `json:"id"`
-	Status          string                         `json:"status"`
-	Start           string                         `json:"start"`
-	End             string                         `json:"end"`
+	ResourceType    string                               `json:"resourceType"`
+	ID              string                               `json:"id"`
+	Status          string                               `json:"status"`
+	Start           string                               `json:"start"`
+	End             string                               `json:"end"`
 	Extension       oneOrManyStd[fhirExtensionStd]       `json:"extension"`
 	ServiceType     oneOrManyStd[fhirCodeableConceptStd] `json:"serviceType"`
-	Schedule        fhirReferenceStd                  `json:"schedule"`
+	Schedule        fhirReferenceStd                     `json:"schedule"`
 	ServiceCategory oneOrManyStd[fhirCodeableConceptStd] `json:"serviceCategory"` // STU3: one; R4-minded: many
 	Actor           oneOrManyStd[fhirReferenceStd]       `json:"actor"`
-	Name            json.RawMessage                `json:"name"`
+	Name            json.RawMessage                      `json:"name"`
 }
 
 func (r *fhirResourceStd) slotStd() fhirSlotStd {
@@ -293,27 +292,27 @@ type fhirCodingStd struct {
 
 type fhirCodeableConceptStd struct {
 	Coding oneOrManyStd[fhirCodingStd] `json:"coding"`
-	Text   string                `json:"text"`
+	Text   string                      `json:"text"`
 }
 
 type fhirExtensionStd struct {
-	URL                  string               `json:"url"`
-	ValueCode            string               `json:"valueCode"`
+	URL                  string                  `json:"url"`
+	ValueCode            string                  `json:"valueCode"`
 	ValueCodeableConcept *fhirCodeableConceptStd `json:"valueCodeableConcept"`
 }
 
 type fhirSlotStd struct {
-	ID          string                         `json:"id"`
+	ID          string                               `json:"id"`
 	Extension   oneOrManyStd[fhirExtensionStd]       `json:"extension"`
 	ServiceType oneOrManyStd[fhirCodeableConceptStd] `json:"serviceType"`
-	Schedule    fhirReferenceStd                  `json:"schedule"`
-	Status      string                         `json:"status"`
-	Start       string                         `json:"start"`
-	End         string                         `json:"end"`
+	Schedule    fhirReferenceStd                     `json:"schedule"`
+	Status      string                               `json:"status"`
+	Start       string                               `json:"start"`
+	End         string                               `json:"end"`
 }
 
 type fhirScheduleStd struct {
-	ID        string                   `json:"id"`
+	ID        string                         `json:"id"`
 	Extension oneOrManyStd[fhirExtensionStd] `json:"extension"`
 	// STU3 has one CodeableConcept; R4-minded providers send an array.
 	ServiceCategory oneOrManyStd[fhirCodeableConceptStd] `json:"serviceCategory"`
@@ -327,7 +326,7 @@ type fhirHumanNameStd struct {
 }
 
 type fhirPractitionerStd struct {
-	ID   string                   `json:"id"`
+	ID   string                         `json:"id"`
 	Name oneOrManyStd[fhirHumanNameStd] `json:"name"`
 }
 
