@@ -100,6 +100,9 @@ func TestSyncThroughSDS(t *testing.T) {
 	if !strings.Contains(diag, "SDS_UNAVAILABLE: HTTP 503") || !strings.Contains(diag, "previous snapshot is kept") {
 		t.Errorf("outage diagnostics %q do not say what happened", diag)
 	}
+	if used, peak := f.Fetch.Budget.InUse(); used != 0 || peak == 0 {
+		t.Errorf("byte budget after the run: %d in use (want 0), peak %d (want > 0)", used, peak)
+	}
 }
 
 // TestSDSOutageKeepsSnapshot: a practice synced through SDS keeps its

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
+	"github.com/gpfed/gpfed/internal/flight"
 	"github.com/gpfed/gpfed/internal/gpconnect"
 	"github.com/gpfed/gpfed/internal/metrics"
 	"github.com/gpfed/gpfed/internal/sds"
@@ -49,6 +50,9 @@ type FetchDeps struct {
 	// LeaseTTL is how long a fetch lease outlives its last renewal (default
 	// 30s): how long a killed worker keeps its practices from other runs.
 	LeaseTTL time.Duration
+	// Budget bounds the provider response bytes this process holds at once,
+	// from their arrival until the practice is saved (nil: unbounded).
+	Budget *flight.Budget
 }
 
 func registerCapacity(mux *asynq.ServeMux, d Deps) {
@@ -66,6 +70,7 @@ type capacityHandler struct {
 	instance   string
 	ttl        time.Duration
 	leases     *leaseKeeper
+	budget     *flight.Budget
 	onFinished func(ctx context.Context, run store.SyncRun)
 }
 
@@ -80,7 +85,8 @@ func newCapacityHandler(d Deps) *capacityHandler {
 	}
 	log := d.Log.With("component", "capacity")
 	return &capacityHandler{db: d.DB, gpc: d.Capacity.GPC, sds: c.SDS, log: log, instance: c.Instance, ttl: c.LeaseTTL,
-		leases: &leaseKeeper{db: d.DB, instance: c.Instance, ttl: c.LeaseTTL, log: log}, onFinished: d.Capacity.OnRunFinished}
+		leases: &leaseKeeper{db: d.DB, instance: c.Instance, ttl: c.LeaseTTL, log: log}, budget: c.Budget,
+		onFinished: d.Capacity.OnRunFinished}
 }
 
 // interaction is what a capacity fetch calls, and so what SDS is asked about.

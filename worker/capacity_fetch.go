@@ -6,12 +6,23 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gpfed/gpfed/internal/flight"
 	"github.com/gpfed/gpfed/internal/gpconnect"
 	"github.com/gpfed/gpfed/internal/metrics"
 	"github.com/gpfed/gpfed/internal/sds"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/queue"
 )
+
+// estimateBytes is what a practice's responses are expected to take, from its previous snapshot:
+// GP Connect slot searches run to ~450 bytes of JSON per free slot with their includes. A practice
+// never synced is assumed large, so that first syncs cannot crowd the budget.
+func estimateBytes(previousSlots int) int64 {
+	if previousSlots == 0 {
+		return 512 << 10
+	}
+	return max(64<<10, int64(previousSlots)*600)
+}
 
 // codeSDSNotConfigured fails a practice that has no endpoint override while
 // GPFED_SDS_URL is not set.
@@ -33,6 +44,10 @@ func (h *capacityHandler) process(ctx context.Context, p queue.CapacityFetch, c 
 			"by_run_id", c.LastRunID)
 		return nil
 	}
+	// The practice's response bytes count against the process's budget until it is saved.
+	mem := h.budget.Claim(estimateBytes(c.PreviousSlots))
+	defer mem.Release()
+	ctx = flight.WithClaim(ctx, mem)
 	prov, rec, err := h.resolve(ctx, p, c)
 	out.Endpoint = rec
 	if err != nil {

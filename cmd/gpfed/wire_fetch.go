@@ -2,8 +2,10 @@ package main
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/gpfed/gpfed/internal/flight"
 	"github.com/gpfed/gpfed/internal/metrics"
 	"github.com/gpfed/gpfed/internal/sds"
 	"github.com/gpfed/gpfed/worker"
@@ -25,13 +27,24 @@ func newSDSClient(app *App) (*sds.Client, error) {
 	})
 }
 
-// fetchDeps wires endpoint discovery for the capacity handler: SDS lookups
-// cached per run (GP Connect's "session"), or none without GPFED_SDS_URL.
+// fetchDeps wires the capacity handler's endpoint discovery (SDS lookups
+// cached per run, GP Connect's "session"; none without GPFED_SDS_URL) and
+// its byte budget.
 func fetchDeps(app *App) (worker.FetchDeps, error) {
+	budget := flight.New(app.Cfg.Sync.MaxBytesInFlight)
+	watchBudget.Do(func() {
+		metrics.WatchBytesInFlight(func() float64 { used, _ := budget.InUse(); return float64(used) })
+	})
+	d := worker.FetchDeps{Budget: budget}
 	client, err := newSDSClient(app)
 	if err != nil || client == nil {
-		return worker.FetchDeps{}, err
+		return d, err
 	}
 	// A run never outlives its 6-hour deadline, so neither does its cache.
-	return worker.FetchDeps{SDS: sds.NewCache(client, 6*time.Hour)}, nil
+	d.SDS = sds.NewCache(client, 6*time.Hour)
+	return d, nil
 }
+
+// watchBudget registers the gauge once per process (sync --once and demo
+// build the worker mux once, but tests may build several).
+var watchBudget sync.Once

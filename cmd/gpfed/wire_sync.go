@@ -39,6 +39,8 @@ func newGPConnectClient(app *App) (*gpconnect.Client, error) {
 		MaxAttempts:      g.MaxAttempts,
 		MaxPerPractice:   g.MaxPerPractice,
 		MaxGlobal:        g.MaxConcurrent,
+		MinGlobal:        g.MinConcurrent,
+		OnLimit:          func(n int) { metrics.GPConnectLimit.Set(float64(n)) },
 		OrgType:          g.OrgType,
 		Logger:           app.Log,
 		Observer:         func(ci gpconnect.CallInfo) { metrics.ObserveGPConnectCall(ci.Interaction, ci.Status, ci.Duration) },

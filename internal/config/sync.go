@@ -38,6 +38,12 @@ func (c *All) validateSync() []error {
 	if c.Sync.Concurrency <= 0 {
 		bad("GPFED_SYNC_CONCURRENCY", "must be > 0")
 	}
+	if c.Sync.MaxBytesInFlight < 1<<20 {
+		bad("GPFED_SYNC_MAX_BYTES_IN_FLIGHT", "must be at least 1048576 (1 MiB)")
+	}
+	if c.GPConnect.MinConcurrent <= 0 || c.GPConnect.MinConcurrent > c.GPConnect.MaxConcurrent {
+		bad("GPFED_GPC_MIN_CONCURRENT", "must be > 0 and at most GPFED_GPC_MAX_CONCURRENT")
+	}
 	if c.SDS.RateLimit < 0 {
 		bad("GPFED_SDS_RATE_LIMIT", "must be >= 0 (0: no cap)")
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -56,12 +55,11 @@ func (c *Client) attempt(ctx context.Context, p Provider, interaction, pathAndQu
 	if err != nil {
 		return nil, 0, fail(0, CodeCancelled, false, err)
 	}
-	defer release()
 
 	actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	start := time.Now()
-	resp, body, err := c.roundTrip(actx, p, interaction, pathAndQuery, traceID)
+	resp, body, ttfb, err := c.roundTrip(actx, p, interaction, pathAndQuery, traceID)
 	var aerr *Error
 	var retryAfter time.Duration
 	switch {
@@ -79,6 +77,10 @@ func (c *Client) attempt(ctx context.Context, p Provider, interaction, pathAndQu
 		}
 		retryAfter = c.parseRetryAfter(resp.Header.Get("Retry-After"))
 	}
+	if ttfb == 0 {
+		ttfb = time.Since(start)
+	}
+	release(ttfb, aerr != nil && (aerr.Status == 429 || aerr.Status == 503 || aerr.SpineCode == CodeTimeout))
 	c.report(p, interaction, traceID, n, resp, time.Since(start), aerr)
 	if aerr != nil {
 		return nil, retryAfter, aerr
@@ -87,15 +89,17 @@ func (c *Client) attempt(ctx context.Context, p Provider, interaction, pathAndQu
 }
 
 // roundTrip sends the request and reads at most MaxResponseBytes+1 bytes of a 2xx body (so an
-// oversize body is detected rather than silently truncated) or maxErrorBody of any other.
-func (c *Client) roundTrip(ctx context.Context, p Provider, interaction, pathAndQuery, traceID string) (*http.Response, []byte, error) {
+// oversize body is detected rather than silently truncated) or maxErrorBody of any other. ttfb is
+// the time to the response headers: the provider's latency, without time spent waiting for room
+// in the byte budget, which is what the adaptive limit must see.
+func (c *Client) roundTrip(ctx context.Context, p Provider, interaction, pathAndQuery, traceID string) (resp *http.Response, body []byte, ttfb time.Duration, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url(c.cfg.SSPPrefix, pathAndQuery), nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	jwt, err := buildJWT(c.cfg.Consumer, p.ServiceRoot, jwtScopeOrganisationRead, c.cfg.Now())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	req.Header.Set("Ssp-TraceID", traceID)
 	req.Header.Set("Ssp-From", c.cfg.Consumer.ASID)
@@ -104,20 +108,22 @@ func (c *Client) roundTrip(ctx context.Context, p Provider, interaction, pathAnd
 	req.Header.Set("Authorization", "Bearer "+jwt)
 	req.Header.Set("Accept", fhirJSON)
 
-	resp, err := c.cfg.HTTPClient.Do(req)
+	start := time.Now()
+	resp, err = c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
+	ttfb = time.Since(start)
 	defer resp.Body.Close()
 	limit := int64(maxErrorBody)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		limit = c.cfg.MaxResponseBytes + 1
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	body, err = readBody(ctx, resp.Body, limit)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read response body: %w", err)
+		return nil, nil, ttfb, fmt.Errorf("read response body: %w", err)
 	}
-	return resp, body, nil
+	return resp, body, ttfb, nil
 }
 
 // transportError classifies a failure that produced no usable response. A cancelled parent

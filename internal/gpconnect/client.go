@@ -1,13 +1,11 @@
 package gpconnect
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -58,11 +56,16 @@ type Config struct {
 	BackoffBase      time.Duration
 	BackoffMax       time.Duration // Retry-After is honoured up to 3*BackoffMax
 	MaxPerPractice   int
-	MaxGlobal        int
-	OrgType          string // searchFilter organisation type
-	Observer         func(CallInfo)
-	Logger           *slog.Logger
-	Now              func() time.Time
+	// MaxGlobal and MinGlobal bound the process-wide limit on calls in flight, which adapts to
+	// provider latency between them (see adaptive).
+	MaxGlobal int
+	MinGlobal int
+	// OnLimit, when set, hears every change of the adaptive limit (for metrics).
+	OnLimit  func(limit int)
+	OrgType  string // searchFilter organisation type
+	Observer func(CallInfo)
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Client calls GP Connect providers. It is safe for concurrent use.
@@ -83,7 +86,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	return &Client{
 		cfg:    cfg,
-		limits: newLimiter(cfg.MaxGlobal, cfg.MaxPerPractice),
+		limits: newLimiter(cfg.MinGlobal, cfg.MaxGlobal, cfg.MaxPerPractice, cfg.OnLimit),
 		log:    cfg.Logger.With("component", "gpconnect"),
 	}, nil
 }
@@ -114,7 +117,8 @@ func applyDefaults(cfg *Config) {
 	setDefault(&cfg.BackoffBase, 500*time.Millisecond)
 	setDefault(&cfg.BackoffMax, 10*time.Second)
 	setDefault(&cfg.MaxPerPractice, 2)
-	setDefault(&cfg.MaxGlobal, 64)
+	setDefault(&cfg.MaxGlobal, 512)
+	setDefault(&cfg.MinGlobal, min(16, cfg.MaxGlobal))
 	setDefault(&cfg.OrgType, "gp-practice")
 	setDefault(&cfg.Consumer.ProductName, "gpfed")
 	setDefault(&cfg.Consumer.ProductVersion, "dev")
@@ -146,46 +150,4 @@ func validateProvider(p Provider) error {
 		return fmt.Errorf("provider %s: service root is required", p.ODS)
 	}
 	return nil
-}
-
-// limiter bounds concurrent HTTP calls per practice and overall.
-type limiter struct {
-	global      chan struct{}
-	perPractice int
-
-	mu        sync.Mutex
-	practices map[string]chan struct{}
-}
-
-func newLimiter(global, perPractice int) *limiter {
-	return &limiter{
-		global:      make(chan struct{}, global),
-		perPractice: perPractice,
-		practices:   make(map[string]chan struct{}),
-	}
-}
-
-// acquire takes the practice slot before the global one so a busy practice cannot hold global
-// capacity while it waits.
-func (l *limiter) acquire(ctx context.Context, ods string) (release func(), err error) {
-	l.mu.Lock()
-	p, ok := l.practices[ods]
-	if !ok {
-		p = make(chan struct{}, l.perPractice)
-		l.practices[ods] = p
-	}
-	l.mu.Unlock()
-
-	select {
-	case p <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	select {
-	case l.global <- struct{}{}:
-	case <-ctx.Done():
-		<-p
-		return nil, ctx.Err()
-	}
-	return func() { <-l.global; <-p }, nil
 }

@@ -251,7 +251,7 @@ func TestConcurrencyLimits(t *testing.T) {
 
 func TestLimiterAcquireHonoursContext(t *testing.T) {
 	t.Parallel()
-	l := newLimiter(1, 1)
+	l := newLimiter(1, 1, 1, nil)
 	release, err := l.acquire(t.Context(), "A")
 	if err != nil {
 		t.Fatal(err)
@@ -261,12 +261,15 @@ func TestLimiterAcquireHonoursContext(t *testing.T) {
 	if _, err := l.acquire(ctx, "B"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("acquire with global limit reached = %v, want deadline exceeded", err)
 	}
-	release()
+	release(time.Millisecond, false)
 	release2, err := l.acquire(t.Context(), "B")
 	if err != nil {
 		t.Fatalf("acquire after release: %v", err)
 	}
-	release2()
+	release2(time.Millisecond, false)
+	if len(l.practices) != 0 {
+		t.Errorf("%d practice entries left after every call ended", len(l.practices))
+	}
 }
 
 func TestDebugLog(t *testing.T) {

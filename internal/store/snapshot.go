@@ -173,10 +173,6 @@ func sameSlot(a, b SlotRecord) bool {
 		a.SlotType == b.SlotType
 }
 
-var slotColumns = []string{"ods_code", "slot_id", "start_at", "end_at", "local_date", "duration_minutes", "location_id",
-	"site_name", "schedule_id", "session_name", "practitioner_id", "role_code", "role_display", "delivery_channel",
-	"slot_type", "first_seen_at", "first_run_id"}
-
 var changeColumns = []string{"run_id", "ods_code", "slot_id", "change", "start_at", "local_date", "duration_minutes",
 	"role_code", "delivery_channel", "changed_at"}
 
@@ -187,22 +183,8 @@ func applyDiff(ctx context.Context, tx pgx.Tx, o FetchOutcome, d snapshotDiff, h
 			return fmt.Errorf("delete slots: %w", err)
 		}
 	}
-	rows := make([][]any, 0, len(d.inserts))
-	for _, s := range d.inserts {
-		date, err := time.Parse(time.DateOnly, s.LocalDate)
-		if err != nil {
-			return fmt.Errorf("slot %s: local date %q: %w", s.SlotID, s.LocalDate, err)
-		}
-		firstSeen, firstRun := s.firstSeen, s.firstRun
-		if firstSeen.IsZero() {
-			firstSeen, firstRun = now, &o.RunID
-		}
-		rows = append(rows, []any{o.ODSCode, s.SlotID, s.Start, s.End, date, s.DurationMinutes, s.LocationID, s.SiteName,
-			s.ScheduleID, s.SessionName, s.PractitionerID, s.RoleCode, s.RoleDisplay, s.DeliveryChannel, s.SlotType,
-			firstSeen, firstRun})
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"slots"}, slotColumns, pgx.CopyFromRows(rows)); err != nil {
-		return fmt.Errorf("copy slots: %w", err)
+	if err := copySlots(ctx, tx, o.ODSCode, o.RunID, d.inserts, now); err != nil {
+		return err
 	}
 	return recordChanges(ctx, tx, o, d, hadSnapshot, now)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/gpfed/gpfed/internal/flight"
 	"github.com/gpfed/gpfed/internal/gpconnect"
 	"github.com/gpfed/gpfed/internal/logging"
 	"github.com/gpfed/gpfed/internal/metrics"
@@ -123,6 +124,8 @@ func New(t testing.TB, o Options) *Fed {
 		Client: client, Insp: insp, Log: o.Log, London: london}
 	f.Sync = &jobs.Sync{DB: db, Client: client, Inspector: insp, Log: o.Log, Days: 28, Location: london,
 		TaskTimeout: time.Minute, RunDeadline: time.Hour}
+	// A small byte budget, so that every test sync runs through admission and overdraft.
+	f.Fetch.Budget = flight.New(2 << 20)
 	if o.SDS {
 		sc, err := sds.New(sds.Config{BaseURL: fed.SDSBaseURL(), APIKey: "test-key", Timeout: 2 * time.Second,
 			BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, Logger: o.Log})
