@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -152,7 +153,22 @@ func (idx bundleIndex) slot(fs *fhirResource, day *dayCache) (Slot, error) {
 			idx.applySchedule(&s, sched)
 		}
 	}
+	if hasNUL(s.ID, s.ScheduleID, s.SessionName, s.LocationID, s.SiteName, s.PractitionerID, s.PractitionerName,
+		s.RoleCode, s.RoleDisplay, s.DeliveryChannel, s.SlotType) {
+		// PostgreSQL text cannot hold U+0000: refuse the Bundle here, as malformed, rather than
+		// fail the practice's save over and over.
+		return Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q carries a NUL character (\\u0000)", s.ID)}
+	}
 	return s, nil
+}
+
+func hasNUL(fields ...string) bool {
+	for _, f := range fields {
+		if strings.IndexByte(f, 0) >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // applySchedule fills session, role, site and clinician from the Slot's Schedule.

@@ -201,6 +201,7 @@ func TestDecoderStrictness(t *testing.T) {
 		"array at the top":              `[` + bundleJSON(slot) + `]`,
 		"two documents":                 bundleJSON(slot) + bundleJSON(slot),
 		"nested too deep":               `{"resourceType":"Bundle","x":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`,
+		"NUL in a stored text":          bundleJSON(strings.Replace(slot, `"id":"a"`, `"id":"a\u0000"`, 1)),
 	} {
 		if _, err := ParseSlotBundle([]byte(body)); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"time"
 )
 
 // serveGPConnect answers one request to a practice's service root.
@@ -114,4 +115,16 @@ func (f *Federation) slotBundle(p *practice, sq *slotQuery) bundle {
 	}
 	b.Entry = append(b.Entry, bundleEntry{Resource: p.organizationResource()})
 	return b
+}
+
+// SearchBody is the body the simulated practice ods answers a Slot search of [start, end] with
+// (every include, consumer filter sf), without the HTTP exchange: for benchmarks that need the
+// provider's bytes themselves.
+func (f *Federation) SearchBody(ods string, start, end time.Time, sf SearchFilter) ([]byte, bool) {
+	p := f.byODS[ods]
+	if p == nil {
+		return nil, false
+	}
+	b, err := json.Marshal(f.slotBundle(p, &slotQuery{start: start, end: end, practitioners: true, locations: true, filter: sf}))
+	return b, err == nil
 }

@@ -16,6 +16,10 @@ import (
 // per value; this is the hot loop of a sync (millions of rows a night for a region), so it
 // writes the wire format itself: per row 17 length-prefixed fields, no allocation.
 func copySlots(ctx context.Context, tx pgx.Tx, ods string, runID int64, rows []storedSlot, now time.Time) error {
+	return copySlotsSQLInto(ctx, tx, copySlotsSQL, ods, runID, rows, now)
+}
+
+func copySlotsSQLInto(ctx context.Context, tx pgx.Tx, sql, ods string, runID int64, rows []storedSlot, now time.Time) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -30,16 +34,18 @@ func copySlots(ctx context.Context, tx pgx.Tx, ods string, runID int64, rows []s
 		}
 	}
 	e.trailer()
-	_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf.Bytes()), copySlotsSQL)
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf.Bytes()), sql)
 	if err != nil {
 		return fmt.Errorf("copy slots: %w", err)
 	}
 	return nil
 }
 
-var copySlotsSQL = `COPY slots (ods_code, slot_id, start_at, end_at, local_date, duration_minutes, location_id,
+const copySlotsSQLFor = `COPY %s (ods_code, slot_id, start_at, end_at, local_date, duration_minutes, location_id,
 	site_name, schedule_id, session_name, practitioner_id, role_code, role_display, delivery_channel, slot_type,
 	first_seen_at, first_run_id) FROM STDIN WITH (FORMAT binary)`
+
+var copySlotsSQL = fmt.Sprintf(copySlotsSQLFor, "slots")
 
 var copyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
