@@ -189,13 +189,33 @@ func (a *adaptive) Limit() int {
 	return a.limit
 }
 
+// bodyPool recycles response buffers: a region's sync reads gigabytes of Bundles, and a fresh
+// buffer per response (grown by doubling) made the garbage collector a third of the client's CPU.
+var bodyPool sync.Pool
+
+// maxPooledBody keeps rare huge buffers out of the pool.
+const maxPooledBody = 4 << 20
+
+// recycleBody returns a Slot search body whose contents are no longer referenced.
+func recycleBody(b []byte) {
+	if cap(b) > 0 && cap(b) <= maxPooledBody {
+		b = b[:0]
+		bodyPool.Put(&b)
+	}
+}
+
 // readBody reads at most limit bytes, charging them to the practice's byte budget claim (if ctx
 // carries one) as the buffer grows, so that memory waits for room rather than piling up. Only a
 // practice's first bytes can wait; see package flight.
 func readBody(ctx context.Context, r io.Reader, limit int64) ([]byte, error) {
 	claim := flight.FromContext(ctx)
 	const chunk = 32 << 10
-	buf := make([]byte, 0, min(limit, chunk))
+	var buf []byte
+	if p, ok := bodyPool.Get().(*[]byte); ok {
+		buf = (*p)[:0]
+	} else {
+		buf = make([]byte, 0, min(limit, chunk))
+	}
 	if err := claim.Take(ctx, int64(cap(buf))); err != nil {
 		return nil, err
 	}
@@ -209,7 +229,7 @@ func readBody(ctx context.Context, r io.Reader, limit int64) ([]byte, error) {
 			copy(grown, buf)
 			buf = grown
 		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
+		n, err := r.Read(buf[len(buf):min(int64(cap(buf)), limit)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
 			return buf, nil

@@ -119,6 +119,7 @@ func (c *Client) searchWindow(ctx context.Context, p Provider, w window) ([]Slot
 		return nil, cr.traceIDs, err
 	}
 	slots, err := ParseSlotBundle(cr.body)
+	recycleBody(cr.body) // the slots copy what they keep
 	if err != nil {
 		return nil, cr.traceIDs, c.malformed(InteractionSearchSlots, cr, err)
 	}

@@ -13,9 +13,9 @@ import (
 // encoder the snapshot write uses and nothing else. bench/sync uses it to measure the floor of
 // storing a slot (the "decode+COPY limit") beside a whole sync.
 func (db *DB) CopySlotsInto(ctx context.Context, table, ods string, slots []SlotRecord) error {
-	rows := make([]storedSlot, len(slots))
-	for i, s := range slots {
-		rows[i] = storedSlot{SlotRecord: s}
+	rows := make([]insertRow, len(slots))
+	for i := range slots {
+		rows[i] = insertRow{SlotRecord: &slots[i]}
 	}
 	return db.InTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {

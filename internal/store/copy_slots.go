@@ -15,11 +15,11 @@ import (
 // the records. pgx's generic CopyFrom boxes every value in an interface and looks its encoder up
 // per value; this is the hot loop of a sync (millions of rows a night for a region), so it
 // writes the wire format itself: per row 17 length-prefixed fields, no allocation.
-func copySlots(ctx context.Context, tx pgx.Tx, ods string, runID int64, rows []storedSlot, now time.Time) error {
+func copySlots(ctx context.Context, tx pgx.Tx, ods string, runID int64, rows []insertRow, now time.Time) error {
 	return copySlotsSQLInto(ctx, tx, copySlotsSQL, ods, runID, rows, now)
 }
 
-func copySlotsSQLInto(ctx context.Context, tx pgx.Tx, sql, ods string, runID int64, rows []storedSlot, now time.Time) error {
+func copySlotsSQLInto(ctx context.Context, tx pgx.Tx, sql, ods string, runID int64, rows []insertRow, now time.Time) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -91,7 +91,7 @@ func (e *copyEncoder) timestamptz(t time.Time) {
 	e.int64(t.Sub(pgEpoch).Microseconds())
 }
 
-func (e *copyEncoder) slot(ods string, runID int64, s storedSlot, now time.Time) error {
+func (e *copyEncoder) slot(ods string, runID int64, s insertRow, now time.Time) error {
 	days, err := pgDate(s.LocalDate)
 	if err != nil {
 		return fmt.Errorf("slot %s: local date %q: %w", s.SlotID, s.LocalDate, err)

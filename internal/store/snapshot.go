@@ -122,35 +122,50 @@ type goneSlot struct {
 	kind string
 }
 
+// insertRow is a slot to copy in with when it was first seen (zero: now, in
+// this run). It points into the caller's slice: a region's sync stores
+// millions of slots, so the diff copies none of them.
+type insertRow struct {
+	*SlotRecord
+	firstSeen time.Time
+	firstRun  *int64
+}
+
 type snapshotDiff struct {
 	gone    []goneSlot
-	deletes []string     // gone plus changed: rows to delete
-	inserts []storedSlot // added plus changed (changed keep their first_seen)
-	added   []SlotRecord
+	deletes []string    // gone plus changed: rows to delete
+	inserts []insertRow // added plus changed (changed keep their first_seen)
+	added   []*SlotRecord
 	counts  SnapshotChanges
 }
 
 func diffSnapshot(old map[string]storedSlot, slots []SlotRecord, from time.Time) snapshotDiff {
-	var d snapshotDiff
-	seen := make(map[string]bool, len(slots))
-	for _, s := range slots {
-		seen[s.SlotID] = true
+	d := snapshotDiff{inserts: make([]insertRow, 0, len(slots))}
+	var seen map[string]struct{}
+	if len(old) > 0 {
+		seen = make(map[string]struct{}, len(slots))
+	}
+	for i := range slots {
+		s := &slots[i]
+		if seen != nil {
+			seen[s.SlotID] = struct{}{}
+		}
 		prev, ok := old[s.SlotID]
 		switch {
 		case !ok:
-			d.inserts = append(d.inserts, storedSlot{SlotRecord: s})
+			d.inserts = append(d.inserts, insertRow{SlotRecord: s})
 			d.added = append(d.added, s)
 			d.counts.Added++
-		case !sameSlot(prev.SlotRecord, s):
+		case !sameSlot(prev.SlotRecord, *s):
 			d.deletes = append(d.deletes, s.SlotID)
-			d.inserts = append(d.inserts, storedSlot{SlotRecord: s, firstSeen: prev.firstSeen, firstRun: prev.firstRun})
+			d.inserts = append(d.inserts, insertRow{SlotRecord: s, firstSeen: prev.firstSeen, firstRun: prev.firstRun})
 			d.counts.Changed++
 		default:
 			d.counts.Kept++
 		}
 	}
 	for id, s := range old {
-		if seen[id] {
+		if _, ok := seen[id]; ok {
 			continue
 		}
 		d.deletes = append(d.deletes, id)
@@ -201,7 +216,7 @@ func recordChanges(ctx context.Context, tx pgx.Tx, o FetchOutcome, d snapshotDif
 	}
 	if hadSnapshot {
 		for _, s := range d.added {
-			rows = append(rows, changeRow(o, s, "added", now))
+			rows = append(rows, changeRow(o, *s, "added", now))
 		}
 	}
 	if len(rows) == 0 {
