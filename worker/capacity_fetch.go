@@ -124,7 +124,7 @@ func (h *capacityHandler) unresolved(ctx context.Context, out store.FetchOutcome
 	switch {
 	case errors.As(err, &serr) && serr.Kind == sds.NotEnabled:
 		out.SpineCode = serr.Code()
-		out.Diagnostics = "SDS lists no GP Connect endpoint for " + interaction + " at this practice: not GP Connect enabled for slot search"
+		out.Diagnostics = "SDS lists no GP Connect endpoint for search:slot-1 at this practice (not enabled for slot search, or not a GP practice ODS code)"
 		if err := h.db.MarkPracticeNotEnabled(context.WithoutCancel(ctx), out); err != nil {
 			return fmt.Errorf("record %s not enabled: %w", out.ODSCode, err)
 		}

@@ -17,7 +17,6 @@ import (
 	"github.com/gpfed/gpfed/internal/practice"
 	"github.com/gpfed/gpfed/internal/sim"
 	"github.com/gpfed/gpfed/internal/store"
-	"github.com/gpfed/gpfed/queue"
 )
 
 func init() {
@@ -52,7 +51,11 @@ func runDemo(ctx context.Context, app *App, args []string) error {
 	if err := importDemoPractices(ctx, db, fed); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "simulated federation: %d practices at %s\n", *n, fed.BaseURL())
+	if app.Cfg.SDS.URL == "" {
+		// The federation is imported by ODS code: endpoints come from the simulated SDS.
+		app.Cfg.SDS.URL, app.Cfg.SDS.APIKey = fed.SDSBaseURL(), "demo"
+	}
+	fmt.Fprintf(out, "simulated federation: %d practices at %s (SDS: %s)\n", *n, fed.BaseURL(), app.Cfg.SDS.URL)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -84,7 +87,7 @@ func runDemo(ctx context.Context, app *App, args []string) error {
 		if !errors.As(err, &ee) {
 			return err
 		}
-		fmt.Fprintln(out, "(the failures above are scripted faults in the simulated federation)")
+		fmt.Fprintln(out, "(the failures above, and the practice SDS lists no GP Connect endpoint for, are scripted in the simulated federation)")
 	}
 
 	sent, err := sendDemoTasks(ctx, db, base, fed)
@@ -104,8 +107,9 @@ func runDemo(ctx context.Context, app *App, args []string) error {
 }
 
 // startDemoSim serves the simulated federation with scripted faults: one
-// practice whose GP Connect fails, one with GP Connect disabled, one webhook
-// that is gone for good and one that keeps failing.
+// practice whose GP Connect fails, one with appointment management disabled,
+// one that SDS lists no GP Connect endpoint for, one webhook that is gone for
+// good and one that keeps failing.
 func startDemoSim(ctx context.Context, n int, addr string) (*sim.Federation, func(), error) {
 	fed := sim.New(sim.Config{Practices: n, Seed: 2026, Latency: sim.LatencyDist{Median: 30 * time.Millisecond}})
 	ln, err := net.Listen("tcp", addr)
@@ -118,14 +122,17 @@ func startDemoSim(ctx context.Context, n int, addr string) (*sim.Federation, fun
 	fed.SetFault(ps[5].ODS, sim.Fault{Status: 403, Diagnostics: "GP Connect appointment management is not enabled at this practice"})
 	fed.SetWebhookFault(ps[7].ODS, sim.WebhookFault{Status: 410})
 	fed.SetWebhookFault(ps[8].ODS, sim.WebhookFault{Status: 500})
+	fed.SetSDSFault(ps[6].ODS, sim.SDSFault{NoEndpoint: true})
 	srv := &http.Server{Handler: fed.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return fed, func() { fed.Close(); _ = srv.Close() }, nil
 }
 
+// importDemoPractices imports the federation as a federation knows it: by
+// ODS code and name (and webhooks), its endpoints left to SDS.
 func importDemoPractices(ctx context.Context, db *store.DB, fed *sim.Federation) error {
 	var buf bytes.Buffer
-	if err := fed.WriteCSV(&buf); err != nil {
+	if err := fed.WriteODSCSV(&buf); err != nil {
 		return err
 	}
 	ps, err := practice.ParseCSV(&buf)
@@ -158,7 +165,7 @@ func startDemoServices(ctx context.Context, app *App, db *store.DB, redis asynq.
 	stopRelay := startRelay(ctx, app, db, client)
 	done := make(chan struct{}, 2)
 	go func() {
-		_ = serveQueue(ctx, app, redis, mux, queue.Queues, app.Cfg.Worker.Concurrency)
+		_ = serveWorkerQueues(ctx, app, redis, mux)
 		done <- struct{}{}
 	}()
 	go func() {
