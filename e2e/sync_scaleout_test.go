@@ -94,14 +94,13 @@ var errNotYet error = notYet{}
 // at the kill were claimed again; both workers stored practices.
 func checkScaleOut(ctx context.Context, t *testing.T, ts *testStack, run int64, concurrency int) {
 	t.Helper()
-	from, to := time.Now(), time.Now().AddDate(0, 0, 28)
 	var fromDate, toDate time.Time
 	if err := ts.DB.QueryRow(ctx, `SELECT from_date, to_date FROM sync_runs WHERE id = $1`, run).Scan(&fromDate, &toDate); err != nil {
 		t.Fatal(err)
 	}
 	london, _ := time.LoadLocation("Europe/London")
-	from = time.Date(fromDate.Year(), fromDate.Month(), fromDate.Day(), 0, 0, 0, 0, london)
-	to = time.Date(toDate.Year(), toDate.Month(), toDate.Day(), 0, 0, 0, 0, london)
+	from := time.Date(fromDate.Year(), fromDate.Month(), fromDate.Day(), 0, 0, 0, 0, london)
+	to := time.Date(toDate.Year(), toDate.Month(), toDate.Day(), 0, 0, 0, 0, london)
 	again := 0
 	for ods, o := range runOutcomes(ctx, t, ts.DB, run) {
 		if o.Status != "ok" {

@@ -28,7 +28,7 @@ type result struct {
 	rssMiB                 float64
 	syncCPU, simCPU, other time.Duration
 	loadBefore, loadAfter  string
-	summary                string
+	summary, sizing        string
 	settings               []string
 }
 
@@ -41,7 +41,7 @@ func (r result) print() {
 		r.wall.Seconds(), float64(r.practices)/r.wall.Seconds(), r.slots, r.slotsPerSec(), r.calls, r.ok, r.failed, r.rssMiB)
 	fmt.Printf("  cpu: sync process %.1fs, simulator %.1fs, everything else (postgres, redis, other users) %.1fs; load average %s -> %s\n",
 		r.syncCPU.Seconds(), r.simCPU.Seconds(), r.other.Seconds(), r.loadBefore, r.loadAfter)
-	fmt.Printf("  %s\n", r.summary)
+	fmt.Printf("  %s\n  %s\n", r.summary, r.sizing)
 }
 
 // benchSync runs one sync of a fresh federation: its own database, Redis and simulator.
@@ -127,6 +127,9 @@ func runSync(ctx context.Context, p params, env []string, simPid int, dbURL stri
 	for _, l := range lines {
 		if strings.HasPrefix(l, "sync run ") {
 			r.summary = l
+		}
+		if strings.HasPrefix(l, "this process: ") {
+			r.sizing = l
 		}
 	}
 	return runFacts(ctx, dbURL, r)

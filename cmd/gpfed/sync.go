@@ -88,6 +88,7 @@ func processRun(ctx context.Context, app *App, db *store.DB, redis asynq.RedisCo
 	if err != nil {
 		return err
 	}
+	fmt.Fprintln(app.Stdout, fetchStats(app))
 	return printSummary(ctx, app.Stdout, db, final)
 }
 

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gpfed/gpfed/internal/flight"
@@ -33,6 +35,7 @@ func newSDSClient(app *App) (*sds.Client, error) {
 func fetchDeps(app *App) (worker.FetchDeps, error) {
 	budget := flight.New(app.Cfg.Sync.MaxBytesInFlight)
 	watchBudget.Do(func() {
+		processBudget = budget
 		metrics.WatchBytesInFlight(func() float64 { used, _ := budget.InUse(); return float64(used) })
 	})
 	d := worker.FetchDeps{Budget: budget}
@@ -47,4 +50,16 @@ func fetchDeps(app *App) (worker.FetchDeps, error) {
 
 // watchBudget registers the gauge once per process (sync --once and demo
 // build the worker mux once, but tests may build several).
-var watchBudget sync.Once
+var (
+	watchBudget   sync.Once
+	processBudget *flight.Budget
+	// peakGPCLimit is the highest adaptive GP Connect limit this process reached.
+	peakGPCLimit atomic.Int64
+)
+
+// fetchStats words this process's sync sizing for `sync --once`'s summary.
+func fetchStats(app *App) string {
+	_, peak := processBudget.InUse()
+	return fmt.Sprintf("this process: GP Connect calls in flight limited to at most %d (adaptive, ceiling %d); peak bytes in flight %.1f MiB of a %.0f MiB budget",
+		peakGPCLimit.Load(), app.Cfg.GPConnect.MaxConcurrent, float64(peak)/(1<<20), float64(app.Cfg.Sync.MaxBytesInFlight)/(1<<20))
+}

@@ -40,10 +40,14 @@ func newGPConnectClient(app *App) (*gpconnect.Client, error) {
 		MaxPerPractice:   g.MaxPerPractice,
 		MaxGlobal:        g.MaxConcurrent,
 		MinGlobal:        g.MinConcurrent,
-		OnLimit:          func(n int) { metrics.GPConnectLimit.Set(float64(n)) },
-		OrgType:          g.OrgType,
-		Logger:           app.Log,
-		Observer:         func(ci gpconnect.CallInfo) { metrics.ObserveGPConnectCall(ci.Interaction, ci.Status, ci.Duration) },
+		OnLimit: func(n int) {
+			metrics.GPConnectLimit.Set(float64(n))
+			for peak := peakGPCLimit.Load(); int64(n) > peak && !peakGPCLimit.CompareAndSwap(peak, int64(n)); peak = peakGPCLimit.Load() {
+			}
+		},
+		OrgType:  g.OrgType,
+		Logger:   app.Log,
+		Observer: func(ci gpconnect.CallInfo) { metrics.ObserveGPConnectCall(ci.Interaction, ci.Status, ci.Duration) },
 	})
 }
 
