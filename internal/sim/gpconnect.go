@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 	"time"
@@ -38,7 +37,7 @@ func (f *Federation) serveGPConnect(w http.ResponseWriter, r *http.Request, p *p
 		writeError(w, e)
 		return
 	}
-	body, err := json.Marshal(f.slotBundle(p, sq))
+	body, err := encodeBundle(f.slotBundle(p, sq))
 	if err != nil {
 		writeOutcome(w, http.StatusInternalServerError, codeInternal, "encode bundle: "+err.Error())
 		return
@@ -125,6 +124,6 @@ func (f *Federation) SearchBody(ods string, start, end time.Time, sf SearchFilte
 	if p == nil {
 		return nil, false
 	}
-	b, err := json.Marshal(f.slotBundle(p, &slotQuery{start: start, end: end, practitioners: true, locations: true, filter: sf}))
+	b, err := encodeBundle(f.slotBundle(p, &slotQuery{start: start, end: end, practitioners: true, locations: true, filter: sf}))
 	return b, err == nil
 }
