@@ -57,15 +57,8 @@ func runSim(ctx context.Context, app *App, args []string) error {
 		*base = "http://" + ln.Addr().String()
 	}
 	fed.SetBaseURL(*base)
-	for _, f := range faults {
-		if err := applyFault(fed, f); err != nil {
-			return usagef("--fault %s: %v", f, err)
-		}
-	}
-	for _, f := range sdsFaults {
-		if err := applySDSFault(fed, f); err != nil {
-			return usagef("--sds-fault %s: %v", f, err)
-		}
+	if err := applyFaults(fed, faults, sdsFaults); err != nil {
+		return err
 	}
 	if *csvPath != "" {
 		if err := writeSimCSV(fed, *csvPath, *odsOnly); err != nil {
@@ -97,6 +90,20 @@ func writeSimCSV(fed *sim.Federation, path string, odsOnly bool) error {
 		return err
 	}
 	return f.Close()
+}
+
+func applyFaults(fed *sim.Federation, faults, sdsFaults []string) error {
+	for _, f := range faults {
+		if err := applyFault(fed, f); err != nil {
+			return usagef("--fault %s: %v", f, err)
+		}
+	}
+	for _, f := range sdsFaults {
+		if err := applySDSFault(fed, f); err != nil {
+			return usagef("--sds-fault %s: %v", f, err)
+		}
+	}
+	return nil
 }
 
 // applyFault parses ODS=503, ODS=503x2, ODS=timeout, ODS=malformed, ODS=hook500, ODS=hook410.

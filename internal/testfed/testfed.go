@@ -127,14 +127,20 @@ func New(t testing.TB, o Options) *Fed {
 	// A small byte budget, so that every test sync runs through admission and overdraft.
 	f.Fetch.Budget = flight.New(2 << 20)
 	if o.SDS {
-		sc, err := sds.New(sds.Config{BaseURL: fed.SDSBaseURL(), APIKey: "test-key", Timeout: 2 * time.Second,
-			BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, Logger: o.Log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.Fetch.SDS = sds.NewCache(sc, time.Hour)
+		f.useSDS(t)
 	}
 	return f
+}
+
+// useSDS resolves practices through the simulator's SDS, cached per run.
+func (f *Fed) useSDS(t testing.TB) {
+	t.Helper()
+	sc, err := sds.New(sds.Config{BaseURL: f.Sim.SDSBaseURL(), APIKey: "test-key", Timeout: 2 * time.Second,
+		BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, Logger: f.Log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Fetch.SDS = sds.NewCache(sc, time.Hour)
 }
 
 // StartWorker runs an in-process asynq server on the capacity queue until
