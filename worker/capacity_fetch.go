@@ -14,14 +14,16 @@ import (
 	"github.com/gpfed/gpfed/queue"
 )
 
-// estimateBytes is what a practice's responses are expected to take, from its previous snapshot:
-// GP Connect slot searches run to ~450 bytes of JSON per free slot with their includes. A practice
-// never synced is assumed large, so that first syncs cannot crowd the budget.
+// estimateBytes is the byte budget a practice's fetch reserves with its first response bytes:
+// one window's worth, since a practice's windows seldom arrive together and its later bytes never
+// wait. GP Connect slot searches run to ~450 bytes of JSON per free slot with their includes (given
+// back once decoded), a decoded slot to ~320; a 28-day fetch is two windows. A practice never
+// synced is assumed larger than most.
 func estimateBytes(previousSlots int) int64 {
 	if previousSlots == 0 {
-		return 512 << 10
+		return 192 << 10
 	}
-	return max(64<<10, int64(previousSlots)*600)
+	return max(32<<10, int64(previousSlots)*450/2)
 }
 
 // codeSDSNotConfigured fails a practice that has no endpoint override while

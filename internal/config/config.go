@@ -75,9 +75,10 @@ type Sync struct {
 	// Concurrency is how many practices one process works on at once (its
 	// capacity queue handlers); most of them wait on providers.
 	Concurrency int `env:"GPFED_SYNC_CONCURRENCY, default=256"`
-	// MaxBytesInFlight bounds the provider response bytes one process holds
-	// between their arrival and the practice's save.
-	MaxBytesInFlight int64 `env:"GPFED_SYNC_MAX_BYTES_IN_FLIGHT, default=67108864"`
+	// MaxBytesInFlight bounds the provider response bytes (and the slots
+	// decoded from them) one process holds between their arrival and the
+	// practice's save.
+	MaxBytesInFlight int64 `env:"GPFED_SYNC_MAX_BYTES_IN_FLIGHT, default=50331648"`
 }
 
 // Worker sizes the asynq server.

@@ -1,15 +1,16 @@
 // Package flight bounds the memory a sync holds by bytes rather than by a count of practices:
 // a Budget is shared by one process's capacity fetches, and each practice fetch takes a Claim
-// that provider response bytes are charged to as they arrive and that is released once the
-// practice's snapshot is saved. Waiting on a slow provider costs nothing; only bytes received and
+// that provider response bytes (and then the slots decoded from them) are charged to as they
+// arrive and that is released once the practice's snapshot is saved. Waiting on a slow provider costs nothing; only bytes received and
 // not yet stored count.
 //
-// A practice's first bytes wait until its estimated size fits in the budget (or the budget is
-// otherwise empty, so a practice larger than the whole budget still proceeds alone). Bytes beyond
-// the estimate never wait: a practice that already holds memory must be able to finish and free
-// it, or two half-read practices could wait on each other for ever. Memory is therefore bounded by
-// the budget plus what admitted practices receive beyond their estimates, which stays small when
-// estimates come from each practice's previous snapshot.
+// A practice's first bytes wait until its reservation (an estimate, from its previous snapshot)
+// fits in the budget, or the budget is otherwise empty, so a practice larger than the whole budget
+// still proceeds alone. Bytes beyond the reservation never wait: a practice that already holds
+// memory must be able to finish and free it, or two half-read practices could wait on each other
+// for ever. Bytes given back early (Return: a response buffer once decoded) let others in sooner.
+// Memory is therefore bounded by the budget plus what admitted practices hold beyond their
+// reservations at one time, which stays small when reservations are close to real sizes.
 package flight
 
 import (
@@ -109,6 +110,21 @@ func (c *Claim) Take(ctx context.Context, n int64) error {
 	c.held += extra
 	c.b.charge(extra) // beyond the estimate: never waits
 	return nil
+}
+
+// Return gives n bytes back before the claim ends (a response buffer recycled once decoded), so
+// that other practices can be admitted; what remains of the claim's reservation stays held.
+func (c *Claim) Return(n int64) {
+	if c == nil || c.b == nil || n <= 0 {
+		return
+	}
+	c.mu.Lock()
+	n = min(n, c.held-c.credit) // never below what is still reserved
+	c.held -= n
+	c.mu.Unlock()
+	if n > 0 {
+		c.b.free(n)
+	}
 }
 
 // Release returns everything the claim holds. It is safe to call more than once.

@@ -110,3 +110,38 @@ func TestNilBudgetChargesNothing(t *testing.T) {
 		t.Fatal("nil claim from an empty context")
 	}
 }
+
+// TestReturnFreesRoomEarly: bytes given back before the claim ends admit another practice, but
+// never what is still reserved.
+func TestReturnFreesRoomEarly(t *testing.T) {
+	t.Parallel()
+	b := New(100)
+	a := b.Claim(60)
+	if err := a.Take(t.Context(), 60); err != nil {
+		t.Fatal(err)
+	}
+	a.Return(50)
+	if used, _ := b.InUse(); used != 10 {
+		t.Fatalf("used %d after returning 50 of 60, want 10", used)
+	}
+	c := b.Claim(80)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if err := c.Take(ctx, 1); err != nil {
+		t.Fatalf("not admitted after the return: %v", err)
+	}
+	d := b.Claim(10)
+	if err := d.Take(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	d.Return(1000) // only the 4 used; 6 stay reserved
+	if used, _ := b.InUse(); used != 10+80+6 {
+		t.Errorf("used %d, want 96", used)
+	}
+	a.Release()
+	c.Release()
+	d.Release()
+	if used, _ := b.InUse(); used != 0 {
+		t.Errorf("used %d after every release", used)
+	}
+}

@@ -71,12 +71,12 @@ func (l *limiter) acquire(ctx context.Context, ods string) (release func(latency
 
 // adaptive is the process-wide limit on GP Connect calls in flight. Slow providers need many
 // calls in flight for the same throughput (Little's law: in flight = rate x latency), so the
-// limit follows the measured rate and time to response headers, with headroom: it doubles while
-// callers queue for it and the provider side keeps up, settles at twice rate x latency when the
-// local side (decoding, the database, the byte budget) is what limits the rate, shrinks when
-// demand falls, and backs off by a quarter when more than 1 in 20 answers say the providers or
-// the SSP are overloaded (429, 503, timeouts). Memory is not its concern: the byte budget bounds
-// what arrives.
+// limit follows the measured rate and time to response headers, with headroom of two: it
+// doubles while callers queue for it and the provider side keeps up; when the local side
+// (decoding, the database, the byte budget) is what limits the rate, or demand falls, it
+// shrinks towards twice rate x latency, so that answers do not sit waiting for room (and time
+// out); and it backs off by a quarter when more than 1 in 20 answers say the providers or the
+// SSP are overloaded (429, 503, timeouts). The byte budget, not this limit, bounds memory.
 type adaptive struct {
 	mu       sync.Mutex
 	min, max int
@@ -162,7 +162,9 @@ func (a *adaptive) adaptLocked(now time.Time) {
 			a.limit = a.limit * 3 / 4
 		case a.queued && target > a.limit:
 			a.limit = min(target, 2*a.limit)
-		case !a.queued && target < a.limit:
+		case target < a.limit:
+			// Calls spend longer in flight than providers take to answer: they wait for the
+			// local side (or demand fell). Fewer in flight serve the same rate.
 			a.limit = (3*a.limit + target) / 4
 		}
 	}

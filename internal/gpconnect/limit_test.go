@@ -10,6 +10,12 @@ import (
 
 // drive runs callers that each loop acquire, wait latency, release until stop closes.
 func drive(a *adaptive, callers int, latency time.Duration, congested bool, stop <-chan struct{}) *sync.WaitGroup {
+	return driveLocal(a, callers, latency, congested, nil, 0, stop)
+}
+
+// driveLocal is drive where each call, once answered, also waits for one of the local slots for
+// work (as an answer waits for room in the byte budget and then is read) before it ends.
+func driveLocal(a *adaptive, callers int, latency time.Duration, congested bool, local chan struct{}, work time.Duration, stop <-chan struct{}) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	for range callers {
 		wg.Go(func() {
@@ -23,11 +29,33 @@ func drive(a *adaptive, callers int, latency time.Duration, congested bool, stop
 					return
 				}
 				time.Sleep(latency)
+				if local != nil {
+					local <- struct{}{}
+					time.Sleep(work)
+					<-local
+				}
 				a.release(latency, congested)
 			}
 		})
 	}
 	return &wg
+}
+
+// TestAdaptiveLimitSettlesWhenLocalSideLimits: when answers queue for the local side (4 slots of
+// 10 ms: 400 calls/s) rather than for providers (50 ms), the limit settles near twice rate x
+// latency (40) instead of climbing to the ceiling while callers queue.
+func TestAdaptiveLimitSettlesWhenLocalSideLimits(t *testing.T) {
+	t.Parallel()
+	a := newAdaptive(16, 512, nil)
+	stop := make(chan struct{})
+	wg := driveLocal(a, 400, 50*time.Millisecond, false, make(chan struct{}, 4), 10*time.Millisecond, stop)
+	time.Sleep(5 * time.Second)
+	got := a.Limit()
+	close(stop)
+	wg.Wait()
+	if got < 16 || got > 100 {
+		t.Errorf("limit %d, want near 40 (16..100)", got)
+	}
 }
 
 // TestAdaptiveLimitFollowsLatency: with slow providers and many callers queueing, the limit grows

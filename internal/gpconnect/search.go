@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gpfed/gpfed/internal/flight"
 )
 
 // SlotSearchResult is the outcome of SearchFreeSlots.
@@ -52,6 +54,9 @@ func (c *Client) SearchFreeSlots(ctx context.Context, p Provider, from, to time.
 	res.Slots = mergeWindows(results, from, to)
 	return res, nil
 }
+
+// decodedSlotBytes is what a decoded Slot holds in memory (struct and strings), roughly.
+const decodedSlotBytes = 320
 
 // windowResult is one window's search.
 type windowResult struct {
@@ -119,10 +124,15 @@ func (c *Client) searchWindow(ctx context.Context, p Provider, w window) ([]Slot
 		return nil, cr.traceIDs, err
 	}
 	slots, err := ParseSlotBundle(cr.body)
-	recycleBody(cr.body) // the slots copy what they keep
+	// The body is done with (the slots copy what they keep): its bytes go back to the budget, and
+	// the decoded slots, which live until the practice is saved, are charged instead.
+	claim := flight.FromContext(ctx)
+	claim.Return(int64(cap(cr.body)))
+	recycleBody(cr.body)
 	if err != nil {
 		return nil, cr.traceIDs, c.malformed(InteractionSearchSlots, cr, err)
 	}
+	_ = claim.Take(ctx, int64(len(slots))*decodedSlotBytes)
 	return slots, cr.traceIDs, nil
 }
 
