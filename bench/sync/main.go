@@ -35,6 +35,7 @@ type params struct {
 	limitGoroutines int
 	bin             string
 	env             []string
+	privatePG       bool
 }
 
 func main() {
@@ -57,6 +58,7 @@ func run() error {
 	flag.IntVar(&p.limitGoroutines, "limit-goroutines", 2*runtime.NumCPU(), "goroutines decoding and copying for the limit")
 	flag.StringVar(&p.bin, "bin", "bin/gpfed", "gpfed binary")
 	flag.StringVar(&env, "env", "", "extra KEY=VALUE settings for gpfed, comma-separated (e.g. GPFED_SYNC_MAX_BYTES_IN_FLIGHT=33554432)")
+	flag.BoolVar(&p.privatePG, "private-postgres", false, "use a throwaway PostgreSQL cluster (fsync on, pg_stat_statements) whose CPU and statements are reported on their own")
 	flag.Parse()
 	var err error
 	if p.latencies, err = parseList(lat, time.ParseDuration); err != nil {
@@ -72,6 +74,13 @@ func run() error {
 		p.env = strings.Split(env, ",")
 	}
 	ctx := context.Background()
+	if p.privatePG {
+		stop, err := startPrivatePostgres()
+		if err != nil {
+			return fmt.Errorf("private postgres: %w", err)
+		}
+		defer stop()
+	}
 	printMachine(ctx)
 	var results []result
 	for _, l := range p.latencies {

@@ -27,6 +27,8 @@ type result struct {
 	ok, failed             int
 	rssMiB                 float64
 	syncCPU, simCPU, other time.Duration
+	pgCPU                  time.Duration // private cluster only
+	statements             []string      // private cluster only: the costliest statements
 	loadBefore, loadAfter  string
 	summary, sizing        string
 	settings               []string
@@ -41,6 +43,13 @@ func (r result) print() {
 		r.wall.Seconds(), float64(r.practices)/r.wall.Seconds(), r.slots, r.slotsPerSec(), r.calls, r.ok, r.failed, r.rssMiB)
 	fmt.Printf("  cpu: sync process %.1fs, simulator %.1fs, everything else (postgres, redis, other users) %.1fs; load average %s -> %s\n",
 		r.syncCPU.Seconds(), r.simCPU.Seconds(), r.other.Seconds(), r.loadBefore, r.loadAfter)
+	if private != nil {
+		fmt.Printf("  postgres (private cluster) %.1fs = %.2f us per slot; its costliest statements:\n", r.pgCPU.Seconds(),
+			float64(r.pgCPU.Microseconds())/float64(max(r.slots, 1)))
+		for _, st := range r.statements {
+			fmt.Printf("    %s\n", st)
+		}
+	}
 	fmt.Printf("  %s\n  %s\n", r.summary, r.sizing)
 }
 
@@ -97,6 +106,7 @@ func benchSync(ctx context.Context, p params, latency time.Duration, ceiling int
 	if err := imp.Run(); err != nil {
 		return r, fmt.Errorf("import: %w", err)
 	}
+	resetStatements(ctx, dbURL)
 	return r, runSync(ctx, p, env, sim.Process.Pid, dbURL, &r)
 }
 
@@ -107,7 +117,7 @@ func runSync(ctx context.Context, p params, env []string, simPid int, dbURL stri
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, os.Stderr
 	r.loadBefore = loadAverage()
-	machine0, sim0 := machineCPU(), procCPU(simPid)
+	machine0, sim0, pg0 := machineCPU(), procCPU(simPid), privateCPU()
 	start := time.Now()
 	err := cmd.Run()
 	r.wall = time.Since(start)
@@ -123,6 +133,7 @@ func runSync(ctx context.Context, p params, env []string, simPid int, dbURL stri
 	r.rssMiB = float64(ru.Maxrss) / 1024 // KiB on Linux
 	r.syncCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	r.simCPU, r.other = simUsed, machine-r.syncCPU-simUsed
+	r.pgCPU = privateCPU() - pg0
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	for _, l := range lines {
 		if strings.HasPrefix(l, "sync run ") {
@@ -141,6 +152,9 @@ func runFacts(ctx context.Context, dbURL string, r *result) error {
 		return err
 	}
 	defer conn.Close(ctx)
+	if private != nil {
+		r.statements = topStatements(ctx, conn)
+	}
 	return conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM slots), (SELECT COALESCE(sum(calls), 0) FROM sync_run_practices),
 		(SELECT count(*) FROM sync_run_practices WHERE status = 'ok'), (SELECT count(*) FROM sync_run_practices WHERE status = 'failed')`).
 		Scan(&r.slots, &r.calls, &r.ok, &r.failed)
@@ -148,6 +162,9 @@ func runFacts(ctx context.Context, dbURL string, r *result) error {
 
 // adminURL is the server the benchmark's databases live on.
 func adminURL() string {
+	if private != nil {
+		return private.URL("postgres")
+	}
 	if u := os.Getenv("GPFED_TEST_DATABASE_URL"); u != "" {
 		return u
 	}
