@@ -45,7 +45,7 @@ func TestFHIRTimeMatchesFormat(t *testing.T) {
 	for _, tm := range []time.Time{
 		time.Date(2026, 3, 29, 0, 59, 0, 0, london), time.Date(2026, 3, 29, 2, 0, 0, 0, london),
 		time.Date(2026, 10, 25, 1, 30, 0, 0, london), time.Date(2026, 12, 31, 23, 59, 59, 0, london),
-		time.Date(999, 1, 2, 3, 4, 5, 0, time.FixedZone("x", -(5*3600 + 30*60))),
+		time.Date(999, 1, 2, 3, 4, 5, 0, time.FixedZone("x", -(5*3600+30*60))),
 	} {
 		if got, want := fhirTime(tm), tm.Format(fhirDateTime); got != want {
 			t.Errorf("fhirTime(%v) = %s, want %s", tm, got, want)
