@@ -101,7 +101,11 @@ type Postgres struct {
 
 // StartPostgres runs initdb in dir/data and starts the server. As root it
 // runs both as the postgres user (initdb refuses root).
-func StartPostgres(dir string) (*Postgres, error) {
+func StartPostgres(dir string) (*Postgres, error) { return StartPostgresWith(dir) }
+
+// StartPostgresWith is StartPostgres with extra server settings
+// ("name=value", applied after the defaults, so they win).
+func StartPostgresWith(dir string, settings ...string) (*Postgres, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -120,6 +124,9 @@ func StartPostgres(dir string) (*Postgres, error) {
 	// kernel keeps running, and the tests get faster on a busy machine.
 	args := []string{"-D", data, "-p", itoa(port), "-k", dir, "-c", "listen_addresses=127.0.0.1",
 		"-c", "fsync=off", "-c", "max_connections=200", "-c", "log_min_messages=warning"}
+	for _, kv := range settings {
+		args = append(args, "-c", kv)
+	}
 	pg := &Postgres{Port: port, Dir: dir,
 		proc: NewProc("postgres", filepath.Join(PGBin, "postgres"), args, os.Environ(), filepath.Join(dir, "postgres.log"))}
 	pg.proc.cred = cred

@@ -70,12 +70,3 @@ func bookingRetry(n int) time.Duration {
 	d = min(d, 2*time.Minute)
 	return d/2 + rand.N(d/2+1)
 }
-
-// retryDelay sends booking tasks to their schedule and everything else to
-// asynq's default.
-func retryDelay(n int, err error, t *asynq.Task) time.Duration {
-	if t != nil && (t.Type() == queue.TypeBookingSettle || t.Type() == queue.TypeBookingCancel) {
-		return bookingRetry(n)
-	}
-	return asynq.DefaultRetryDelayFunc(n, err, t)
-}

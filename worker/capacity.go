@@ -6,12 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"os"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
+	"github.com/gpfed/gpfed/internal/flight"
 	"github.com/gpfed/gpfed/internal/gpconnect"
 	"github.com/gpfed/gpfed/internal/metrics"
+	"github.com/gpfed/gpfed/internal/sds"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/queue"
 )
@@ -21,6 +26,12 @@ type SlotSearcher interface {
 	SearchFreeSlots(ctx context.Context, p gpconnect.Provider, from, to time.Time) (*gpconnect.SlotSearchResult, error)
 }
 
+// EndpointResolver resolves a practice's endpoint for one interaction within
+// a session (an *sds.Cache: one lookup per practice per run).
+type EndpointResolver interface {
+	Lookup(ctx context.Context, session, ods, interaction string) (sds.Endpoint, error)
+}
+
 // CapacityDeps is what the capacity fetch handler needs.
 type CapacityDeps struct {
 	GPC SlotSearcher
@@ -28,111 +39,130 @@ type CapacityDeps struct {
 	OnRunFinished func(ctx context.Context, run store.SyncRun)
 }
 
+// FetchDeps are the capacity fetch's other parts: endpoint discovery and
+// the per-practice fetch leases.
+type FetchDeps struct {
+	// SDS resolves practices that have no endpoint override. nil: SDS is not
+	// configured, and such practices fail with SDS_NOT_CONFIGURED.
+	SDS EndpointResolver
+	// Instance names this process in fetch leases (default host-pid-random).
+	Instance string
+	// LeaseTTL is how long a fetch lease outlives its last renewal (default
+	// 30s): how long a killed worker keeps its practices from other runs.
+	LeaseTTL time.Duration
+	// Budget bounds the provider response bytes this process holds at once,
+	// from their arrival until the practice is saved (nil: unbounded).
+	Budget *flight.Budget
+}
+
 func registerCapacity(mux *asynq.ServeMux, d Deps) {
 	if d.Capacity.GPC == nil {
 		return
 	}
-	h := &capacityHandler{db: d.DB, gpc: d.Capacity.GPC, log: d.Log.With("component", "capacity"), onFinished: d.Capacity.OnRunFinished}
-	mux.HandleFunc(queue.TypeCapacityFetch, h.ProcessTask)
+	mux.HandleFunc(queue.TypeCapacityFetch, newCapacityHandler(d).ProcessTask)
 }
 
 type capacityHandler struct {
 	db         *store.DB
 	gpc        SlotSearcher
+	sds        EndpointResolver
 	log        *slog.Logger
+	instance   string
+	ttl        time.Duration
+	leases     *leaseKeeper
+	budget     *flight.Budget
 	onFinished func(ctx context.Context, run store.SyncRun)
 }
 
+func newCapacityHandler(d Deps) *capacityHandler {
+	c := d.Fetch
+	if c.Instance == "" {
+		host, _ := os.Hostname()
+		c.Instance = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 30 * time.Second
+	}
+	log := d.Log.With("component", "capacity")
+	return &capacityHandler{db: d.DB, gpc: d.Capacity.GPC, sds: c.SDS, log: log, instance: c.Instance, ttl: c.LeaseTTL,
+		leases: &leaseKeeper{db: d.DB, instance: c.Instance, ttl: c.LeaseTTL, log: log}, budget: c.Budget,
+		onFinished: d.Capacity.OnRunFinished}
+}
+
+// interaction is what a capacity fetch calls, and so what SDS is asked about.
+const interaction = gpconnect.InteractionSearchSlots
+
 // ProcessTask fetches one practice's free slots for one run and stores the
 // outcome. It is idempotent: a practice that already has an outcome in the
-// run is skipped. Provider failures are outcomes (the client already applied
-// the GP Connect retry policy); only our own failures (database down,
-// shutdown) return an error so asynq retries the task.
+// run is skipped. It first claims the practice's fetch lease, so no other
+// run or process fetches or saves the practice at the same time: while
+// another run's fetch holds it, this one waits, and then reports the
+// practice as skipped when that fetch saved it after this run began.
+// Provider and SDS failures are outcomes; only our own failures (database
+// down, shutdown) return an error so asynq retries the task.
 func (h *capacityHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var p queue.CapacityFetch
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.RunID == 0 || p.ODS == "" {
 		return fmt.Errorf("bad capacity payload: %v: %w", err, asynq.SkipRetry)
 	}
-	status, from, to, err := h.db.RunPracticeStatus(ctx, p.RunID, p.ODS)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("run %d has no practice %s: %w", p.RunID, p.ODS, asynq.SkipRetry)
-	}
-	if err != nil {
-		return fmt.Errorf("load run %d: %w", p.RunID, err)
-	}
-	if status != "pending" {
-		return nil
-	}
-	if err := h.db.RecordAttempt(ctx, p.RunID, p.ODS); err != nil {
+	claim, err := h.claim(ctx, p)
+	if err != nil || claim == nil {
 		return err
 	}
-	if err := h.fetch(ctx, p, from, to); err != nil {
+	h.leases.hold()
+	defer h.leases.drop()
+	if err := h.process(ctx, p, claim); err != nil {
+		// Hand the lease back so that the retry (or another run) need not wait for it to lapse.
+		if rerr := h.db.ReleaseFetchLease(context.WithoutCancel(ctx), p.ODS, claim.Token); rerr != nil {
+			h.log.Warn("release fetch lease", "ods_code", p.ODS, "error", rerr)
+		}
 		return err
 	}
 	return h.finish(ctx, p.RunID)
 }
 
-func (h *capacityHandler) fetch(ctx context.Context, p queue.CapacityFetch, from, to time.Time) error {
-	started := time.Now()
-	out := store.FetchOutcome{RunID: p.RunID, ODSCode: p.ODS}
-	pr, err := h.db.GetPractice(ctx, p.ODS)
-	if err != nil {
-		return fmt.Errorf("load practice %s: %w", p.ODS, err)
-	}
-	res, err := h.gpc.SearchFreeSlots(ctx, gpconnect.Provider{ODS: pr.ODSCode, ASID: pr.ASID, ServiceRoot: pr.Endpoint}, from, to)
-	out.Duration = time.Since(started)
-	if res != nil {
-		out.Calls = res.Calls
-	}
-	if err != nil {
-		if errors.Is(ctx.Err(), context.Canceled) {
-			// Shutting down: hand the task back rather than record a failure.
-			return fmt.Errorf("fetch %s interrupted: %w", p.ODS, ctx.Err())
+// claim takes the practice's fetch lease for the run, waiting while another
+// run's fetch holds it. It returns nil when the practice has an outcome.
+func (h *capacityHandler) claim(ctx context.Context, p queue.CapacityFetch) (*store.FetchClaim, error) {
+	wait, waited := 200*time.Millisecond, time.Time{}
+	for {
+		c, err := h.db.ClaimFetch(ctx, p.RunID, p.ODS, interaction, h.instance, h.ttl)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("run %d has no practice %s: %w", p.RunID, p.ODS, asynq.SkipRetry)
+		case err != nil:
+			return nil, fmt.Errorf("claim %s for run %d: %w", p.ODS, p.RunID, err)
+		case c.Status != "pending":
+			return nil, nil
+		case c.Acquired:
+			if !waited.IsZero() {
+				h.log.Info("fetch lease free; continuing", "run_id", p.RunID, "ods_code", p.ODS,
+					"waited_ms", time.Since(waited).Milliseconds())
+			}
+			return &c, nil
 		}
-		return h.fail(ctx, out, err)
+		if waited.IsZero() {
+			waited = time.Now()
+			h.log.Info("practice is being fetched by another run; waiting", "run_id", p.RunID, "ods_code", p.ODS,
+				"holder_run_id", c.HolderRun)
+		}
+		if err := sleepCtx(ctx, wait/2+rand.N(wait/2+1)); err != nil {
+			return nil, fmt.Errorf("waiting for run %d's fetch of %s: %w", c.HolderRun, p.ODS, err)
+		}
+		wait = min(2*wait, 2*time.Second)
 	}
-	recs := make([]store.SlotRecord, len(res.Slots))
-	for i, s := range res.Slots {
-		recs[i] = store.SlotRecord{SlotID: s.ID, Start: s.Start, End: s.End, StartText: s.StartText, EndText: s.EndText,
-			LocalDate: s.LocalDate, DurationMinutes: s.DurationMinutes, LocationID: s.LocationID, SiteName: s.SiteName,
-			ScheduleID: s.ScheduleID, SessionName: s.SessionName, PractitionerID: s.PractitionerID,
-			PractitionerName: s.PractitionerName, RoleCode: s.RoleCode, RoleDisplay: s.RoleDisplay,
-			DeliveryChannel: s.DeliveryChannel, SlotType: s.SlotType}
-	}
-	ch, err := h.db.SaveSnapshot(ctx, out, from, to, recs)
-	if err != nil {
-		return fmt.Errorf("save snapshot for %s: %w", p.ODS, err)
-	}
-	metrics.SyncPractices.WithLabelValues("ok", "").Inc()
-	metrics.SlotsFetched.Add(float64(len(recs)))
-	h.log.Info("practice synced", "run_id", p.RunID, "ods_code", p.ODS, "slots", len(recs), "calls", out.Calls,
-		"added", ch.Added, "removed", ch.Removed, "expired", ch.Expired, "duration_ms", out.Duration.Milliseconds())
-	return nil
 }
 
-func (h *capacityHandler) fail(ctx context.Context, out store.FetchOutcome, err error) error {
-	var gerr *gpconnect.Error
-	switch {
-	case errors.As(err, &gerr):
-		out.HTTPStatus, out.SpineCode, out.Diagnostics = gerr.Status, gerr.SpineCode, gerr.Diagnostics
-		if out.Diagnostics == "" && gerr.Err != nil {
-			out.Diagnostics = gerr.Err.Error()
-		}
-	case errors.Is(err, context.DeadlineExceeded):
-		out.SpineCode, out.Diagnostics = gpconnect.CodeTimeout, "fetch exceeded the task deadline"
-	default:
-		out.SpineCode, out.Diagnostics = "CLIENT_ERROR", err.Error()
+// sleepCtx waits d, or until ctx ends (its error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	if len(out.Diagnostics) > 1000 {
-		out.Diagnostics = out.Diagnostics[:1000]
-	}
-	if err := h.db.MarkPracticeFailed(context.WithoutCancel(ctx), out); err != nil {
-		return fmt.Errorf("record failure for %s: %w", out.ODSCode, err)
-	}
-	metrics.SyncPractices.WithLabelValues("failed", metrics.SpineCodeLabel(out.SpineCode)).Inc()
-	h.log.Warn("practice sync failed", "run_id", out.RunID, "ods_code", out.ODSCode, "http_status", out.HTTPStatus,
-		"spine_code", out.SpineCode, "duration_ms", out.Duration.Milliseconds(), "error", err)
-	return nil
 }
 
 func (h *capacityHandler) finish(ctx context.Context, runID int64) error {
@@ -143,12 +173,20 @@ func (h *capacityHandler) finish(ctx context.Context, runID int64) error {
 	if run == nil {
 		return nil
 	}
+	if ender, ok := h.sds.(interface{ EndSession(string) }); ok {
+		ender.EndSession(session(runID))
+	}
 	d := time.Since(run.StartedAt)
 	metrics.SyncRunDuration.Observe(d.Seconds())
 	h.log.Info("sync run completed", "run_id", run.ID, "practices_ok", run.PracticesOK,
-		"practices_failed", run.PracticesFailed, "slots", run.SlotsTotal, "duration_ms", d.Milliseconds())
+		"practices_failed", run.PracticesFailed, "practices_not_enabled", run.PracticesNotEnabled,
+		"practices_skipped", run.PracticesSkipped, "slots", run.SlotsTotal, "duration_ms", d.Milliseconds())
 	if h.onFinished != nil {
 		h.onFinished(ctx, *run)
 	}
 	return nil
 }
+
+// session is the SDS caching session of a run: lookups are kept for the
+// run and never reused by another (GP Connect's rule for consumers).
+func session(runID int64) string { return fmt.Sprintf("run:%d", runID) }

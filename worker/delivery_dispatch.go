@@ -53,7 +53,7 @@ func (e *Engine) claimLoop(ctx context.Context) {
 			if ctx.Err() == nil && (n == 1 || n%50 == 0) {
 				e.log.Warn("claim failed; retrying", "error", err, "failures", n)
 			}
-			sleepCtx(ctx, min(time.Duration(n)*100*time.Millisecond, 2*time.Second))
+			_ = sleepCtx(ctx, min(time.Duration(n)*100*time.Millisecond, 2*time.Second))
 			e.Poke()
 		case len(items) == limit:
 			e.Poke() // there is probably more
@@ -147,13 +147,4 @@ func (e *Engine) holdLease(ctx context.Context, token uuid.UUID) (context.Contex
 		}
 	}()
 	return lctx, func() { close(done); expire.Stop(); cancel() }
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

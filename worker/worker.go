@@ -25,6 +25,7 @@ type Deps struct {
 	// Delivery handles delivery:claim; nil leaves deliveries to other workers.
 	Delivery *Engine
 	Booking  BookingDeps
+	Fetch    FetchDeps
 }
 
 // NewMux registers every handler behind logging and panic recovery.
@@ -55,7 +56,7 @@ func NewServer(redis asynq.RedisConnOpt, concurrency int, shutdown time.Duration
 		TaskCheckInterval: 50 * time.Millisecond,
 		// Capacity fetch retries are due within half a second, not asynq's 5 s.
 		DelayedTaskCheckInterval: 500 * time.Millisecond,
-		// Booking settles and cancels retry on their own schedule.
+		// Capacity fetches and booking settles and cancels retry on their own schedules.
 		RetryDelayFunc: retryDelay,
 		Logger:         asynqLogger{log.With("component", "asynq")},
 		LogLevel:       asynq.WarnLevel,

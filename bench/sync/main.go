@@ -1,27 +1,42 @@
-// Command sync benchmarks a whole capacity sync the way an operator runs it:
-// `gpfed sim` serves a simulated federation (N practices, ~500 free slots
-// each over 28 days, lognormal latency with a 200 ms median) in one process,
-// and `gpfed sync --once` fetches and stores everything in another, whose
-// wall time and peak RSS are measured. Run with `make bench-sync`.
+// Command sync benchmarks a whole capacity sync the way an operator runs it, and the floor it is
+// judged against, in the same run:
+//
+//   - gpfed's figure: `gpfed sim` serves a simulated federation (N practices, ~460 free slots each
+//     over 28 days, lognormal latency around a median) in one process, and `gpfed sync --once`
+//     resolves every practice through the simulator's SDS, fetches and stores everything in
+//     another, whose wall time, peak RSS and CPU are measured; once per median latency and per
+//     concurrency ceiling tried.
+//   - the decode+COPY limit: the same provider bytes decoded by gpfed's own parser and COPYed by
+//     gpfed's own encoder into a copy of the slots table, from several goroutines with nothing
+//     else (no network, queue, leases, history, aggregates): slots per second this machine can
+//     store at best.
+//
+// Run with `make bench-sync`; docs/BENCHMARKS.md records the figures.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
+
+type params struct {
+	practices       int
+	latencies       []time.Duration
+	ceilings        []int // GPFED_GPC_MAX_CONCURRENT values tried
+	perDay          int
+	discovery       string // sds | csv
+	limitPractices  int
+	limitDuration   time.Duration
+	limitGoroutines int
+	bin             string
+	env             []string
+	privatePG       bool
+}
 
 func main() {
 	if err := run(); err != nil {
@@ -31,186 +46,87 @@ func main() {
 }
 
 func run() error {
-	sizes := flag.String("practices", "250,1000", "federation sizes to run, comma-separated")
-	latency := flag.Duration("latency", 200*time.Millisecond, "median provider latency")
-	perDay := flag.Int("slots-per-day", 24, "free slots per practice per weekday (~500 per practice over 28 days)")
-	concurrency := flag.Int("concurrency", 128, "worker concurrency and GP Connect concurrent calls")
-	bin := flag.String("bin", "bin/gpfed", "gpfed binary")
+	var p params
+	var lat, ceil, env string
+	flag.IntVar(&p.practices, "practices", 6500, "federation size")
+	flag.StringVar(&lat, "latency", "200ms,1s", "median provider latencies to run, comma-separated")
+	flag.StringVar(&ceil, "concurrency", "512", "GPFED_GPC_MAX_CONCURRENT ceilings to try, comma-separated (the limit adapts below it)")
+	flag.IntVar(&p.perDay, "slots-per-day", 24, "free slots per practice per weekday (~460 per practice over 28 days)")
+	flag.StringVar(&p.discovery, "discovery", "sds", "sds: CSV of ODS codes, endpoints from the simulated SDS; csv: endpoints in the CSV")
+	flag.IntVar(&p.limitPractices, "limit-practices", 400, "practices whose responses the decode+COPY limit replays")
+	flag.DurationVar(&p.limitDuration, "limit-time", 10*time.Second, "how long to measure the decode+COPY limit")
+	flag.IntVar(&p.limitGoroutines, "limit-goroutines", 2*runtime.NumCPU(), "goroutines decoding and copying for the limit")
+	flag.StringVar(&p.bin, "bin", "bin/gpfed", "gpfed binary")
+	flag.StringVar(&env, "env", "", "extra KEY=VALUE settings for gpfed, comma-separated (e.g. GPFED_SYNC_MAX_BYTES_IN_FLIGHT=33554432)")
+	flag.BoolVar(&p.privatePG, "private-postgres", false, "use a throwaway PostgreSQL cluster (fsync on, pg_stat_statements) whose CPU and statements are reported on their own")
 	flag.Parse()
-	for _, n := range strings.Split(*sizes, ",") {
-		if err := benchOne(strings.TrimSpace(n), *latency, *perDay, *concurrency, *bin); err != nil {
-			return err
-		}
+	var err error
+	if p.latencies, err = parseList(lat, time.ParseDuration); err != nil {
+		return fmt.Errorf("-latency: %w", err)
 	}
-	return nil
-}
-
-func benchOne(n string, latency time.Duration, perDay, concurrency int, bin string) error {
+	if p.ceilings, err = parseList(ceil, atoi); err != nil {
+		return fmt.Errorf("-concurrency: %w", err)
+	}
+	if p.discovery != "sds" && p.discovery != "csv" {
+		return fmt.Errorf("-discovery must be sds or csv")
+	}
+	if env != "" {
+		p.env = strings.Split(env, ",")
+	}
 	ctx := context.Background()
-	dbURL, err := freshDB(ctx, "gpfed_bench")
+	if p.privatePG {
+		stop, err := startPrivatePostgres()
+		if err != nil {
+			return fmt.Errorf("private postgres: %w", err)
+		}
+		defer stop()
+	}
+	printMachine(ctx)
+	var results []result
+	for _, l := range p.latencies {
+		for _, c := range p.ceilings {
+			r, err := benchSync(ctx, p, l, c)
+			if err != nil {
+				return err
+			}
+			r.print()
+			results = append(results, r)
+		}
+	}
+	lim, err := measureLimit(ctx, p)
 	if err != nil {
-		return err
+		return fmt.Errorf("decode+COPY limit: %w", err)
 	}
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp("", "gpfed-bench")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	csvPath := filepath.Join(tmp, "federation.csv")
-	// Redis DB 14 keeps the benchmark away from the application's queues.
-	env := append(os.Environ(), "DATABASE_URL="+dbURL, "REDIS_URL=redis://127.0.0.1:6379/14", "GPFED_LOG_LEVEL=warn",
-		fmt.Sprintf("GPFED_WORKER_CONCURRENCY=%d", concurrency), fmt.Sprintf("GPFED_GPC_MAX_CONCURRENT=%d", concurrency))
-
-	simCmd := exec.Command(bin, "sim", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--practices", n,
-		"--latency", latency.String(), "--slots-per-day", fmt.Sprint(perDay), "--write-csv", csvPath)
-	simCmd.Env, simCmd.Stderr = env, os.Stderr
-	if err := simCmd.Start(); err != nil {
-		return fmt.Errorf("start sim: %w", err)
-	}
-	simCPU := func() time.Duration { return procCPU(simCmd.Process.Pid) }
-	if err := waitFile(csvPath, 10*time.Second); err != nil {
-		return err
-	}
-	imp := exec.Command(bin, "practices", "import", csvPath)
-	imp.Env, imp.Stdout, imp.Stderr = env, os.Stderr, os.Stderr
-	if err := imp.Run(); err != nil {
-		return fmt.Errorf("import: %w", err)
-	}
-	if err := flushRedis(); err != nil {
-		return err
-	}
-
-	syncCmd := exec.Command(bin, "sync", "--once")
-	syncCmd.Env = env
-	out := &strings.Builder{}
-	syncCmd.Stdout, syncCmd.Stderr = out, os.Stderr
-	machineBefore := machineCPU()
-	simBefore := simCPU()
-	start := time.Now()
-	err = syncCmd.Run()
-	wall := time.Since(start)
-	machineUsed := machineCPU() - machineBefore
-	simUsed := simCPU() - simBefore
-	_ = simCmd.Process.Signal(syscall.SIGTERM)
-	_ = simCmd.Wait()
-	if err != nil {
-		return fmt.Errorf("sync --once: %w\n%s", err, out.String())
-	}
-	ru := syncCmd.ProcessState.SysUsage().(*syscall.Rusage)
-	rss := ru.Maxrss // KiB on Linux
-	syncCPU := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	slots, calls, err := runFacts(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	var np float64
-	fmt.Sscan(n, &np)
-	fmt.Printf("practices=%s days=28 latency_median=%s concurrency=%d\n", n, latency, concurrency)
-	fmt.Printf("  wall=%.2fs practices/s=%.1f slots=%d slots/s=%.0f gpconnect_calls=%d peak_rss=%.1fMiB cpus=%d\n",
-		wall.Seconds(), np/wall.Seconds(), slots, float64(slots)/wall.Seconds(), calls, float64(rss)/1024, runtime.NumCPU())
-	fmt.Printf("  cpu: sync process %.1fs, simulator %.1fs, whole machine %.1fs (postgres, redis and anything else: %.1fs)\n",
-		syncCPU.Seconds(), simUsed.Seconds(), machineUsed.Seconds(), (machineUsed - syncCPU - simUsed).Seconds())
-	last := strings.TrimSpace(out.String())
-	if i := strings.LastIndex(last, "\n"); i >= 0 {
-		last = last[i+1:]
-	}
-	fmt.Printf("  %s\n", last)
+	lim.print()
+	printSummary(results, lim)
 	return nil
 }
 
-func runFacts(ctx context.Context, dbURL string) (slots, calls int, err error) {
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer conn.Close(ctx)
-	err = conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM slots), (SELECT COALESCE(sum(calls), 0) FROM sync_run_practices)`).Scan(&slots, &calls)
-	return slots, calls, err
-}
-
-// freshDB (re)creates a database on the server of DATABASE_URL / the test admin URL.
-func freshDB(ctx context.Context, name string) (string, error) {
-	admin := os.Getenv("GPFED_TEST_DATABASE_URL")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return "", fmt.Errorf("connect %s: %w", admin, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-		return "", err
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", err
-	}
-	u, _ := url.Parse(admin)
-	u.Path = "/" + name
-	return u.String(), nil
-}
-
-func flushRedis() error {
-	cmd := exec.Command("redis-cli", "-n", "14", "FLUSHDB")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("flush bench redis db: %v: %s", err, out)
-	}
-	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitFile(path string, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if st, err := os.Stat(path); err == nil && st.Size() > 0 {
-			time.Sleep(100 * time.Millisecond)
-			return nil
+func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
+	for _, f := range strings.Split(s, ",") {
+		v, err := parse(strings.TrimSpace(f))
+		if err != nil {
+			return nil, err
 		}
-		time.Sleep(50 * time.Millisecond)
+		out = append(out, v)
 	}
-	return errors.New("sim did not write its CSV")
+	return out, nil
 }
 
-// procCPU reads a process's user+system CPU time from /proc/<pid>/stat.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndex(s, ")")+2:])
-	var ut, st int64
-	fmt.Sscan(fields[11], &ut)
-	fmt.Sscan(fields[12], &st)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ = 100 on Linux
+func atoi(s string) (int, error) {
+	var n int
+	_, err := fmt.Sscan(s, &n)
+	return n, err
 }
 
-// machineCPU is the busy (non-idle) CPU time of the whole machine so far.
-func machineCPU() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
+// printSummary sets each run beside the limit, as the targets read.
+func printSummary(rs []result, lim limit) {
+	fmt.Println("\nsummary (targets: 6,500 practices x 28 days under 30 s at 200 ms and under 60 s at 1 s; peak RSS under 200 MB; >= 60% of the decode+COPY limit per slot)")
+	fmt.Printf("  decode+COPY limit: %.0f slots/s\n", lim.slotsPerSec)
+	for _, r := range rs {
+		fmt.Printf("  latency %-6s ceiling %-4d  wall %6.1fs  %7.0f slots/s = %5.1f%% of the limit  peak RSS %5.1f MiB (%5.1f MB)  load %s -> %s\n",
+			r.latency, r.ceiling, r.wall.Seconds(), r.slotsPerSec(), 100*r.slotsPerSec()/lim.slotsPerSec,
+			r.rssMiB, r.rssMiB*1.048576, r.loadBefore, r.loadAfter)
 	}
-	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
-	var busy int64
-	for i, v := range f[1:] {
-		var n int64
-		fmt.Sscan(v, &n)
-		if i != 3 && i != 4 { // idle, iowait
-			busy += n
-		}
-	}
-	return time.Duration(busy) * time.Second / 100
 }

@@ -104,7 +104,7 @@ func TestCLIImportReportsEveryBadLineAndStoresNothing(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.csv")
 	content := "ods_code,name,asid,endpoint\n" +
 		"A20047,Legg,918999198993,https://p.example/A20047/STU3/1/gpconnect\n" +
-		"B81016,Two,12345,https://p.example/B81016/STU3/1/gpconnect/\n" +
+		"B81016,Two,12345,ftp://p.example/B81016/STU3/1/gpconnect\n" +
 		"A20047,Dup,918999198993,https://p.example/x\n"
 	if err := os.WriteFile(bad, []byte(content), 0o600); err != nil {
 		t.Fatal(err)

@@ -101,7 +101,9 @@ func TestComposeDemoSequence(t *testing.T) {
 	// The compose file's development settings, with loopback for its private networks.
 	env := []string{"DATABASE_URL=" + testdb.NewEmpty(t), "REDIS_URL=" + redisURL, "GPFED_LOG_LEVEL=warn",
 		"GPFED_DB_MAX_CONNS=4", "GPFED_HTTP_ADDR=127.0.0.1:" + apiPort, "GPFED_METRICS_ADDR=127.0.0.1:" + opsPort,
-		"GPFED_WEBHOOK_ALLOW_HTTP=true", "GPFED_WEBHOOK_ALLOW_NETS=127.0.0.0/8", "GPFED_SECRET_KEY=" + testSecretKey}
+		"GPFED_WEBHOOK_ALLOW_HTTP=true", "GPFED_WEBHOOK_ALLOW_NETS=127.0.0.0/8", "GPFED_SECRET_KEY=" + testSecretKey,
+		// The practices are imported by ODS code and resolved through the simulator's SDS.
+		"GPFED_SDS_URL=" + mapArgs.Replace("http://sim:8090/spine-directory/FHIR/R4"), "GPFED_SDS_API_KEY=local-simulator"}
 
 	mustRun := func(name string) string {
 		t.Helper()

@@ -15,7 +15,6 @@ import (
 	"github.com/gpfed/gpfed/internal/service"
 	"github.com/gpfed/gpfed/internal/sim"
 	"github.com/gpfed/gpfed/internal/store"
-	"github.com/gpfed/gpfed/queue"
 )
 
 func init() {
@@ -51,7 +50,11 @@ func runDemo(ctx context.Context, app *App, args []string) error {
 	if err := importDemoPractices(ctx, app, db, fed); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "simulated federation: %d practices at %s\n", *n, fed.BaseURL())
+	if app.Cfg.SDS.URL == "" {
+		// The federation is imported by ODS code: endpoints come from the simulated SDS.
+		app.Cfg.SDS.URL, app.Cfg.SDS.APIKey = fed.SDSBaseURL(), "demo"
+	}
+	fmt.Fprintf(out, "simulated federation: %d practices at %s (SDS: %s)\n", *n, fed.BaseURL(), app.Cfg.SDS.URL)
 
 	g := service.Group{Log: app.Log}
 	defer g.Stop()
@@ -81,7 +84,7 @@ func runDemo(ctx context.Context, app *App, args []string) error {
 		if !errors.As(err, &ee) {
 			return err
 		}
-		fmt.Fprintln(out, "(the failures above are scripted faults in the simulated federation)")
+		fmt.Fprintln(out, "(the failures above, and the practice SDS lists no GP Connect endpoint for, are scripted in the simulated federation)")
 	}
 
 	sent, err := sendDemoTasks(ctx, db, base, fed)
@@ -107,8 +110,9 @@ func runDemo(ctx context.Context, app *App, args []string) error {
 }
 
 // startDemoSim serves the simulated federation with scripted faults: one
-// practice whose GP Connect fails, one with GP Connect disabled, one webhook
-// that is gone for good and one that keeps failing.
+// practice whose GP Connect fails, one with appointment management disabled,
+// one that SDS lists no GP Connect endpoint for, one webhook that is gone for
+// good and one that keeps failing.
 func startDemoSim(ctx context.Context, n int, addr string) (*sim.Federation, func(), error) {
 	fed := sim.New(sim.Config{Practices: n, Seed: 2026, Latency: sim.LatencyDist{Median: 30 * time.Millisecond}})
 	ln, err := net.Listen("tcp", addr)
@@ -121,6 +125,7 @@ func startDemoSim(ctx context.Context, n int, addr string) (*sim.Federation, fun
 	fed.SetFault(ps[5].ODS, sim.Fault{Status: 403, Diagnostics: "GP Connect appointment management is not enabled at this practice"})
 	fed.SetWebhookFault(ps[7].ODS, sim.WebhookFault{Status: 410})
 	fed.SetWebhookFault(ps[8].ODS, sim.WebhookFault{Status: 500})
+	fed.SetSDSFault(ps[6].ODS, sim.SDSFault{NoEndpoint: true})
 	srv := &http.Server{Handler: fed.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return fed, func() { fed.Close(); _ = srv.Close() }, nil
@@ -149,12 +154,14 @@ func demoSecurity(app *App, out io.Writer) {
 		s.WebhookAllowNets+")")
 }
 
-// importDemoPractices imports the simulated federation and gives every
-// webhook receiver the secret gpfed generated for it (rotating the secrets
-// a previous demo run left, which this run's simulator does not know).
+// importDemoPractices imports the federation as a federation knows it: by
+// ODS code and name (and webhooks), its endpoints left to SDS. Every
+// webhook receiver is given the secret gpfed generated for it (rotating
+// the secrets a previous demo run left, which this run's simulator does
+// not know).
 func importDemoPractices(ctx context.Context, app *App, db *store.DB, fed *sim.Federation) error {
 	var buf bytes.Buffer
-	if err := fed.WriteCSV(&buf); err != nil {
+	if err := fed.WriteODSCSV(&buf); err != nil {
 		return err
 	}
 	ps, err := practiceParser(app).Parse(&buf)
@@ -202,7 +209,7 @@ func startDemoServices(ctx context.Context, g *service.Group, app *App, c *conns
 		return err
 	}
 	startWorkerServices(ctx, g, app, engine, sweeper, false) // the API's ops listener serves this process's metrics
-	if err := startQueueServer(ctx, g, app, c.Redis, mux, queue.Queues); err != nil {
+	if err := startWorkerQueues(ctx, g, app, c.Redis, mux); err != nil {
 		ln.Close()
 		return err
 	}

@@ -14,11 +14,13 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/gpfed/gpfed/internal/config"
 	"github.com/gpfed/gpfed/internal/logging"
+	"github.com/gpfed/gpfed/internal/sds"
 )
 
 // command is one subcommand.
@@ -54,6 +56,12 @@ type App struct {
 	Log    *slog.Logger
 	Stdout io.Writer
 	Stderr io.Writer
+
+	// The process's one SDS client (its rate limit is the process's), built
+	// on first use by sdsClient.
+	sdsOnce sync.Once
+	sds     *sds.Client
+	sdsErr  error
 }
 
 func main() {

@@ -19,18 +19,20 @@ import (
 )
 
 func init() {
-	register("practices", "manage member practices: import FILE | list | token ODS | revoke ODS | webhook [--rotate [--keep-previous D]] ODS [URL] | rate-limit ODS N|default | reseal | deactivate [--yes] ODS... | max-in-flight ODS N|default", runPractices)
+	register("practices", "manage member practices: import FILE | list | discover [ODS...] | token ODS | revoke ODS | webhook [--rotate [--keep-previous D]] ODS [URL] | rate-limit ODS N|default | reseal | deactivate [--yes] ODS... | max-in-flight ODS N|default", runPractices)
 }
 
 func runPractices(ctx context.Context, app *App, args []string) error {
 	if len(args) == 0 {
-		return usagef("practices: need a subcommand: import, list, token, revoke, webhook, rate-limit, reseal, deactivate, max-in-flight")
+		return usagef("practices: need a subcommand: import, list, discover, token, revoke, webhook, rate-limit, reseal, deactivate, max-in-flight")
 	}
 	switch args[0] {
 	case "import":
 		return practicesImport(ctx, app, args[1:])
 	case "list":
 		return practicesList(ctx, app, args[1:])
+	case "discover":
+		return practicesDiscover(ctx, app, args[1:])
 	case "token":
 		return practicesToken(ctx, app, args[1:])
 	case "revoke":
@@ -116,6 +118,18 @@ func practicesImport(ctx context.Context, app *App, args []string) error {
 		fmt.Fprintf(app.Stdout, "departed practices: %d undelivered task(s) failed with recipient_left (senders told); their API keys are revoked\n",
 			res.FailedTasks)
 	}
+	viaSDS := 0
+	for _, p := range ps {
+		if !p.HasOverride() {
+			viaSDS++
+		}
+	}
+	switch {
+	case viaSDS > 0 && app.Cfg.SDS.URL == "":
+		fmt.Fprintf(app.Stdout, "%d practices have no endpoint override and will be resolved through SDS: set GPFED_SDS_URL and GPFED_SDS_API_KEY (until then their syncs fail with SDS_NOT_CONFIGURED)\n", viaSDS)
+	case viaSDS > 0:
+		fmt.Fprintf(app.Stdout, "%d practices will be resolved through SDS at each sync; check them first with: gpfed practices discover\n", viaSDS)
+	}
 	return nil
 }
 
@@ -177,8 +191,11 @@ func practicesList(ctx context.Context, app *App, args []string) error {
 		}
 		// Stored text predates some rules: nothing from data may reach a
 		// terminal as a control sequence.
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\n", p.ODSCode, textrule.Printable(p.Name), p.ASID, p.Active, ch,
-			textrule.Printable(p.Endpoint))
+		asid, endpoint := p.ASID, textrule.Printable(p.Endpoint)
+		if !p.HasOverride() {
+			asid, endpoint = "(SDS)", "(SDS, per interaction at each sync)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\n", p.ODSCode, textrule.Printable(p.Name), asid, p.Active, ch, endpoint)
 	}
 	return tw.Flush()
 }

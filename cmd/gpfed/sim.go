@@ -30,8 +30,10 @@ func runSim(ctx context.Context, app *App, args []string) error {
 	median := fs.Duration("latency", 0, "median provider latency (lognormal), e.g. 200ms")
 	csvPath := fs.String("write-csv", "", "write the matching practices CSV to this file (- = print it and exit)")
 	base := fs.String("base-url", "", "public base URL (default http://<addr>)")
-	var faults multiFlag
+	odsOnly := fs.Bool("ods-only", false, "write the CSV without endpoints (ods_code,name,...): gpfed resolves them through the simulated SDS")
+	var faults, sdsFaults multiFlag
 	fs.Var(&faults, "fault", "ODS=STATUS[xTIMES] | ODS=timeout | ODS=malformed (repeatable), e.g. B81016=503x2")
+	fs.Var(&sdsFaults, "sds-fault", "ODS=none | ODS=multi | ODS=nodevice | ODS=STATUS[xTIMES] | ODS=slow (repeatable): SDS directory faults")
 	if err := fs.Parse(args); err != nil {
 		return usagef("%v", err)
 	}
@@ -43,6 +45,9 @@ func runSim(ctx context.Context, app *App, args []string) error {
 			return usagef("--write-csv - needs --base-url (the address practices will be reached at)")
 		}
 		fed.SetBaseURL(*base)
+		if *odsOnly {
+			return fed.WriteODSCSV(app.Stdout)
+		}
 		return fed.WriteCSV(app.Stdout)
 	}
 	ln, err := net.Listen("tcp", *addr)
@@ -53,13 +58,11 @@ func runSim(ctx context.Context, app *App, args []string) error {
 		*base = "http://" + ln.Addr().String()
 	}
 	fed.SetBaseURL(*base)
-	for _, f := range faults {
-		if err := applyFault(fed, f); err != nil {
-			return usagef("--fault %s: %v", f, err)
-		}
+	if err := applyFaults(fed, faults, sdsFaults); err != nil {
+		return err
 	}
 	if *csvPath != "" {
-		if err := writeSimCSV(fed, *csvPath); err != nil {
+		if err := writeSimCSV(fed, *csvPath, *odsOnly); err != nil {
 			return err
 		}
 		fmt.Fprintf(app.Stderr, "wrote %s (%d practices)\n", *csvPath, *n)
@@ -71,7 +74,8 @@ func runSim(ctx context.Context, app *App, args []string) error {
 	mux.Handle("/", fed.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { <-ctx.Done(); fed.Close(); _ = srv.Close() }()
-	fmt.Fprintf(app.Stderr, "simulated federation of %d practices at %s\n", *n, *base)
+	fmt.Fprintf(app.Stderr, "simulated federation of %d practices at %s (SDS: GPFED_SDS_URL=%s, any GPFED_SDS_API_KEY)\n",
+		*n, *base, fed.SDSBaseURL())
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -80,13 +84,17 @@ func runSim(ctx context.Context, app *App, args []string) error {
 
 // writeSimCSV writes the file under a temporary name and renames it, so a
 // reader waiting for it never sees half a file.
-func writeSimCSV(fed *sim.Federation, path string) error {
+func writeSimCSV(fed *sim.Federation, path string, odsOnly bool) error {
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
 		return err
 	}
-	if err := fed.WriteCSV(f); err != nil {
+	write := fed.WriteCSV
+	if odsOnly {
+		write = fed.WriteODSCSV
+	}
+	if err := write(f); err != nil {
 		f.Close()
 		return err
 	}
@@ -94,6 +102,20 @@ func writeSimCSV(fed *sim.Federation, path string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+func applyFaults(fed *sim.Federation, faults, sdsFaults []string) error {
+	for _, f := range faults {
+		if err := applyFault(fed, f); err != nil {
+			return usagef("--fault %s: %v", f, err)
+		}
+	}
+	for _, f := range sdsFaults {
+		if err := applySDSFault(fed, f); err != nil {
+			return usagef("--sds-fault %s: %v", f, err)
+		}
+	}
+	return nil
 }
 
 // applyFault parses ODS=503, ODS=503x2, ODS=timeout, ODS=malformed, ODS=hook500, ODS=hook410.
@@ -126,6 +148,38 @@ func applyFault(fed *sim.Federation, spec string) error {
 			}
 		}
 		fed.SetFault(ods, sim.Fault{Status: code, Times: n, RetryAfter: time.Second})
+	}
+	return nil
+}
+
+// applySDSFault parses ODS=none, ODS=multi, ODS=nodevice, ODS=503[x2], ODS=slow.
+func applySDSFault(fed *sim.Federation, spec string) error {
+	ods, what, ok := strings.Cut(strings.ToUpper(spec), "=")
+	if !ok {
+		return fmt.Errorf("want ODS=FAULT")
+	}
+	switch what {
+	case "NONE":
+		fed.SetSDSFault(ods, sim.SDSFault{NoEndpoint: true})
+	case "MULTI":
+		fed.SetSDSFault(ods, sim.SDSFault{TwoEndpoints: true})
+	case "NODEVICE":
+		fed.SetSDSFault(ods, sim.SDSFault{NoDevice: true})
+	case "SLOW":
+		fed.SetSDSFault(ods, sim.SDSFault{Latency: 3 * time.Second})
+	default:
+		status, times, _ := strings.Cut(what, "X")
+		code, err := strconv.Atoi(status)
+		if err != nil {
+			return fmt.Errorf("unknown SDS fault %q", what)
+		}
+		n := 0
+		if times != "" {
+			if n, err = strconv.Atoi(times); err != nil {
+				return fmt.Errorf("bad repeat count %q", times)
+			}
+		}
+		fed.SetSDSFault(ods, sim.SDSFault{Status: code, Times: n})
 	}
 	return nil
 }

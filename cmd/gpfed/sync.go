@@ -80,7 +80,7 @@ func processRun(ctx context.Context, app *App, db *store.DB, redis asynq.RedisCo
 	}
 	g := service.Group{Log: app.Log}
 	defer g.Stop()
-	if err := startQueueServer(ctx, &g, app, redis, mux, map[string]int{queue.QueueCapacity: 1}); err != nil {
+	if err := startQueueServer(ctx, &g, app, redis, mux, "capacity", map[string]int{queue.QueueCapacity: 1}, app.Cfg.Sync.Concurrency); err != nil {
 		return err
 	}
 	final, err := waitForRun(ctx, db, run.ID, app.Stdout)
@@ -88,6 +88,7 @@ func processRun(ctx context.Context, app *App, db *store.DB, redis asynq.RedisCo
 	if err != nil {
 		return err
 	}
+	fmt.Fprintln(app.Stdout, fetchStats(app))
 	return printSummary(ctx, app.Stdout, db, final)
 }
 
@@ -103,12 +104,12 @@ func waitForRun(ctx context.Context, db *store.DB, id int64, out io.Writer) (sto
 		}
 		switch {
 		case tty:
-			fmt.Fprintf(out, "\rsync run %d: %d/%d practices (%d ok, %d failed), %d slots, %s   ",
-				r.ID, r.PracticesDone, r.PracticesTotal, r.PracticesOK, r.PracticesFailed, r.SlotsTotal,
-				time.Since(r.StartedAt).Round(time.Second))
+			fmt.Fprintf(out, "\rsync run %d: %d/%d practices (%s), %d slots, %s   ",
+				r.ID, r.PracticesDone, r.PracticesTotal, progressCounts(r), r.SlotsTotal, time.Since(r.StartedAt).Round(time.Second))
 		case r.PracticesDone != lastDone && (time.Since(lastPrint) > 2*time.Second || r.Status == "completed"):
-			fmt.Fprintf(out, "progress run=%d done=%d total=%d ok=%d failed=%d slots=%d\n",
-				r.ID, r.PracticesDone, r.PracticesTotal, r.PracticesOK, r.PracticesFailed, r.SlotsTotal)
+			fmt.Fprintf(out, "progress run=%d done=%d total=%d ok=%d failed=%d not_enabled=%d skipped=%d waiting=%d slots=%d\n",
+				r.ID, r.PracticesDone, r.PracticesTotal, r.PracticesOK, r.PracticesFailed, r.PracticesNotEnabled,
+				r.PracticesSkipped, r.PracticesWaiting, r.SlotsTotal)
 			lastDone, lastPrint = r.PracticesDone, time.Now()
 		}
 		if r.Status == "completed" {
@@ -125,34 +126,76 @@ func waitForRun(ctx context.Context, db *store.DB, id int64, out io.Writer) (sto
 	}
 }
 
+// progressCounts words a run's outcome counts for the live progress line,
+// leaving out the zero ones besides ok and failed.
+func progressCounts(r store.SyncRun) string {
+	s := fmt.Sprintf("%d ok, %d failed", r.PracticesOK, r.PracticesFailed)
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{r.PracticesNotEnabled, "not GP Connect enabled"}, {r.PracticesSkipped, "skipped: fetched by another run"},
+		{r.PracticesWaiting, "waiting for another run's fetch"}} {
+		if c.n > 0 {
+			s += fmt.Sprintf(", %d %s", c.n, c.what)
+		}
+	}
+	return s
+}
+
 func printSummary(ctx context.Context, out io.Writer, db *store.DB, r store.SyncRun) error {
 	dur := time.Duration(0)
 	if r.FinishedAt != nil {
 		dur = r.FinishedAt.Sub(r.StartedAt)
 	}
-	fmt.Fprintf(out, "sync run %d %s..%s: %d practices, %d ok, %d failed, %d free slots, %s\n",
-		r.ID, r.FromDate, r.ToDate, r.PracticesTotal, r.PracticesOK, r.PracticesFailed, r.SlotsTotal, dur.Round(time.Millisecond))
+	fmt.Fprintf(out, "sync run %d %s..%s: %d practices, %d ok, %d failed, %d not GP Connect enabled, %d skipped, %d free slots, %s\n",
+		r.ID, r.FromDate, r.ToDate, r.PracticesTotal, r.PracticesOK, r.PracticesFailed, r.PracticesNotEnabled,
+		r.PracticesSkipped, r.SlotsTotal, dur.Round(time.Millisecond))
+	if r.PracticesFailed+r.PracticesNotEnabled+r.PracticesSkipped > 0 {
+		ps, err := db.RunPractices(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		printOutcomes(out, ps)
+	}
 	if r.PracticesFailed == 0 {
 		return nil
 	}
-	ps, err := db.RunPractices(ctx, r.ID)
-	if err != nil {
-		return err
-	}
+	return ExitError{Code: 1, Msg: fmt.Sprintf("%d of %d practices failed", r.PracticesFailed, r.PracticesTotal)}
+}
+
+// printOutcomes lists every practice that did not simply sync: failures
+// with their HTTP status, Spine (or SDS) code and diagnostics; practices SDS
+// lists no GP Connect endpoint for; practices another run fetched.
+func printOutcomes(out io.Writer, ps []store.RunPractice) {
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FAILED\tHTTP\tSPINE CODE\tDIAGNOSTICS")
+	head := map[string]string{
+		"failed":      "FAILED\tHTTP\tCODE\tDIAGNOSTICS",
+		"not_enabled": "NOT GP CONNECT ENABLED\t\tCODE\tDIAGNOSTICS",
+		"skipped":     "SKIPPED\t\tBY RUN\tWHY",
+	}
+	last := ""
 	for _, p := range ps {
-		if p.Status != "failed" {
+		h, ok := head[p.Status]
+		if !ok {
 			continue
 		}
-		status := "-"
+		if p.Status != last {
+			fmt.Fprintln(tw, h)
+			last = p.Status
+		}
+		status, code := "-", p.SpineCode
 		if p.HTTPStatus != nil {
 			status = fmt.Sprint(*p.HTTPStatus)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.ODSCode, status, p.SpineCode, oneLine(p.Diagnostics, 120))
+		if p.Status != "failed" {
+			status = ""
+		}
+		if p.SkippedForRun != nil {
+			code = fmt.Sprint(*p.SkippedForRun)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.ODSCode, status, code, oneLine(p.Diagnostics, 120))
 	}
 	_ = tw.Flush()
-	return ExitError{Code: 1, Msg: fmt.Sprintf("%d of %d practices failed", r.PracticesFailed, r.PracticesTotal)}
 }
 
 func oneLine(s string, n int) string {

@@ -25,7 +25,12 @@ func newGPConnectClient(app *App) (*gpconnect.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	directory, err := app.sdsClient()
+	if err != nil {
+		return nil, err
+	}
 	return gpconnect.New(gpconnect.Config{
+		Resolve: directory.Resolver(),
 		Consumer: gpconnect.Consumer{
 			ODS: c.ODS, ASID: c.ASID, Name: c.Name, EndpointURL: c.EndpointURL,
 			Practitioner: gpconnect.Practitioner{ID: c.PractitionerID, SDSUserID: c.PractitionerSDSUser,
@@ -39,9 +44,15 @@ func newGPConnectClient(app *App) (*gpconnect.Client, error) {
 		MaxAttempts:      g.MaxAttempts,
 		MaxPerPractice:   g.MaxPerPractice,
 		MaxGlobal:        g.MaxConcurrent,
-		OrgType:          g.OrgType,
-		Logger:           app.Log,
-		Observer:         func(ci gpconnect.CallInfo) { metrics.ObserveGPConnectCall(ci.Interaction, ci.Status, ci.Duration) },
+		MinGlobal:        g.MinConcurrent,
+		OnLimit: func(n int) {
+			metrics.GPConnectLimit.Set(float64(n))
+			for peak := peakGPCLimit.Load(); int64(n) > peak && !peakGPCLimit.CompareAndSwap(peak, int64(n)); peak = peakGPCLimit.Load() {
+			}
+		},
+		OrgType:  g.OrgType,
+		Logger:   app.Log,
+		Observer: func(ci gpconnect.CallInfo) { metrics.ObserveGPConnectCall(ci.Interaction, ci.Status, ci.Duration) },
 	})
 }
 

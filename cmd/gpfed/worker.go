@@ -40,7 +40,7 @@ func runWorker(ctx context.Context, app *App, args []string) error {
 	g := service.Group{Log: app.Log}
 	defer g.Stop()
 	startWorkerServices(ctx, &g, app, engine, sweeper, true)
-	if err := startQueueServer(ctx, &g, app, c.Redis, mux, queue.Queues); err != nil {
+	if err := startWorkerQueues(ctx, &g, app, c.Redis, mux); err != nil {
 		return err
 	}
 	g.Wait(ctx)
@@ -70,6 +70,10 @@ func workerMux(app *App, db *store.DB, engine *worker.Engine) (*asynq.ServeMux, 
 	if err != nil {
 		return nil, err
 	}
+	fetch, err := fetchDeps(app)
+	if err != nil {
+		return nil, err
+	}
 	// Settle and cancel jobs queue nothing themselves.
 	bookings, err := newBookingService(app, db, nil)
 	if err != nil {
@@ -92,19 +96,41 @@ func workerMux(app *App, db *store.DB, engine *worker.Engine) (*asynq.ServeMux, 
 		}},
 		Delivery: engine,
 		Booking:  worker.BookingDeps{Service: bookings},
+		Fetch:    fetch,
 	}), nil
+}
+
+// startWorkerQueues starts the worker's two asynq servers: deliveries and
+// bookings at GPFED_WORKER_CONCURRENCY, and capacity fetches at
+// GPFED_SYNC_CONCURRENCY (a fetch holds no connection while it waits on a
+// provider, so many more can be in progress; the GP Connect client's
+// adaptive limit and byte budget bound the real work). Either failing to
+// start fails the worker: it serves all its queues or none.
+func startWorkerQueues(ctx context.Context, g *service.Group, app *App, redis asynq.RedisConnOpt, mux *asynq.ServeMux) error {
+	others := map[string]int{}
+	for name, weight := range queue.Queues {
+		if name != queue.QueueCapacity {
+			others[name] = weight
+		}
+	}
+	if err := startQueueServer(ctx, g, app, redis, mux, "delivery", others, app.Cfg.Worker.Concurrency); err != nil {
+		return err
+	}
+	return startQueueServer(ctx, g, app, redis, mux, "capacity", map[string]int{queue.QueueCapacity: 1}, app.Cfg.Sync.Concurrency)
 }
 
 // startQueueServer starts an asynq server on queues and adds it to g; when
 // g stops it, it stops taking tasks, lets in-flight ones finish (or hands
 // them back after the shutdown timeout) and closes.
-func startQueueServer(ctx context.Context, g *service.Group, app *App, redis asynq.RedisConnOpt, mux *asynq.ServeMux, queues map[string]int) error {
-	srv := worker.NewServer(redis, app.Cfg.Worker.Concurrency, app.Cfg.Worker.ShutdownTimeout, app.Log, queues)
+func startQueueServer(ctx context.Context, g *service.Group, app *App, redis asynq.RedisConnOpt, mux *asynq.ServeMux,
+	name string, queues map[string]int, concurrency int) error {
+	srv := worker.NewServer(redis, concurrency, app.Cfg.Worker.ShutdownTimeout, app.Log, queues)
 	if err := srv.Start(mux); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+		return fmt.Errorf("start %s queue server: %w", name, err)
 	}
-	app.Log.Info("worker started", "component", "worker", "concurrency", app.Cfg.Worker.Concurrency)
-	g.Start(ctx, "queue server", func(sctx context.Context) {
+	log := app.Log.With("component", "worker", "queues", name)
+	log.Info("worker started", "concurrency", concurrency)
+	g.Start(ctx, name+" queue server", func(sctx context.Context) {
 		<-sctx.Done()
 		srv.Stop()
 		done := make(chan struct{})
@@ -112,9 +138,9 @@ func startQueueServer(ctx context.Context, g *service.Group, app *App, redis asy
 		select {
 		case <-done:
 		case <-time.After(app.Cfg.Worker.ShutdownTimeout + 5*time.Second):
-			app.Log.Warn("worker shutdown timed out", "component", "worker")
+			log.Warn("worker shutdown timed out")
 		}
-		app.Log.Info("worker stopped", "component", "worker")
+		log.Info("worker stopped")
 	})
 	return nil
 }

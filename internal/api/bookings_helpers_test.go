@@ -36,6 +36,7 @@ type bookingFixture struct {
 type bookingOpts struct {
 	practices int
 	noWorker  bool // leave unconfirmed and cancel work in the queue
+	sds       bool // practices imported by ODS code: every endpoint comes from the simulated SDS
 }
 
 func newBookingFixture(t *testing.T, o bookingOpts) *bookingFixture {
@@ -45,7 +46,7 @@ func newBookingFixture(t *testing.T, o bookingOpts) *bookingFixture {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	fed := testfed.New(t, testfed.Options{Practices: max(o.practices, 6), Seed: 8, SlotsPerDay: 8, Days: 7, Log: log})
+	fed := testfed.New(t, testfed.Options{Practices: max(o.practices, 6), Seed: 8, SlotsPerDay: 8, Days: 7, Log: log, SDS: o.sds})
 	fed.SyncNow(t)
 	svc := fed.NewBooking(t, nil)
 	if !o.noWorker {

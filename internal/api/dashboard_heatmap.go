@@ -46,19 +46,19 @@ type legendItem struct{ Class, Label string }
 
 type heatmapView struct {
 	pageBase
-	Days                    []dayCol
-	Rows                    []heatRow
-	Totals                  []heatCell
-	Grand                   heatCell
-	Roles, Channels         []option
-	Role, Channel           string
-	Legend                  []legendItem
-	Practices, Stale, Never int
-	Short, BelowThreshold   int // practices with a day under their bar; under their threshold
-	ThresholdDays           int
-	LastRun                 *store.SyncRun
-	FromText, ToText        string
-	Now                     time.Time
+	Days                                []dayCol
+	Rows                                []heatRow
+	Totals                              []heatCell
+	Grand                               heatCell
+	Roles, Channels                     []option
+	Role, Channel                       string
+	Legend                              []legendItem
+	Practices, Stale, Never, NotEnabled int
+	Short, BelowThreshold               int // practices with a day under their bar; under their threshold
+	ThresholdDays                       int
+	LastRun                             *store.SyncRun
+	FromText, ToText                    string
+	Now                                 time.Time
 }
 
 func (d dayCol) weekday() time.Weekday {
@@ -154,6 +154,8 @@ func (v *heatmapView) build(ps []store.PracticeStatus, rows []store.CapacityRow)
 			v.Stale++
 		case "never":
 			v.Never++
+		case "not_enabled":
+			v.NotEnabled++
 		}
 		for i, d := range v.Days {
 			c := &row.Cells[i]

@@ -41,6 +41,9 @@ type statusRow struct {
 
 func classifyPractice(p store.PracticeStatus, now time.Time) statusRow {
 	switch {
+	case p.NotEnabledSince != nil:
+		// Its own state, not a failure: SDS lists no GP Connect slot search endpoint for it.
+		return statusRow{p, "Not GP Connect enabled (SDS)", "warn", 2}
 	case p.LastSuccessAt == nil && p.Stale:
 		return statusRow{p, "Never synced: fetches failing, capacity unknown", "bad", 0}
 	case p.LastSuccessAt == nil:
@@ -48,9 +51,9 @@ func classifyPractice(p store.PracticeStatus, now time.Time) statusRow {
 	case p.Stale:
 		return statusRow{p, "Failing, serving stale data", "bad", 0}
 	case now.Sub(*p.LastSuccessAt) > staleAfter:
-		return statusRow{p, "Out of date", "warn", 2}
+		return statusRow{p, "Out of date", "warn", 3}
 	}
-	return statusRow{p, "OK", "ok", 3}
+	return statusRow{p, "OK", "ok", 4}
 }
 
 // attentionOrder puts failing and stale practices first, oldest problem first.
@@ -74,6 +77,9 @@ func attentionOrder(ps []store.PracticeStatus, now time.Time) []statusRow {
 }
 
 func sinceOf(r statusRow) time.Time {
+	if r.NotEnabledSince != nil {
+		return *r.NotEnabledSince
+	}
 	if r.StaleSince != nil {
 		return *r.StaleSince
 	}

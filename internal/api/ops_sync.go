@@ -54,16 +54,22 @@ func toDeliveryJSON(e store.EndpointStatus) deliveryJSON {
 
 type syncJSON struct {
 	// Status is ok (last fetch succeeded), stale (last fetch failed; the
-	// previous snapshot is served) or never (no fetch has succeeded yet).
-	Status        string         `json:"status"`
-	LastRunID     *int64         `json:"last_run_id,omitempty"`
-	LastAttemptAt *time.Time     `json:"last_attempt_at,omitempty"`
-	LastSuccessAt *time.Time     `json:"last_success_at,omitempty"`
-	StaleSince    *time.Time     `json:"stale_since,omitempty"`
-	WindowFrom    string         `json:"window_from,omitempty"`
-	WindowTo      string         `json:"window_to,omitempty"` // exclusive
-	SlotCount     int            `json:"slot_count"`
-	LastError     *syncErrorJSON `json:"last_error,omitempty"`
+	// previous snapshot is served), not_enabled (SDS lists no GP Connect
+	// slot search endpoint for the practice; any previous snapshot is
+	// served, marked stale) or never (no fetch has succeeded yet).
+	Status string `json:"status"`
+	// EndpointSource is sds (resolved at every run) or override (the
+	// practices CSV's endpoint and ASID).
+	EndpointSource  string         `json:"endpoint_source"`
+	NotEnabledSince *time.Time     `json:"not_enabled_since,omitempty"`
+	LastRunID       *int64         `json:"last_run_id,omitempty"`
+	LastAttemptAt   *time.Time     `json:"last_attempt_at,omitempty"`
+	LastSuccessAt   *time.Time     `json:"last_success_at,omitempty"`
+	StaleSince      *time.Time     `json:"stale_since,omitempty"`
+	WindowFrom      string         `json:"window_from,omitempty"`
+	WindowTo        string         `json:"window_to,omitempty"` // exclusive
+	SlotCount       int            `json:"slot_count"`
+	LastError       *syncErrorJSON `json:"last_error,omitempty"`
 }
 
 type syncErrorJSON struct {
@@ -76,6 +82,8 @@ type syncErrorJSON struct {
 // failed has no snapshot to serve, so its capacity is unknown, not stale.
 func syncStatus(p store.PracticeStatus) string {
 	switch {
+	case p.NotEnabledSince != nil:
+		return "not_enabled"
 	case p.LastSuccessAt == nil:
 		return "never"
 	case p.Stale:
@@ -85,8 +93,13 @@ func syncStatus(p store.PracticeStatus) string {
 }
 
 func toPracticeJSON(p store.PracticeStatus) practiceJSON {
+	source := "sds"
+	if p.HasOverride {
+		source = "override"
+	}
 	out := practiceJSON{ODSCode: p.ODSCode, Name: p.Name, Active: p.Active, LowCapacityThresholdMinutes: p.ThresholdMinutes, Sync: syncJSON{
-		Status: syncStatus(p), LastRunID: p.LastRunID, LastAttemptAt: p.LastAttemptAt,
+		Status: syncStatus(p), EndpointSource: source, NotEnabledSince: p.NotEnabledSince,
+		LastRunID: p.LastRunID, LastAttemptAt: p.LastAttemptAt,
 		LastSuccessAt: p.LastSuccessAt, StaleSince: p.StaleSince, WindowFrom: p.WindowFrom,
 		WindowTo: p.WindowTo, SlotCount: p.SlotCount,
 	}}
@@ -178,15 +191,20 @@ func (s *Server) handleSyncRuns(w http.ResponseWriter, r *http.Request) {
 }
 
 type outcomeJSON struct {
-	ODSCode      string         `json:"ods_code"`
-	PracticeName string         `json:"practice_name"`
-	Status       string         `json:"status"`
-	Attempts     int            `json:"attempts"`
-	Slots        *int           `json:"slots,omitempty"`
-	Calls        *int           `json:"calls,omitempty"`
-	DurationMS   *int           `json:"duration_ms,omitempty"`
-	FinishedAt   *time.Time     `json:"finished_at,omitempty"`
-	Error        *syncErrorJSON `json:"error,omitempty"`
+	ODSCode      string `json:"ods_code"`
+	PracticeName string `json:"practice_name"`
+	// Status is pending, ok, failed, not_enabled (no GP Connect endpoint in
+	// SDS: not a failure) or skipped (another run saved the practice after
+	// this one started: skipped_for_run).
+	Status        string         `json:"status"`
+	SkippedForRun *int64         `json:"skipped_for_run,omitempty"`
+	Note          string         `json:"note,omitempty"` // why, for not_enabled and skipped
+	Attempts      int            `json:"attempts"`
+	Slots         *int           `json:"slots,omitempty"`
+	Calls         *int           `json:"calls,omitempty"`
+	DurationMS    *int           `json:"duration_ms,omitempty"`
+	FinishedAt    *time.Time     `json:"finished_at,omitempty"`
+	Error         *syncErrorJSON `json:"error,omitempty"`
 }
 
 type syncRunJSON struct {
@@ -219,9 +237,12 @@ func (s *Server) handleSyncRun(w http.ResponseWriter, r *http.Request) {
 	out := syncRunJSON{SyncRun: run, Practices: make([]outcomeJSON, 0, len(outcomes))}
 	for _, o := range outcomes {
 		oj := outcomeJSON{ODSCode: o.ODSCode, PracticeName: o.PracticeName, Status: o.Status, Attempts: o.Attempts,
-			Slots: o.Slots, Calls: o.Calls, DurationMS: o.DurationMS, FinishedAt: o.FinishedAt}
-		if o.Status == "failed" {
+			Slots: o.Slots, Calls: o.Calls, DurationMS: o.DurationMS, FinishedAt: o.FinishedAt, SkippedForRun: o.SkippedForRun}
+		switch o.Status {
+		case store.OutcomeFailed:
 			oj.Error = &syncErrorJSON{HTTPStatus: o.HTTPStatus, SpineCode: o.SpineCode, Diagnostics: o.Diagnostics}
+		case store.OutcomeNotEnabled, store.OutcomeSkipped:
+			oj.Note = o.Diagnostics
 		}
 		out.Practices = append(out.Practices, oj)
 	}

@@ -225,8 +225,9 @@ func (s *Service) refusal(ctx context.Context, b store.Booking, slot store.Booke
 			s.log.Warn("drop slot", "host_ods", slot.HostODS, "error", err)
 		}
 	}
-	var r *Refusal
+	r := directoryRefusal(code, "book the appointment")
 	switch {
+	case r != nil:
 	case status == http.StatusConflict:
 		return s.slotTaken(ctx, slot, &b, "the practice says the slot is already booked (DUPLICATE_REJECTED)")
 	case status == http.StatusForbidden:

@@ -93,8 +93,9 @@ func (s *Service) demographics(ctx context.Context, caller callerInfo, who gpcon
 // refusal (403 and the rest) or its being unreachable. Nothing was booked.
 func (s *Service) callRefusal(what string, err error) *Refusal {
 	status, code, diag, _ := spine(err)
-	var r *Refusal
+	r := directoryRefusal(code, what)
 	switch {
+	case r != nil:
 	case status == http.StatusForbidden:
 		r = refuse(http.StatusForbidden, "", "the practice refused to "+what)
 	case status == 0 || status >= 500 || status == http.StatusTooManyRequests:

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gpfed/gpfed/internal/gpconnect"
 	"github.com/gpfed/gpfed/internal/store"
 )
 
@@ -73,4 +74,28 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n])
+}
+
+// directoryRefusal answers a call gpfed could not make because the
+// practice's GP Connect endpoint for it could not be found (the Spine
+// Directory Service lists none, could not be reached or gave unusable
+// data, or the practice has no override and no directory is configured);
+// nil for any other failure. Nothing was sent to the practice.
+func directoryRefusal(code, what string) *Refusal {
+	var r *Refusal
+	switch code {
+	case "SDS_NO_ENDPOINT":
+		r = unprocessable("slot_id", "the practice is not enabled for GP Connect to "+what+
+			" (the Spine Directory Service lists no endpoint for it); nothing was booked: book by phone")
+	case "SDS_UNAVAILABLE":
+		r = refuse(http.StatusServiceUnavailable, "", "the Spine Directory Service did not answer, so gpfed could not find "+
+			"the practice's GP Connect endpoint to "+what+"; nothing was booked, try again")
+	case "SDS_INCONSISTENT", "SDS_REJECTED", gpconnect.CodeNoEndpoint:
+		r = refuse(http.StatusBadGateway, "", "gpfed could not find the practice's GP Connect endpoint to "+what+" ("+code+
+			"); nothing was booked. The federation's administrators can check it with `gpfed practices discover`")
+	default:
+		return nil
+	}
+	r.SpineCode = code
+	return r
 }

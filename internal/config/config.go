@@ -50,16 +50,19 @@ type Consumer struct {
 
 // GPConnect tunes the provider client, the Spine Secure Proxy and TLS.
 type GPConnect struct {
-	SSPURL           string        `env:"GPFED_SSP_URL"`
-	TLSCertFile      string        `env:"GPFED_TLS_CERT_FILE"`
-	TLSKeyFile       string        `env:"GPFED_TLS_KEY_FILE"`
-	TLSCAFile        string        `env:"GPFED_TLS_CA_FILE"`
-	RequestTimeout   time.Duration `env:"GPFED_GPC_TIMEOUT, default=10s"`
-	MaxAttempts      int           `env:"GPFED_GPC_MAX_ATTEMPTS, default=4"`
-	MaxPerPractice   int           `env:"GPFED_GPC_MAX_PER_PRACTICE, default=2"`
-	MaxConcurrent    int           `env:"GPFED_GPC_MAX_CONCURRENT, default=64"`
-	MaxResponseBytes int64         `env:"GPFED_GPC_MAX_RESPONSE_BYTES, default=33554432"`
-	OrgType          string        `env:"GPFED_GPC_ORG_TYPE, default=gp-practice"`
+	SSPURL         string        `env:"GPFED_SSP_URL"`
+	TLSCertFile    string        `env:"GPFED_TLS_CERT_FILE"`
+	TLSKeyFile     string        `env:"GPFED_TLS_KEY_FILE"`
+	TLSCAFile      string        `env:"GPFED_TLS_CA_FILE"`
+	RequestTimeout time.Duration `env:"GPFED_GPC_TIMEOUT, default=10s"`
+	MaxAttempts    int           `env:"GPFED_GPC_MAX_ATTEMPTS, default=4"`
+	MaxPerPractice int           `env:"GPFED_GPC_MAX_PER_PRACTICE, default=2"`
+	// MaxConcurrent and MinConcurrent bound the per-process limit on calls in
+	// flight, which adapts to provider latency between them.
+	MaxConcurrent    int    `env:"GPFED_GPC_MAX_CONCURRENT, default=512"`
+	MinConcurrent    int    `env:"GPFED_GPC_MIN_CONCURRENT, default=16"`
+	MaxResponseBytes int64  `env:"GPFED_GPC_MAX_RESPONSE_BYTES, default=33554432"`
+	OrgType          string `env:"GPFED_GPC_ORG_TYPE, default=gp-practice"`
 }
 
 // Sync controls capacity sync runs.
@@ -69,6 +72,13 @@ type Sync struct {
 	Days        int           `env:"GPFED_SYNC_DAYS, default=28"`
 	StaleAfter  time.Duration `env:"GPFED_SYNC_STALE_AFTER, default=36h"`
 	TaskTimeout time.Duration `env:"GPFED_SYNC_TASK_TIMEOUT, default=5m"`
+	// Concurrency is how many practices one process works on at once (its
+	// capacity queue handlers); most of them wait on providers.
+	Concurrency int `env:"GPFED_SYNC_CONCURRENCY, default=256"`
+	// MaxBytesInFlight bounds the provider response bytes (and the slots
+	// decoded from them) one process holds between their arrival and the
+	// practice's save.
+	MaxBytesInFlight int64 `env:"GPFED_SYNC_MAX_BYTES_IN_FLIGHT, default=50331648"`
 }
 
 // Worker sizes the asynq server.
@@ -153,6 +163,7 @@ type All struct {
 	Base
 	Consumer  Consumer
 	GPConnect GPConnect
+	SDS       SDS
 	Sync      Sync
 	Worker    Worker
 	Tasks     Tasks
@@ -278,6 +289,7 @@ func (c *All) Validate() error {
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		bad("GPFED_LOG_FORMAT", "must be json or text")
 	}
+	errs = append(errs, c.validateSync()...)
 	return errors.Join(errs...)
 }
 

@@ -216,13 +216,13 @@ func (fa fhirAppointment) appointment(raw []byte) *Appointment {
 	a := &Appointment{ID: fa.ID, VersionID: fa.Meta.VersionID, Status: fa.Status, Start: fa.Start, End: fa.End,
 		Raw: append(json.RawMessage(nil), raw...)}
 	for _, s := range fa.Slot {
-		if key := refKey(s.Reference); refType(key) == "Slot" {
-			a.SlotIDs = append(a.SlotIDs, refID(key))
+		if typ, id := parseRef(s.Reference); typ == "Slot" {
+			a.SlotIDs = append(a.SlotIDs, id)
 		}
 	}
 	for _, p := range fa.Participant {
-		if key := refKey(p.Actor.Reference); refType(key) == "Patient" {
-			a.PatientID = refID(key)
+		if typ, id := parseRef(p.Actor.Reference); typ == "Patient" {
+			a.PatientID = id
 		}
 	}
 	orgRef := ""

@@ -1,12 +1,8 @@
 package gpconnect
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -33,11 +29,11 @@ type Slot struct {
 	SlotType         string // Slot.serviceType[0].text
 }
 
-// bundleIndex holds the included resources a Slot refers to, keyed "Type/id".
+// bundleIndex holds the included resources a Slot refers to, by type and id.
 type bundleIndex struct {
-	schedules     map[string]fhirSchedule
-	locations     map[string]fhirLocation
-	practitioners map[string]fhirPractitioner
+	schedules     map[string]schedule
+	locations     map[string]string // id -> name
+	practitioners map[string]string // id -> display name of the first name
 }
 
 // ParseSlotBundle reads a Slot search response. It is lenient about everything gpfed does not
@@ -46,26 +42,24 @@ type bundleIndex struct {
 // with a *ParseError, as is anything that is not a JSON Bundle. Slots that are not free are
 // skipped. The result is de-duplicated by id and sorted by Start, then ID.
 func ParseSlotBundle(data []byte) ([]Slot, error) {
-	b, err := decodeBundle(data)
+	rt, entries, err := decodeEntries(data)
 	if err != nil {
 		return nil, err
 	}
-	if b.ResourceType != "Bundle" {
-		return nil, &ParseError{Reason: fmt.Sprintf("resourceType %.40q, want Bundle", b.ResourceType)}
+	if rt != "Bundle" {
+		return nil, &ParseError{Reason: fmt.Sprintf("resourceType %.40q, want Bundle", rt)}
 	}
-	idx, raw, err := indexBundle(b)
-	if err != nil {
-		return nil, err
-	}
-	slots := make([]Slot, 0, len(raw))
-	seen := make(map[string]bool, len(raw))
-	for _, fs := range raw {
-		s, err := idx.slot(fs)
+	idx, free := indexBundle(entries)
+	slots := make([]Slot, 0, len(free))
+	seen := make(map[string]struct{}, len(free))
+	var day dayCache
+	for _, fs := range free {
+		s, err := idx.slot(fs, &day)
 		if err != nil {
 			return nil, err
 		}
-		if !seen[s.ID] {
-			seen[s.ID] = true
+		if _, dup := seen[s.ID]; !dup {
+			seen[s.ID] = struct{}{}
 			slots = append(slots, s)
 		}
 	}
@@ -82,168 +76,124 @@ func sortSlots(slots []Slot) {
 	})
 }
 
-// decodeBundle decodes the whole response in one pass. A value of the wrong JSON type inside a
-// resource is tolerated (that element reads as absent; a free Slot missing its times is still
-// rejected later), but a response that is not one JSON object with an entry array is not.
-func decodeBundle(data []byte) (fhirBundle, error) {
-	var b fhirBundle
-	dec := json.NewDecoder(bytes.NewReader(data))
-	err := dec.Decode(&b)
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) && strings.HasPrefix(typeErr.Field, "entry.resource") {
-		err = nil
-	}
-	if err != nil {
-		return b, &ParseError{Reason: "not a JSON Bundle", Err: err}
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return b, &ParseError{Reason: "not a JSON Bundle", Err: errors.New("data after the Bundle")}
-	}
-	return b, nil
-}
-
-// indexBundle sorts entries into free Slots and the resources they reference.
-func indexBundle(b fhirBundle) (bundleIndex, []fhirSlot, error) {
-	idx := bundleIndex{
-		schedules:     map[string]fhirSchedule{},
-		locations:     map[string]fhirLocation{},
-		practitioners: map[string]fhirPractitioner{},
-	}
-	var slots []fhirSlot
-	for _, e := range b.Entry {
-		r := e.Resource
-		if r == nil {
-			continue
-		}
+// indexBundle sorts entries into free Slots and the resources they reference. The first of
+// several resources with the same type and id wins.
+func indexBundle(entries []fhirResource) (bundleIndex, []*fhirResource) {
+	idx := bundleIndex{schedules: map[string]schedule{}, locations: map[string]string{}, practitioners: map[string]string{}}
+	free := make([]*fhirResource, 0, len(entries))
+	for i := range entries {
+		r := &entries[i]
 		switch r.ResourceType {
 		case "Slot":
 			if r.Status == "free" {
-				slots = append(slots, r.slot())
+				free = append(free, r)
 			}
 		case "Schedule":
-			addFirst(idx.schedules, "Schedule/"+r.ID, r.schedule)
+			if _, dup := idx.schedules[r.ID]; !dup {
+				idx.schedules[r.ID] = schedule{sessionName: r.ServiceCategory.Text, role: r.Role,
+					deliveryChannel: r.DeliveryChannel, actors: r.Actors}
+			}
 		case "Location":
-			addFirst(idx.locations, "Location/"+r.ID, r.location)
+			if _, dup := idx.locations[r.ID]; !dup {
+				idx.locations[r.ID] = locationName(r.Name) // a name that is not a string is absent
+			}
 		case "Practitioner":
-			addFirst(idx.practitioners, "Practitioner/"+r.ID, r.practitioner)
+			if _, dup := idx.practitioners[r.ID]; !dup {
+				name := ""
+				if ns := humanNames(r.Name); len(ns) > 0 {
+					name = ns[0].displayName()
+				}
+				idx.practitioners[r.ID] = name
+			}
 		}
 	}
-	return idx, slots, nil
+	return idx, free
 }
 
-// addFirst keeps the first resource with a given key (duplicates in a Bundle are ignored).
-func addFirst[T any](m map[string]T, key string, build func() T) {
-	if _, dup := m[key]; !dup {
-		m[key] = build()
+// dayCache keeps the last local date string, which most consecutive slots share.
+type dayCache struct {
+	y    int
+	m    time.Month
+	d    int
+	text string
+}
+
+func (c *dayCache) format(t time.Time) string {
+	y, m, d := t.Date() // t is in Europe/London
+	if c.text == "" || y != c.y || m != c.m || d != c.d {
+		c.y, c.m, c.d, c.text = y, m, d, t.Format(time.DateOnly)
 	}
+	return c.text
 }
 
 // slot validates one free Slot and joins it to its Schedule, Location and Practitioner.
-func (idx bundleIndex) slot(fs fhirSlot) (Slot, error) {
+func (idx bundleIndex) slot(fs *fhirResource, day *dayCache) (Slot, error) {
 	if fs.ID == "" {
 		return Slot{}, &ParseError{Reason: "free Slot without id"}
 	}
-	start, err := parseInstant(fs.Start)
-	if err != nil {
-		return Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q start", fs.ID), Err: err}
+	if fs.StartErr != nil {
+		return Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q start", fs.ID), Err: fs.StartErr}
 	}
-	end, err := parseInstant(fs.End)
-	if err != nil {
-		return Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q end", fs.ID), Err: err}
+	if fs.EndErr != nil {
+		return Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q end", fs.ID), Err: fs.EndErr}
 	}
-	if !end.After(start) {
+	if !fs.End.After(fs.Start) {
 		return Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q ends at or before its start", fs.ID)}
 	}
 	s := Slot{
 		ID:              fs.ID,
-		Start:           start,
-		End:             end,
-		StartText:       fs.Start,
-		EndText:         fs.End,
-		LocalDate:       start.Format(time.DateOnly),
-		DurationMinutes: int(end.Sub(start).Round(time.Minute) / time.Minute),
-		DeliveryChannel: deliveryChannel(fs.Extension),
+		Start:           fs.Start,
+		End:             fs.End,
+		StartText:       fs.StartText,
+		EndText:         fs.EndText,
+		LocalDate:       day.format(fs.Start),
+		DurationMinutes: int(fs.End.Sub(fs.Start).Round(time.Minute) / time.Minute),
+		DeliveryChannel: fs.DeliveryChannel,
+		SlotType:        fs.ServiceType.Text,
 	}
-	if st, ok := fs.ServiceType.first(); ok {
-		s.SlotType = st.text()
-	}
-	if key := refKey(fs.Schedule.Reference); refType(key) == "Schedule" {
-		s.ScheduleID = refID(key)
-		if sched, ok := idx.schedules[key]; ok {
+	if typ, id := parseRef(fs.ScheduleRef); typ == "Schedule" {
+		s.ScheduleID = id
+		if sched, ok := idx.schedules[id]; ok {
 			idx.applySchedule(&s, sched)
 		}
+	}
+	if hasNUL(s.ID, s.ScheduleID, s.SessionName, s.LocationID, s.SiteName, s.PractitionerID, s.PractitionerName,
+		s.RoleCode, s.RoleDisplay, s.DeliveryChannel, s.SlotType) {
+		// PostgreSQL text cannot hold U+0000: refuse the Bundle here, as malformed, rather than
+		// fail the practice's save over and over.
+		return Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q carries a NUL character (\\u0000)", s.ID)}
 	}
 	return s, nil
 }
 
-// applySchedule fills session, role, site and clinician from the Slot's Schedule.
-func (idx bundleIndex) applySchedule(s *Slot, sched fhirSchedule) {
-	if sc, ok := sched.ServiceCategory.first(); ok {
-		s.SessionName = sc.text()
-	}
-	for _, ext := range sched.Extension {
-		if ext.URL == extPractitionerRole && ext.ValueCodeableConcept != nil {
-			c := ext.ValueCodeableConcept.firstCoding()
-			s.RoleCode, s.RoleDisplay = c.Code, c.Display
-			if s.RoleDisplay == "" {
-				s.RoleDisplay = ext.ValueCodeableConcept.Text
-			}
-			break
+func hasNUL(fields ...string) bool {
+	for _, f := range fields {
+		if strings.IndexByte(f, 0) >= 0 {
+			return true
 		}
 	}
-	if s.DeliveryChannel == "" {
-		s.DeliveryChannel = deliveryChannel(sched.Extension)
+	return false
+}
+
+// applySchedule fills session, role, site and clinician from the Slot's Schedule.
+func (idx bundleIndex) applySchedule(s *Slot, sched schedule) {
+	s.SessionName = sched.sessionName
+	if sched.role.Set {
+		s.RoleCode, s.RoleDisplay = sched.role.Code, sched.role.Display
 	}
-	for _, actor := range sched.Actor {
-		key := refKey(actor.Reference)
-		switch refType(key) {
+	if s.DeliveryChannel == "" {
+		s.DeliveryChannel = sched.deliveryChannel
+	}
+	for _, actor := range sched.actors {
+		switch typ, id := parseRef(actor); typ {
 		case "Location":
 			if s.LocationID == "" {
-				s.LocationID = refID(key)
-				s.SiteName = idx.locations[key].Name
+				s.LocationID, s.SiteName = id, idx.locations[id]
 			}
 		case "Practitioner":
 			if s.PractitionerID == "" {
-				s.PractitionerID = refID(key)
-				if n, ok := idx.practitioners[key].Name.first(); ok {
-					s.PractitionerName = n.displayName()
-				}
+				s.PractitionerID, s.PractitionerName = id, idx.practitioners[id]
 			}
 		}
 	}
-}
-
-// deliveryChannel reads Extension-GPConnect-DeliveryChannel-2 (valueCode) or the older -1
-// (valueCodeableConcept).
-func deliveryChannel(exts []fhirExtension) string {
-	for _, ext := range exts {
-		switch ext.URL {
-		case extDeliveryChannel2, extDeliveryChannel1:
-			if ext.ValueCode != "" {
-				return ext.ValueCode
-			}
-			if ext.ValueCodeableConcept != nil {
-				if c := ext.ValueCodeableConcept.firstCoding(); c.Code != "" {
-					return c.Code
-				}
-				return ext.ValueCodeableConcept.Text
-			}
-		}
-	}
-	return ""
-}
-
-// parseInstant accepts FHIR instant/dateTime forms with an offset or Z, with or without
-// fractional seconds. A missing offset (invalid FHIR, but seen) is read as UK local time.
-// The result is in Europe/London.
-func parseInstant(s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		var lerr error
-		t, lerr = time.ParseInLocation("2006-01-02T15:04:05.999999999", s, london)
-		if lerr != nil {
-			return time.Time{}, fmt.Errorf("not a FHIR instant: %.40q", s)
-		}
-	}
-	return t.In(london), nil
 }

@@ -31,3 +31,22 @@ func BenchmarkParseSlotBundle(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseSimBundle parses the simulator's 14-day responses (24 free slots per weekday, with
+// every include), the shape bench-sync's providers send.
+func BenchmarkParseSimBundle(b *testing.B) {
+	bodies := simBundles(b, 4)
+	size := 0
+	for _, body := range bodies {
+		size += len(body)
+	}
+	b.SetBytes(int64(size / len(bodies)))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := ParseSlotBundle(bodies[i%len(bodies)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

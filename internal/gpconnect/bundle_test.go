@@ -216,7 +216,7 @@ func TestParseOperationOutcome(t *testing.T) {
 	}
 }
 
-func TestRefKey(t *testing.T) {
+func TestParseRef(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
 		"Schedule/14": "Schedule/14",
@@ -227,8 +227,13 @@ func TestRefKey(t *testing.T) {
 		"/14":                                            "",
 		"":                                               "",
 	} {
-		if got := refKey(in); got != want {
-			t.Errorf("refKey(%q) = %q, want %q", in, got, want)
+		typ, id := parseRef(in)
+		got := typ + "/" + id
+		if typ == "" {
+			got = ""
+		}
+		if got != want {
+			t.Errorf("parseRef(%q) = %q, %q; want %q", in, typ, id, want)
 		}
 	}
 }

@@ -52,6 +52,10 @@ func (c *Client) get(ctx context.Context, p Provider, interaction, pathAndQuery 
 // call performs rq, retrying transient failures when rq.retry is set.
 func (c *Client) call(ctx context.Context, p Provider, rq request) (callResult, error) {
 	var res callResult
+	p, rerr := c.resolve(ctx, p, rq.interaction)
+	if rerr != nil {
+		return res, rerr
+	}
 	for attempt := 1; ; attempt++ {
 		traceID := uuid.NewString()
 		res.traceIDs = append(res.traceIDs, traceID)
@@ -89,7 +93,6 @@ func (c *Client) attempt(ctx context.Context, p Provider, rq *request, traceID s
 	if err != nil {
 		return attemptResponse{}, 0, fail(0, CodeCancelled, false, err)
 	}
-	defer release()
 
 	actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
@@ -99,7 +102,7 @@ func (c *Client) attempt(ctx context.Context, p Provider, rq *request, traceID s
 		}
 	}})
 	start := time.Now()
-	resp, body, err := c.roundTrip(actx, p, rq, traceID)
+	resp, body, ttfb, err := c.roundTrip(actx, p, rq, traceID)
 	var aerr *Error
 	var retryAfter time.Duration
 	switch {
@@ -117,6 +120,10 @@ func (c *Client) attempt(ctx context.Context, p Provider, rq *request, traceID s
 		}
 		retryAfter = c.parseRetryAfter(resp.Header.Get("Retry-After"))
 	}
+	if ttfb == 0 {
+		ttfb = time.Since(start)
+	}
+	release(ttfb, aerr != nil && (aerr.Status == 429 || aerr.Status == 503 || aerr.SpineCode == CodeTimeout))
 	c.report(p, rq.interaction, traceID, n, resp, time.Since(start), aerr)
 	if aerr != nil {
 		return attemptResponse{}, retryAfter, aerr
@@ -125,19 +132,21 @@ func (c *Client) attempt(ctx context.Context, p Provider, rq *request, traceID s
 }
 
 // roundTrip sends the request and reads at most MaxResponseBytes+1 bytes of a 2xx body (so an
-// oversize body is detected rather than silently truncated) or maxErrorBody of any other.
-func (c *Client) roundTrip(ctx context.Context, p Provider, rq *request, traceID string) (*http.Response, []byte, error) {
+// oversize body is detected rather than silently truncated) or maxErrorBody of any other. ttfb is
+// the time to the response headers: the provider's latency, without time spent waiting for room
+// in the byte budget, which is what the adaptive limit must see.
+func (c *Client) roundTrip(ctx context.Context, p Provider, rq *request, traceID string) (resp *http.Response, body []byte, ttfb time.Duration, err error) {
 	var reqBody io.Reader
 	if rq.body != nil {
 		reqBody = bytes.NewReader(rq.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, rq.method, c.cfg.SSPPrefix+p.ServiceRoot+rq.pathAndQuery, reqBody)
+	req, err := http.NewRequestWithContext(ctx, rq.method, p.url(c.cfg.SSPPrefix, rq.pathAndQuery), reqBody)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	jwt, err := buildJWT(c.cfg.Consumer.as(rq.who), p.ServiceRoot, rq.scope, c.cfg.Now())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	req.Header.Set("Ssp-TraceID", traceID)
 	req.Header.Set("Ssp-From", c.cfg.Consumer.ASID)
@@ -152,7 +161,8 @@ func (c *Client) roundTrip(ctx context.Context, p Provider, rq *request, traceID
 		req.Header.Set("If-Match", rq.ifMatch)
 	}
 
-	resp, err := c.cfg.HTTPClient.Do(req)
+	start := time.Now()
+	resp, err = c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
@@ -160,18 +170,19 @@ func (c *Client) roundTrip(ctx context.Context, p Provider, rq *request, traceID
 			// NHS number: keep the cause only.
 			err = uerr.Err
 		}
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
+	ttfb = time.Since(start)
 	defer resp.Body.Close()
 	limit := int64(maxErrorBody)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		limit = c.cfg.MaxResponseBytes + 1
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	body, err = readBody(ctx, resp.Body, limit)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read response body: %w", err)
+		return nil, nil, ttfb, fmt.Errorf("read response body: %w", err)
 	}
-	return resp, body, nil
+	return resp, body, ttfb, nil
 }
 
 // transportError classifies a failure that produced no usable response. A cancelled parent

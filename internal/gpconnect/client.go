@@ -1,13 +1,11 @@
 package gpconnect
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -23,8 +21,19 @@ type Consumer struct {
 	ProductName, ProductVersion string // requesting_device model/version
 }
 
-// Provider is one member practice's GP Connect endpoint.
-type Provider struct{ ODS, ASID, ServiceRoot string } // ServiceRoot has no trailing slash
+// Provider is one member practice's GP Connect endpoint. ServiceRoot is used byte for byte, as
+// SDS (or the practice's override) has it: the SSP compares it with the directory.
+type Provider struct{ ODS, ASID, ServiceRoot string }
+
+// url is the request URL of pathAndQuery ("/Slot?...") at the provider: the SSP prefix, the root
+// unchanged, then the path. A root that ends in "/" (SDS holds some) keeps it and the path loses
+// its own, so the root stays intact and no "//" appears.
+func (p Provider) url(sspPrefix, pathAndQuery string) string {
+	if strings.HasSuffix(p.ServiceRoot, "/") {
+		pathAndQuery = strings.TrimPrefix(pathAndQuery, "/")
+	}
+	return sspPrefix + p.ServiceRoot + pathAndQuery
+}
 
 // CallInfo describes one HTTP attempt, for metrics and logs. Err is the attempt's transport or
 // HTTP-status failure (an *Error); a 2xx body that fails to parse is reported by the call itself.
@@ -47,11 +56,19 @@ type Config struct {
 	BackoffBase      time.Duration
 	BackoffMax       time.Duration // Retry-After is honoured up to 3*BackoffMax
 	MaxPerPractice   int
-	MaxGlobal        int
-	OrgType          string // searchFilter organisation type
-	Observer         func(CallInfo)
-	Logger           *slog.Logger
-	Now              func() time.Time
+	// MaxGlobal and MinGlobal bound the process-wide limit on calls in flight, which adapts to
+	// provider latency between them (see adaptive).
+	MaxGlobal int
+	MinGlobal int
+	// OnLimit, when set, hears every change of the adaptive limit (for metrics).
+	OnLimit func(limit int)
+	// Resolve finds the endpoint of a practice given without a service root, per interaction
+	// (nil: such calls fail with CodeNoEndpoint).
+	Resolve  Resolver
+	OrgType  string // searchFilter organisation type
+	Observer func(CallInfo)
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Client calls GP Connect providers. It is safe for concurrent use.
@@ -72,7 +89,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	return &Client{
 		cfg:    cfg,
-		limits: newLimiter(cfg.MaxGlobal, cfg.MaxPerPractice),
+		limits: newLimiter(cfg.MinGlobal, cfg.MaxGlobal, cfg.MaxPerPractice, cfg.OnLimit),
 		log:    cfg.Logger.With("component", "gpconnect"),
 	}, nil
 }
@@ -103,7 +120,8 @@ func applyDefaults(cfg *Config) {
 	setDefault(&cfg.BackoffBase, 500*time.Millisecond)
 	setDefault(&cfg.BackoffMax, 10*time.Second)
 	setDefault(&cfg.MaxPerPractice, 2)
-	setDefault(&cfg.MaxGlobal, 64)
+	setDefault(&cfg.MaxGlobal, 512)
+	setDefault(&cfg.MinGlobal, min(16, cfg.MaxGlobal))
 	setDefault(&cfg.OrgType, "gp-practice")
 	setDefault(&cfg.Consumer.ProductName, "gpfed")
 	setDefault(&cfg.Consumer.ProductVersion, "dev")
@@ -129,55 +147,12 @@ func validateProvider(p Provider) error {
 	switch {
 	case p.ODS == "":
 		return errors.New("provider ODS code is required")
+	case p.ASID == "" && p.ServiceRoot == "":
+		return nil // resolved per call (Config.Resolve)
 	case p.ASID == "":
-		return fmt.Errorf("provider %s: ASID is required", p.ODS)
+		return fmt.Errorf("provider %s: ASID is required with a service root", p.ODS)
 	case p.ServiceRoot == "":
-		return fmt.Errorf("provider %s: service root is required", p.ODS)
-	case strings.HasSuffix(p.ServiceRoot, "/"):
-		// The SSP matches the root byte for byte against the directory, so do not guess.
-		return fmt.Errorf("provider %s: service root %q must not end with /", p.ODS, p.ServiceRoot)
+		return fmt.Errorf("provider %s: service root is required with an ASID", p.ODS)
 	}
 	return nil
-}
-
-// limiter bounds concurrent HTTP calls per practice and overall.
-type limiter struct {
-	global      chan struct{}
-	perPractice int
-
-	mu        sync.Mutex
-	practices map[string]chan struct{}
-}
-
-func newLimiter(global, perPractice int) *limiter {
-	return &limiter{
-		global:      make(chan struct{}, global),
-		perPractice: perPractice,
-		practices:   make(map[string]chan struct{}),
-	}
-}
-
-// acquire takes the practice slot before the global one so a busy practice cannot hold global
-// capacity while it waits.
-func (l *limiter) acquire(ctx context.Context, ods string) (release func(), err error) {
-	l.mu.Lock()
-	p, ok := l.practices[ods]
-	if !ok {
-		p = make(chan struct{}, l.perPractice)
-		l.practices[ods] = p
-	}
-	l.mu.Unlock()
-
-	select {
-	case p <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	select {
-	case l.global <- struct{}{}:
-	case <-ctx.Done():
-		<-p
-		return nil, ctx.Err()
-	}
-	return func() { <-l.global; <-p }, nil
 }

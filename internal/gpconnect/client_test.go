@@ -124,9 +124,26 @@ func TestSearchFreeSlotsBadRange(t *testing.T) {
 	if err != nil || len(res.Slots) != 0 || rec.count() != 0 {
 		t.Errorf("empty range: %+v, %v, %d requests", res, err, rec.count())
 	}
+}
+
+// TestServiceRootWithTrailingSlash: SDS holds some roots ending in "/"; the root is kept byte for
+// byte (and is the JWT aud) and the path loses its own slash.
+func TestServiceRootWithTrailingSlash(t *testing.T) {
+	t.Parallel()
+	c, p, rec := setup(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		writeFHIR(w, 200, []byte(emptyBundle))
+	}, nil)
 	p.ServiceRoot += "/"
-	if _, err := c.SearchFreeSlots(t.Context(), p, ukDate(2026, 5, 1), ukDate(2026, 5, 2)); err == nil {
-		t.Error("trailing slash: no error")
+	if _, err := c.SearchFreeSlots(t.Context(), p, ukDate(2026, 5, 1), ukDate(2026, 5, 2)); err != nil {
+		t.Fatal(err)
+	}
+	r := rec.get(0)
+	if r.URL.Path != "/A20047/STU3/1/gpconnect/Slot" {
+		t.Errorf("path %q for root %q", r.URL.Path, p.ServiceRoot)
+	}
+	_, claims := decodeJWT(t, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+	if aud := claims["aud"]; aud != p.ServiceRoot {
+		t.Errorf("JWT aud %v, want the root as given, %q", aud, p.ServiceRoot)
 	}
 }
 
@@ -234,7 +251,7 @@ func TestConcurrencyLimits(t *testing.T) {
 
 func TestLimiterAcquireHonoursContext(t *testing.T) {
 	t.Parallel()
-	l := newLimiter(1, 1)
+	l := newLimiter(1, 1, 1, nil)
 	release, err := l.acquire(t.Context(), "A")
 	if err != nil {
 		t.Fatal(err)
@@ -244,12 +261,15 @@ func TestLimiterAcquireHonoursContext(t *testing.T) {
 	if _, err := l.acquire(ctx, "B"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("acquire with global limit reached = %v, want deadline exceeded", err)
 	}
-	release()
+	release(time.Millisecond, false)
 	release2, err := l.acquire(t.Context(), "B")
 	if err != nil {
 		t.Fatalf("acquire after release: %v", err)
 	}
-	release2()
+	release2(time.Millisecond, false)
+	if len(l.practices) != 0 {
+		t.Errorf("%d practice entries left after every call ended", len(l.practices))
+	}
 }
 
 func TestDebugLog(t *testing.T) {

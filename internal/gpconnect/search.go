@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/gpfed/gpfed/internal/flight"
 )
 
 // SlotSearchResult is the outcome of SearchFreeSlots.
@@ -17,11 +20,12 @@ type SlotSearchResult struct {
 
 // SearchFreeSlots covers [from, to) where from/to are UK local calendar dates (time.Time at local
 // midnight Europe/London, or any time on that date). It splits the range into windows of at most
-// 14 days, de-duplicates by Slot.ID and returns slots sorted by Start then ID.
+// 14 days, fetches them concurrently (the per-practice limit decides how many at once),
+// de-duplicates by Slot.ID and returns slots sorted by Start then ID.
 //
-// A failure in any window fails the whole search: a partial result would read as lost capacity.
-// The error wraps an *Error (use errors.As); the result then still reports Calls and TraceIDs for
-// metrics and tracing, with nil Slots.
+// A failure in any window fails the whole search and cancels the others: a partial result would
+// read as lost capacity. The error wraps an *Error (use errors.As); the result then still reports
+// Calls and TraceIDs for metrics and tracing, with nil Slots.
 func (c *Client) SearchFreeSlots(ctx context.Context, p Provider, from, to time.Time) (*SlotSearchResult, error) {
 	if err := validateProvider(p); err != nil {
 		return nil, fmt.Errorf("search free slots: %w", err)
@@ -31,45 +35,105 @@ func (c *Client) SearchFreeSlots(ctx context.Context, p Provider, from, to time.
 		return nil, fmt.Errorf("search free slots for %s: to %s is before from %s",
 			p.ODS, to.Format(time.DateOnly), from.Format(time.DateOnly))
 	}
-	res := &SlotSearchResult{Slots: []Slot{}}
-	seen := make(map[string]bool)
-	for _, w := range splitWindows(from, to) {
-		slots, err := c.searchWindow(ctx, p, w, res)
-		if err != nil {
-			res.Slots = nil
-			return res, fmt.Errorf("search free slots for %s %s..%s: %w",
-				p.ODS, formatFHIRDateTime(w.Start), formatFHIRDateTime(w.End), err)
+	windows := splitWindows(from, to)
+	results := c.searchWindows(ctx, p, windows)
+	res := &SlotSearchResult{}
+	var first *windowResult
+	for i := range results {
+		r := &results[i]
+		res.Calls += len(r.traceIDs)
+		res.TraceIDs = append(res.TraceIDs, r.traceIDs...)
+		if r.err != nil && (first == nil || r.failedAt.Before(first.failedAt)) {
+			first = r
 		}
-		for _, s := range slots {
+	}
+	if first != nil {
+		return res, fmt.Errorf("search free slots for %s %s..%s: %w",
+			p.ODS, formatFHIRDateTime(first.w.Start), formatFHIRDateTime(first.w.End), first.err)
+	}
+	res.Slots = mergeWindows(results, from, to)
+	return res, nil
+}
+
+// decodedSlotBytes is what a decoded Slot holds in memory (struct and strings), roughly.
+const decodedSlotBytes = 320
+
+// windowResult is one window's search.
+type windowResult struct {
+	w        window
+	slots    []Slot
+	traceIDs []string
+	err      error
+	failedAt time.Time
+}
+
+// searchWindows runs one search per window concurrently; the first failure cancels the rest.
+func (c *Client) searchWindows(ctx context.Context, p Provider, windows []window) []windowResult {
+	results := make([]windowResult, len(windows))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, w := range windows {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &results[i]
+			r.w = w
+			r.slots, r.traceIDs, r.err = c.searchWindow(ctx, p, w)
+			if r.err != nil {
+				r.failedAt = time.Now()
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// mergeWindows joins the windows' slots in window order, keeping [from, to) only and each
+// Slot.id once, sorted by start then id.
+func mergeWindows(results []windowResult, from, to time.Time) []Slot {
+	n := 0
+	for _, r := range results {
+		n += len(r.slots)
+	}
+	out := make([]Slot, 0, n)
+	seen := make(map[string]struct{}, n)
+	for _, r := range results {
+		for _, s := range r.slots {
 			// A provider that returns slots outside the asked-for range (some ignore the window)
 			// must not inflate capacity or leak slots across runs: keep [from, to) only.
 			if s.Start.Before(from) || !s.Start.Before(to) {
 				continue
 			}
-			if !seen[s.ID] {
-				seen[s.ID] = true
-				res.Slots = append(res.Slots, s)
+			if _, dup := seen[s.ID]; !dup {
+				seen[s.ID] = struct{}{}
+				out = append(out, s)
 			}
 		}
 	}
-	sortSlots(res.Slots)
-	return res, nil
+	sortSlots(out)
+	return out
 }
 
-// searchWindow makes one Slot search and parses its Bundle, recording calls in res.
-func (c *Client) searchWindow(ctx context.Context, p Provider, w window, res *SlotSearchResult) ([]Slot, error) {
+// searchWindow makes one Slot search and parses its Bundle.
+func (c *Client) searchWindow(ctx context.Context, p Provider, w window) ([]Slot, []string, error) {
 	q := "/Slot?" + slotQuery(w, c.cfg.Consumer.ODS, c.cfg.OrgType)
 	cr, err := c.get(ctx, p, InteractionSearchSlots, q)
-	res.Calls += len(cr.traceIDs)
-	res.TraceIDs = append(res.TraceIDs, cr.traceIDs...)
 	if err != nil {
-		return nil, err
+		return nil, cr.traceIDs, err
 	}
 	slots, err := ParseSlotBundle(cr.body)
+	// The body is done with (the slots copy what they keep): its bytes go back to the budget, and
+	// the decoded slots, which live until the practice is saved, are charged instead.
+	claim := flight.FromContext(ctx)
+	claim.Return(int64(cap(cr.body)))
+	recycleBody(cr.body)
 	if err != nil {
-		return nil, c.malformed(InteractionSearchSlots, cr, err)
+		return nil, cr.traceIDs, c.malformed(InteractionSearchSlots, cr, err)
 	}
-	return slots, nil
+	_ = claim.Take(ctx, int64(len(slots))*decodedSlotBytes)
+	return slots, cr.traceIDs, nil
 }
 
 // malformed reports a 2xx body that cannot be used. It is not retried: the provider would most

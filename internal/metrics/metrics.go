@@ -24,7 +24,7 @@ var (
 	// SyncPractices counts per-practice outcomes by result and Spine code.
 	SyncPractices = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gpfed_sync_practices_total",
-		Help: "Practice fetch outcomes in capacity sync runs, by outcome (ok|failed) and Spine code.",
+		Help: "Practice fetch outcomes in capacity sync runs, by outcome (ok|failed|not_enabled|skipped) and Spine code.",
 	}, []string{"outcome", "spine_code"})
 	// SlotsFetched counts free slots stored by successful fetches.
 	SlotsFetched = prometheus.NewCounter(prometheus.CounterOpts{
@@ -37,14 +37,38 @@ var (
 		Help:    "GP Connect HTTP call latency by interaction and HTTP status (0 = no response).",
 		Buckets: []float64{.05, .1, .2, .3, .5, 1, 2, 3, 5, 10, 30},
 	}, []string{"interaction", "status"})
+	// GPConnectLimit is the adaptive limit on GP Connect calls in flight.
+	GPConnectLimit = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "gpfed_gpconnect_concurrency_limit",
+		Help: "This process's current limit on GP Connect calls in flight (adapts to provider latency).",
+	})
+	// SDSCalls observes every HTTP attempt to the Spine Directory Service.
+	SDSCalls = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gpfed_sds_request_duration_seconds",
+		Help:    "Spine Directory Service call latency by search (Endpoint|Device) and HTTP status (0 = no response).",
+		Buckets: []float64{.02, .05, .1, .2, .5, 1, 2, 5, 10},
+	}, []string{"search", "status"})
 )
 
 func init() {
 	Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		SyncRunDuration, SyncPractices, SlotsFetched, GPConnectCalls,
+		SyncRunDuration, SyncPractices, SlotsFetched, GPConnectCalls, SDSCalls, GPConnectLimit,
 	)
+}
+
+// WatchBytesInFlight exposes a byte budget's use as gpfed_sync_bytes_in_flight (call once).
+func WatchBytesInFlight(used func() float64) {
+	Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gpfed_sync_bytes_in_flight",
+		Help: "Provider response bytes this process holds between their arrival and the practice's save.",
+	}, used))
+}
+
+// ObserveSDSCall records one SDS HTTP attempt (status 0 = no response).
+func ObserveSDSCall(search string, status int, d time.Duration) {
+	SDSCalls.WithLabelValues(search, strconv.Itoa(status)).Observe(d.Seconds())
 }
 
 // ObserveGPConnectCall records one GP Connect HTTP attempt (status 0 = no response).

@@ -21,10 +21,14 @@ import (
 
 // Practice is one member of the federation.
 type Practice struct {
-	ODSCode    string
-	Name       string
+	ODSCode string
+	Name    string
+	// ASID and Endpoint are an optional override ("" = none): when set, the
+	// practice is called at that FHIR service root with that Ssp-To instead
+	// of what the Spine Directory Service says (test environments whose
+	// endpoints SDS does not list). Both or neither.
 	ASID       string
-	Endpoint   string // FHIR service root, no trailing slash
+	Endpoint   string
 	Active     bool
 	WebhookURL string
 	// WebhookSecret is the stored (sealed) secret when read from the
@@ -45,7 +49,14 @@ type Practice struct {
 }
 
 // Required CSV columns, in any order; extra columns are allowed.
-var Required = []string{"ods_code", "name", "asid", "endpoint"}
+var Required = []string{"ods_code", "name"}
+
+// Override columns: optional, but a file that has one must have both.
+var Override = []string{"asid", "endpoint"}
+
+// HasOverride reports whether the practice carries its own endpoint and
+// ASID rather than relying on SDS discovery.
+func (p Practice) HasOverride() bool { return p.Endpoint != "" && p.ASID != "" }
 
 var (
 	odsRe  = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
@@ -202,6 +213,16 @@ func columns(header []string) (map[string]int, []LineError) {
 			"remove this column (a practice's first webhook gets a generated secret, shown once; " +
 			"`gpfed practices webhook --rotate ODS URL` replaces one)"})
 	}
+	_, hasASID := cols["asid"]
+	_, hasEndpoint := cols["endpoint"]
+	if hasASID != hasEndpoint {
+		missing := "asid"
+		if hasASID {
+			missing = "endpoint"
+		}
+		errs = append(errs, LineError{Line: 1, Column: missing,
+			Reason: "asid and endpoint are an override pair: give both columns or neither (SDS discovery)"})
+	}
 	return cols, errs
 }
 
@@ -229,12 +250,7 @@ func (ps Parser) parseRow(rec []string, cols map[string]int, line int) (Practice
 	if reason := CheckName(p.Name); reason != "" {
 		bad("name", reason)
 	}
-	if !asidRe.MatchString(p.ASID) {
-		bad("asid", fmt.Sprintf("%q is not an ASID (12 digits)", p.ASID))
-	}
-	if reason := CheckEndpoint(p.Endpoint); reason != "" {
-		bad("endpoint", reason)
-	}
+	checkOverride(p, bad)
 	if p.WebhookURL != "" {
 		if reason := ps.CheckWebhookURL(p.WebhookURL); reason != "" {
 			bad("webhook_url", reason)
@@ -300,15 +316,31 @@ func (ps Parser) CheckWebhookURL(s string) string {
 	return ""
 }
 
-// CheckEndpoint explains what is wrong with a FHIR service root, or "".
+// checkOverride validates the optional endpoint/ASID pair: both empty (SDS
+// discovery) or both valid.
+func checkOverride(p Practice, bad func(col, reason string)) {
+	if p.ASID == "" && p.Endpoint == "" {
+		return
+	}
+	const pair = "set both asid and endpoint (an override) or neither (SDS discovery)"
+	switch {
+	case p.ASID == "":
+		bad("asid", "empty while endpoint is set: "+pair)
+	case !asidRe.MatchString(p.ASID):
+		bad("asid", fmt.Sprintf("%q is not an ASID (12 digits)", p.ASID))
+	}
+	if p.Endpoint == "" {
+		bad("endpoint", "empty while asid is set: "+pair)
+	} else if reason := CheckEndpoint(p.Endpoint); reason != "" {
+		bad("endpoint", reason)
+	}
+}
+
+// CheckEndpoint explains what is wrong with a FHIR service root, or "". A
+// root is used byte for byte (the SSP compares it with the directory), so a
+// trailing slash is allowed and kept: SDS itself holds such roots.
 func CheckEndpoint(s string) string {
-	if reason := checkURL(s); reason != "" {
-		return reason
-	}
-	if strings.HasSuffix(s, "/") {
-		return "must not end with a slash (GP Connect service roots are byte-exact)"
-	}
-	return ""
+	return checkURL(s)
 }
 
 func checkURL(s string) string {

@@ -43,6 +43,7 @@ type clinician struct {
 
 type schedule struct {
 	id       string
+	ref      string // "Schedule/" + id, as slots reference it
 	role     *role
 	site     int // index into practice.sites
 	staff    int // index into practice.staff, -1 for a rota without a named clinician

@@ -77,6 +77,10 @@ type state struct {
 	calls     map[string]int // per operation
 	hook      hookState
 	secret    string // set by SetWebhookSecret; overrides the generated one
+
+	sdsRequests  atomic.Int64
+	sdsFault     SDSFault
+	sdsFaultLeft int
 }
 
 func (s *state) count(op string) {

@@ -1,11 +1,11 @@
 package sim
 
 import (
-	"encoding/json"
 	"mime"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Operations a practice serves, as named in Fault.Only and Federation.Calls.
@@ -158,7 +158,7 @@ func (f *Federation) serveSlots(c *callCtx) *apiError {
 	if e != nil {
 		return e
 	}
-	body, err := json.Marshal(f.slotBundle(c.p, sq))
+	body, err := encodeBundle(f.slotBundle(c.p, sq))
 	if err != nil {
 		return &apiError{status: http.StatusInternalServerError, code: codeInternal, diagnostics: "encode bundle: " + err.Error()}
 	}
@@ -211,4 +211,16 @@ func (f *Federation) slotBundle(p *practice, sq *slotQuery) bundle {
 	}
 	b.Entry = append(b.Entry, bundleEntry{Resource: p.organizationResource()})
 	return b
+}
+
+// SearchBody is the body the simulated practice ods answers a Slot search of [start, end] with
+// (every include, consumer filter sf), without the HTTP exchange: for benchmarks that need the
+// provider's bytes themselves.
+func (f *Federation) SearchBody(ods string, start, end time.Time, sf SearchFilter) ([]byte, bool) {
+	p := f.byODS[ods]
+	if p == nil {
+		return nil, false
+	}
+	b, err := encodeBundle(f.slotBundle(p, &slotQuery{start: start, end: end, practitioners: true, locations: true, filter: sf}))
+	return b, err == nil
 }

@@ -50,7 +50,7 @@ func weightedRole(r *rand.Rand) *role {
 }
 
 func newSchedule(r *rand.Rand, p *practice, ro *role, id string) schedule {
-	s := schedule{id: id, role: ro, staff: -1, category: pick(r, ro.categories), minutes: pick(r, ro.minutes)}
+	s := schedule{id: id, ref: "Schedule/" + id, role: ro, staff: -1, category: pick(r, ro.categories), minutes: pick(r, ro.minutes)}
 	if len(p.sites) > 1 && r.IntN(10) < 3 {
 		s.site = 1 + r.IntN(len(p.sites)-1)
 	}

@@ -4,7 +4,9 @@
 // Slot searches and metadata reads the way the GP Connect reference provider does: every SSP
 // header, the unsigned JWT and every search parameter are checked, and failures are answered with
 // spec-shaped OperationOutcomes. It also hosts a webhook receiver per practice at /hooks/<ODS>
-// that verifies gpfed's signed task deliveries.
+// that verifies gpfed's signed task deliveries, and the Spine Directory Service's Endpoint and
+// Device searches at /spine-directory/FHIR/R4 that resolve each practice's service root and ASID
+// (with directory faults: no endpoint, several endpoints, outages, slow answers).
 //
 // Data is generated from a seed: the same seed gives byte-identical responses. Slots are never
 // stored; each (practice, day) is regenerated on demand from a hash of (seed, ODS, date), so a
@@ -40,6 +42,9 @@ type Config struct {
 	// MaxHang caps how long a Timeout fault holds a request when the client never gives up
 	// (default 2 minutes). Close releases every hanging request at once.
 	MaxHang time.Duration
+	// SDSAPIKey is the apikey the simulated SDS accepts; empty accepts any non-empty key, as
+	// the sandbox does.
+	SDSAPIKey string
 }
 
 const (
@@ -131,11 +136,15 @@ func (f *Federation) Close() {
 func (f *Federation) RestrictedODS() string { return f.restrict }
 
 // Handler serves every practice's GP Connect service root (/<ODS>/STU3/1/gpconnect/...: metadata,
-// Slot, Patient, Patient/$gpc.registerpatient, Appointment, Patient/<id>/Appointment) and
-// /hooks/<ODS>.
+// Slot, Patient, Patient/$gpc.registerpatient, Appointment, Patient/<id>/Appointment),
+// /hooks/<ODS> and the Spine Directory Service (/spine-directory/FHIR/R4/{Endpoint,Device}).
 func (f *Federation) Handler() http.Handler { return http.HandlerFunc(f.serveHTTP) }
 
 func (f *Federation) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if rest, ok := strings.CutPrefix(r.URL.Path, sdsPrefix+"/"); ok {
+		f.serveSDS(w, r, rest)
+		return
+	}
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	if len(parts) == 2 && parts[0] == "hooks" {
 		f.serveWebhook(w, r, parts[1])
@@ -181,15 +190,27 @@ func (f *Federation) Practice(ods string) (Practice, bool) {
 // It has no secrets: gpfed generates them on import, and SetWebhookSecret
 // tells the receivers. Every practice agrees to temporary registrations
 // except the fifth (index 4), so that refusals can be shown too.
-func (f *Federation) WriteCSV(w io.Writer) error {
+func (f *Federation) WriteCSV(w io.Writer) error { return f.writeCSV(w, true) }
+
+// WriteODSCSV writes the directory as a federation knows it, without
+// endpoints: ods_code,name,webhook_url,telephone,temporary_registration.
+// gpfed then resolves every practice through the simulated SDS.
+func (f *Federation) WriteODSCSV(w io.Writer) error { return f.writeCSV(w, false) }
+
+func (f *Federation) writeCSV(w io.Writer, endpoints bool) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write([]string{"ods_code", "name", "asid", "endpoint", "webhook_url", "telephone",
-		"temporary_registration"}); err != nil {
+	row := func(ods, name, asid, endpoint, hook, phone, reg string) []string {
+		if endpoints {
+			return []string{ods, name, asid, endpoint, hook, phone, reg}
+		}
+		return []string{ods, name, hook, phone, reg}
+	}
+	if err := cw.Write(row("ods_code", "name", "asid", "endpoint", "webhook_url", "telephone", "temporary_registration")); err != nil {
 		return err
 	}
 	for i, p := range f.Practices() {
 		reg := strconv.FormatBool(i != 4)
-		if err := cw.Write([]string{p.ODS, p.Name, p.ASID, p.ServiceRoot, p.WebhookURL, p.Telephone, reg}); err != nil {
+		if err := cw.Write(row(p.ODS, p.Name, p.ASID, p.ServiceRoot, p.WebhookURL, p.Telephone, reg)); err != nil {
 			return err
 		}
 	}

@@ -27,7 +27,7 @@ type FreeSlot struct {
 const freeSlotColumns = `s.ods_code, p.name, s.slot_id, s.start_at, s.end_at, s.start_text, s.end_text,
 	to_char(s.local_date, 'YYYY-MM-DD'), s.duration_minutes, s.schedule_id, s.location_id, s.site_name,
 	s.practitioner_id, s.practitioner_name, s.role_code, s.role_display, s.delivery_channel, s.slot_type,
-	COALESCE(p.telephone, ''), p.endpoint, p.asid, p.temporary_registration, st.last_success_at`
+	COALESCE(p.telephone, ''), COALESCE(p.endpoint, ''), COALESCE(p.asid, ''), p.temporary_registration, st.last_success_at`
 
 // scanFreeSlot scans freeSlotColumns and then extra.
 func scanFreeSlot(row pgx.Row, extra ...any) (FreeSlot, error) {

@@ -29,20 +29,26 @@ type PracticeStatus struct {
 	// ThresholdMinutes is the practice's low_capacity_threshold_minutes
 	// (free minutes over GPFED_LOW_CAPACITY_DAYS), nil when it has none.
 	ThresholdMinutes *int
+	// NotEnabledSince is set while SDS says the practice has no GP Connect
+	// endpoint for slot search (from the first run that found none).
+	NotEnabledSince *time.Time
+	// HasOverride: the practice is called at its CSV endpoint, not via SDS.
+	HasOverride bool
 }
 
 const practiceStatusSQL = `
 	SELECT p.ods_code, p.name, p.active, s.ods_code IS NOT NULL, s.last_run_id, s.last_attempt_at, s.last_success_at,
 		COALESCE(s.stale, false), s.stale_since, s.last_http_status, COALESCE(s.last_spine_code, ''),
 		COALESCE(s.last_error, ''), COALESCE(to_char(s.window_from, 'YYYY-MM-DD'), ''),
-		COALESCE(to_char(s.window_to, 'YYYY-MM-DD'), ''), COALESCE(s.slot_count, 0), p.low_capacity_threshold_minutes
+		COALESCE(to_char(s.window_to, 'YYYY-MM-DD'), ''), COALESCE(s.slot_count, 0), p.low_capacity_threshold_minutes,
+		s.not_enabled_since, p.endpoint IS NOT NULL
 	FROM practices p LEFT JOIN practice_sync_state s USING (ods_code)`
 
 func scanPracticeStatus(row pgx.Row) (PracticeStatus, error) {
 	var p PracticeStatus
 	err := row.Scan(&p.ODSCode, &p.Name, &p.Active, &p.Synced, &p.LastRunID, &p.LastAttemptAt, &p.LastSuccessAt,
 		&p.Stale, &p.StaleSince, &p.LastHTTPStatus, &p.LastSpineCode, &p.LastError, &p.WindowFrom, &p.WindowTo,
-		&p.SlotCount, &p.ThresholdMinutes)
+		&p.SlotCount, &p.ThresholdMinutes, &p.NotEnabledSince, &p.HasOverride)
 	return p, err
 }
 
@@ -74,19 +80,25 @@ func (db *DB) PracticeStatusByODS(ctx context.Context, ods string) (PracticeStat
 	return p, nil
 }
 
+// syncRunSQL reads a run with live outcome counts; waiting counts pending
+// practices whose fetch lease another run holds.
 const syncRunSQL = `
 	SELECT r.id, r.trigger, to_char(r.from_date, 'YYYY-MM-DD'), to_char(r.to_date, 'YYYY-MM-DD'), r.status,
-		r.practices_total, r.started_at, r.finished_at, c.ok, c.failed, c.slots
+		r.practices_total, r.started_at, r.finished_at, c.ok, c.failed, c.not_enabled, c.skipped, c.waiting, c.slots
 	FROM sync_runs r, LATERAL (
 		SELECT count(*) FILTER (WHERE p.status = 'ok') ok, count(*) FILTER (WHERE p.status = 'failed') failed,
+			count(*) FILTER (WHERE p.status = 'not_enabled') not_enabled, count(*) FILTER (WHERE p.status = 'skipped') skipped,
+			count(*) FILTER (WHERE p.status = 'pending' AND r.status = 'running' AND EXISTS (
+				SELECT 1 FROM practice_fetch_leases l WHERE l.ods_code = p.ods_code AND l.run_id <> r.id AND l.expires_at >= now())) waiting,
 			COALESCE(sum(p.slots) FILTER (WHERE p.status = 'ok'), 0) slots
 		FROM sync_run_practices p WHERE p.run_id = r.id) c`
 
 func scanSyncRun(row pgx.Row) (SyncRun, error) {
 	var r SyncRun
 	err := row.Scan(&r.ID, &r.Trigger, &r.FromDate, &r.ToDate, &r.Status, &r.PracticesTotal, &r.StartedAt,
-		&r.FinishedAt, &r.PracticesOK, &r.PracticesFailed, &r.SlotsTotal)
-	r.PracticesDone = r.PracticesOK + r.PracticesFailed
+		&r.FinishedAt, &r.PracticesOK, &r.PracticesFailed, &r.PracticesNotEnabled, &r.PracticesSkipped,
+		&r.PracticesWaiting, &r.SlotsTotal)
+	r.PracticesDone = r.PracticesOK + r.PracticesFailed + r.PracticesNotEnabled + r.PracticesSkipped
 	return r, err
 }
 
@@ -124,20 +136,22 @@ type SyncOutcome struct {
 	RunStartedAt time.Time
 	ODSCode      string
 	PracticeName string
-	Status       string // pending | ok | failed
-	Attempts     int
-	HTTPStatus   *int
-	SpineCode    string
-	Diagnostics  string
-	Slots        *int
-	Calls        *int
-	DurationMS   *int
-	StartedAt    *time.Time
-	FinishedAt   *time.Time
+	Status       string // pending | ok | failed | not_enabled | skipped
+	// SkippedForRun is the run whose fetch stands for a skipped practice.
+	SkippedForRun *int64
+	Attempts      int
+	HTTPStatus    *int
+	SpineCode     string
+	Diagnostics   string
+	Slots         *int
+	Calls         *int
+	DurationMS    *int
+	StartedAt     *time.Time
+	FinishedAt    *time.Time
 }
 
 const outcomeSQL = `
-	SELECT o.run_id, r.started_at, o.ods_code, p.name, o.status, o.attempts, o.http_status,
+	SELECT o.run_id, r.started_at, o.ods_code, p.name, o.status, o.skipped_for_run, o.attempts, o.http_status,
 		COALESCE(o.spine_code, ''), COALESCE(o.diagnostics, ''), o.slots, o.calls, o.duration_ms,
 		o.started_at, o.finished_at
 	FROM sync_run_practices o JOIN sync_runs r ON r.id = o.run_id JOIN practices p ON p.ods_code = o.ods_code`
@@ -150,7 +164,7 @@ func collectOutcomes(rows pgx.Rows, err error) ([]SyncOutcome, error) {
 	out := []SyncOutcome{}
 	for rows.Next() {
 		var o SyncOutcome
-		if err := rows.Scan(&o.RunID, &o.RunStartedAt, &o.ODSCode, &o.PracticeName, &o.Status, &o.Attempts,
+		if err := rows.Scan(&o.RunID, &o.RunStartedAt, &o.ODSCode, &o.PracticeName, &o.Status, &o.SkippedForRun, &o.Attempts,
 			&o.HTTPStatus, &o.SpineCode, &o.Diagnostics, &o.Slots, &o.Calls, &o.DurationMS, &o.StartedAt,
 			&o.FinishedAt); err != nil {
 			return nil, translate(fmt.Errorf("scan sync outcome: %w", err))
@@ -161,10 +175,11 @@ func collectOutcomes(rows pgx.Rows, err error) ([]SyncOutcome, error) {
 }
 
 // SyncRunOutcomes lists a run's per-practice outcomes: failed first, then
-// pending, then ok, each by ODS code.
+// pending, not enabled, skipped and ok, each by ODS code.
 func (db *DB) SyncRunOutcomes(ctx context.Context, runID int64) ([]SyncOutcome, error) {
 	rows, err := db.Pool.Query(ctx, outcomeSQL+` WHERE o.run_id = $1
-		ORDER BY CASE o.status WHEN 'failed' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, o.ods_code`, runID)
+		ORDER BY CASE o.status WHEN 'failed' THEN 0 WHEN 'pending' THEN 1 WHEN 'not_enabled' THEN 2 WHEN 'skipped' THEN 3 ELSE 4 END,
+			o.ods_code`, runID)
 	return collectOutcomes(rows, err)
 }
 

@@ -103,7 +103,7 @@ func upsertPractice(ctx context.Context, tx pgx.Tx, p practice.Practice) (insert
 	err = tx.QueryRow(ctx, `
 		INSERT INTO practices (ods_code, name, asid, endpoint, active, low_capacity_threshold_minutes, rate_limit_per_minute,
 			telephone, temporary_registration)
-		VALUES ($1, $2, $3, $4, true, $5, $6, NULLIF($7, ''), COALESCE($8, false))
+		VALUES ($1, $2, NULLIF($3, ''), NULLIF($4, ''), true, $5, $6, NULLIF($7, ''), COALESCE($8, false))
 		ON CONFLICT (ods_code) DO UPDATE SET
 			name = EXCLUDED.name, asid = EXCLUDED.asid, endpoint = EXCLUDED.endpoint, active = true,
 			deactivated_at = NULL,
@@ -149,8 +149,9 @@ func importWebhook(ctx context.Context, tx pgx.Tx, o ImportOptions, p practice.P
 	return true, nil
 }
 
-const practiceCols = `ods_code, name, asid, endpoint, active, COALESCE(webhook_url, ''), COALESCE(webhook_secret, ''),
-	low_capacity_threshold_minutes, rate_limit_per_minute, COALESCE(telephone, ''), temporary_registration, updated_at`
+const practiceCols = `ods_code, name, COALESCE(asid, ''), COALESCE(endpoint, ''), active, COALESCE(webhook_url, ''),
+	COALESCE(webhook_secret, ''), low_capacity_threshold_minutes, rate_limit_per_minute, COALESCE(telephone, ''),
+	temporary_registration, updated_at`
 
 // scanPractice reads a practice; WebhookSecret is the stored (sealed) value.
 func scanPractice(row pgx.Row) (practice.Practice, error) {

@@ -37,6 +37,13 @@ type FetchOutcome struct {
 	HTTPStatus  int // failures only; 0 = no HTTP response
 	SpineCode   string
 	Diagnostics string
+	// LeaseToken is the fetch lease the outcome is recorded under; the
+	// recording transaction releases it, and fails with ErrLeaseLost when
+	// it lapsed. "" when the caller holds no lease (tools, tests).
+	LeaseToken string
+	// Endpoint is what the fetch resolved (SDS or override), recorded in
+	// practice_endpoints; nil when resolution did not get that far.
+	Endpoint *EndpointRecord
 }
 
 // SnapshotChanges counts what a snapshot replacement changed.
@@ -60,6 +67,9 @@ func (db *DB) SaveSnapshot(ctx context.Context, o FetchOutcome, windowFrom, wind
 		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 			return err
 		}
+		if err := endLease(ctx, tx, o.ODSCode, o.LeaseToken); err != nil {
+			return err
+		}
 		if err := lockCapacity(ctx, tx, o.ODSCode); err != nil {
 			return err
 		}
@@ -79,6 +89,9 @@ func (db *DB) SaveSnapshot(ctx context.Context, o FetchOutcome, windowFrom, wind
 			return err
 		}
 		if err := recordCapacityHistory(ctx, tx, o, windowFrom, windowTo); err != nil {
+			return err
+		}
+		if err := recordEndpoint(ctx, tx, o); err != nil {
 			return err
 		}
 		return recordOK(ctx, tx, o, windowFrom, windowTo, len(slots))
@@ -154,35 +167,50 @@ type goneSlot struct {
 	kind string
 }
 
+// insertRow is a slot to copy in with when it was first seen (zero: now, in
+// this run). It points into the caller's slice: a region's sync stores
+// millions of slots, so the diff copies none of them.
+type insertRow struct {
+	*SlotRecord
+	firstSeen time.Time
+	firstRun  *int64
+}
+
 type snapshotDiff struct {
 	gone    []goneSlot
-	deletes []string     // gone plus changed: rows to delete
-	inserts []storedSlot // added plus changed (changed keep their first_seen)
-	added   []SlotRecord
+	deletes []string    // gone plus changed: rows to delete
+	inserts []insertRow // added plus changed (changed keep their first_seen)
+	added   []*SlotRecord
 	counts  SnapshotChanges
 }
 
 func diffSnapshot(old map[string]storedSlot, slots []SlotRecord, from time.Time) snapshotDiff {
-	var d snapshotDiff
-	seen := make(map[string]bool, len(slots))
-	for _, s := range slots {
-		seen[s.SlotID] = true
+	d := snapshotDiff{inserts: make([]insertRow, 0, len(slots))}
+	var seen map[string]struct{}
+	if len(old) > 0 {
+		seen = make(map[string]struct{}, len(slots))
+	}
+	for i := range slots {
+		s := &slots[i]
+		if seen != nil {
+			seen[s.SlotID] = struct{}{}
+		}
 		prev, ok := old[s.SlotID]
 		switch {
 		case !ok:
-			d.inserts = append(d.inserts, storedSlot{SlotRecord: s})
+			d.inserts = append(d.inserts, insertRow{SlotRecord: s})
 			d.added = append(d.added, s)
 			d.counts.Added++
-		case !sameSlot(prev.SlotRecord, s):
+		case !sameSlot(prev.SlotRecord, *s):
 			d.deletes = append(d.deletes, s.SlotID)
-			d.inserts = append(d.inserts, storedSlot{SlotRecord: s, firstSeen: prev.firstSeen, firstRun: prev.firstRun})
+			d.inserts = append(d.inserts, insertRow{SlotRecord: s, firstSeen: prev.firstSeen, firstRun: prev.firstRun})
 			d.counts.Changed++
 		default:
 			d.counts.Kept++
 		}
 	}
 	for id, s := range old {
-		if seen[id] {
+		if _, ok := seen[id]; ok {
 			continue
 		}
 		d.deletes = append(d.deletes, id)
@@ -206,10 +234,6 @@ func sameSlot(a, b SlotRecord) bool {
 		a.PractitionerName == b.PractitionerName
 }
 
-var slotColumns = []string{"ods_code", "slot_id", "start_at", "end_at", "start_text", "end_text", "local_date",
-	"duration_minutes", "location_id", "site_name", "schedule_id", "session_name", "practitioner_id", "practitioner_name",
-	"role_code", "role_display", "delivery_channel", "slot_type", "first_seen_at", "first_run_id"}
-
 var changeColumns = []string{"run_id", "ods_code", "slot_id", "change", "start_at", "local_date", "duration_minutes",
 	"role_code", "delivery_channel", "changed_at"}
 
@@ -220,22 +244,8 @@ func applyDiff(ctx context.Context, tx pgx.Tx, o FetchOutcome, d snapshotDiff, h
 			return fmt.Errorf("delete slots: %w", err)
 		}
 	}
-	rows := make([][]any, 0, len(d.inserts))
-	for _, s := range d.inserts {
-		date, err := time.Parse(time.DateOnly, s.LocalDate)
-		if err != nil {
-			return fmt.Errorf("slot %s: local date %q: %w", s.SlotID, s.LocalDate, err)
-		}
-		firstSeen, firstRun := s.firstSeen, s.firstRun
-		if firstSeen.IsZero() {
-			firstSeen, firstRun = now, &o.RunID
-		}
-		rows = append(rows, []any{o.ODSCode, s.SlotID, s.Start, s.End, s.StartText, s.EndText, date, s.DurationMinutes,
-			s.LocationID, s.SiteName, s.ScheduleID, s.SessionName, s.PractitionerID, s.PractitionerName, s.RoleCode,
-			s.RoleDisplay, s.DeliveryChannel, s.SlotType, firstSeen, firstRun})
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"slots"}, slotColumns, pgx.CopyFromRows(rows)); err != nil {
-		return fmt.Errorf("copy slots: %w", err)
+	if err := copySlots(ctx, tx, o.ODSCode, o.RunID, d.inserts, now); err != nil {
+		return err
 	}
 	return recordChanges(ctx, tx, o, d, hadSnapshot, now)
 }
@@ -252,7 +262,7 @@ func recordChanges(ctx context.Context, tx pgx.Tx, o FetchOutcome, d snapshotDif
 	}
 	if hadSnapshot {
 		for _, s := range d.added {
-			rows = append(rows, changeRow(o, s, "added", now))
+			rows = append(rows, changeRow(o, *s, "added", now))
 		}
 	}
 	if len(rows) == 0 {
@@ -330,42 +340,14 @@ func recordOK(ctx context.Context, tx pgx.Tx, o FetchOutcome, from, to time.Time
 	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO practice_sync_state (ods_code, last_run_id, last_attempt_at, last_success_at, stale, stale_since,
-			last_http_status, last_spine_code, last_error, window_from, window_to, slot_count)
-		VALUES ($1, $2, now(), now(), false, NULL, NULL, NULL, NULL, $3, $4, $5)
+			last_http_status, last_spine_code, last_error, window_from, window_to, slot_count, not_enabled_since)
+		VALUES ($1, $2, now(), now(), false, NULL, NULL, NULL, NULL, $3, $4, $5, NULL)
 		ON CONFLICT (ods_code) DO UPDATE SET last_run_id = $2, last_attempt_at = now(), last_success_at = now(),
 			stale = false, stale_since = NULL, last_http_status = NULL, last_spine_code = NULL, last_error = NULL,
-			window_from = $3, window_to = $4, slot_count = $5`,
+			window_from = $3, window_to = $4, slot_count = $5, not_enabled_since = NULL`,
 		o.ODSCode, o.RunID, from.Format(time.DateOnly), to.Format(time.DateOnly), n)
 	if err != nil {
 		return fmt.Errorf("record sync state: %w", err)
 	}
 	return nil
-}
-
-// MarkPracticeFailed records a failed fetch. The practice keeps its previous
-// snapshot, now marked stale since the first failure after its last success.
-func (db *DB) MarkPracticeFailed(ctx context.Context, o FetchOutcome) error {
-	return db.InTx(ctx, func(tx pgx.Tx) error {
-		var status any
-		if o.HTTPStatus > 0 {
-			status = o.HTTPStatus
-		}
-		if _, err := tx.Exec(ctx, `UPDATE sync_run_practices SET status = 'failed', http_status = $3, spine_code = $4,
-			diagnostics = $5, calls = $6, finished_at = now(), duration_ms = $7 WHERE run_id = $1 AND ods_code = $2`,
-			o.RunID, o.ODSCode, status, o.SpineCode, o.Diagnostics, o.Calls, o.Duration.Milliseconds()); err != nil {
-			return fmt.Errorf("record failure: %w", err)
-		}
-		_, err := tx.Exec(ctx, `
-			INSERT INTO practice_sync_state (ods_code, last_run_id, last_attempt_at, stale, stale_since,
-				last_http_status, last_spine_code, last_error)
-			VALUES ($1, $2, now(), true, now(), $3, $4, $5)
-			ON CONFLICT (ods_code) DO UPDATE SET last_run_id = $2, last_attempt_at = now(), stale = true,
-				stale_since = COALESCE(practice_sync_state.stale_since, now()),
-				last_http_status = $3, last_spine_code = $4, last_error = $5`,
-			o.ODSCode, o.RunID, status, o.SpineCode, o.Diagnostics)
-		if err != nil {
-			return fmt.Errorf("record stale state: %w", err)
-		}
-		return nil
-	})
 }

@@ -10,30 +10,39 @@ import (
 
 // SyncRun is one capacity sync run.
 type SyncRun struct {
-	ID              int64      `json:"id"`
-	Trigger         string     `json:"trigger"`
-	FromDate        string     `json:"from_date"`
-	ToDate          string     `json:"to_date"` // exclusive
-	Status          string     `json:"status"`
-	PracticesTotal  int        `json:"practices_total"`
-	PracticesOK     int        `json:"practices_ok"`
-	PracticesFailed int        `json:"practices_failed"`
-	PracticesDone   int        `json:"practices_done"`
-	SlotsTotal      int        `json:"slots_total"`
-	StartedAt       time.Time  `json:"started_at"`
-	FinishedAt      *time.Time `json:"finished_at,omitempty"`
+	ID              int64  `json:"id"`
+	Trigger         string `json:"trigger"`
+	FromDate        string `json:"from_date"`
+	ToDate          string `json:"to_date"` // exclusive
+	Status          string `json:"status"`
+	PracticesTotal  int    `json:"practices_total"`
+	PracticesOK     int    `json:"practices_ok"`
+	PracticesFailed int    `json:"practices_failed"`
+	// PracticesNotEnabled have no GP Connect endpoint in SDS for slot search
+	// (not a failure); PracticesSkipped were saved by another run after this
+	// one started (that snapshot stands).
+	PracticesNotEnabled int `json:"practices_not_enabled"`
+	PracticesSkipped    int `json:"practices_skipped"`
+	// PracticesWaiting are pending practices whose fetch waits for another
+	// run's fetch of the same practice to finish (live; 0 once completed).
+	PracticesWaiting int        `json:"practices_waiting"`
+	PracticesDone    int        `json:"practices_done"`
+	SlotsTotal       int        `json:"slots_total"`
+	StartedAt        time.Time  `json:"started_at"`
+	FinishedAt       *time.Time `json:"finished_at,omitempty"`
 }
 
 // RunPractice is one practice's outcome in a run.
 type RunPractice struct {
-	ODSCode     string `json:"ods_code"`
-	Status      string `json:"status"`
-	Attempts    int    `json:"attempts"`
-	HTTPStatus  *int   `json:"http_status,omitempty"`
-	SpineCode   string `json:"spine_code,omitempty"`
-	Diagnostics string `json:"diagnostics,omitempty"`
-	Slots       *int   `json:"slots,omitempty"`
-	DurationMS  *int   `json:"duration_ms,omitempty"`
+	ODSCode       string `json:"ods_code"`
+	Status        string `json:"status"`
+	SkippedForRun *int64 `json:"skipped_for_run,omitempty"`
+	Attempts      int    `json:"attempts"`
+	HTTPStatus    *int   `json:"http_status,omitempty"`
+	SpineCode     string `json:"spine_code,omitempty"`
+	Diagnostics   string `json:"diagnostics,omitempty"`
+	Slots         *int   `json:"slots,omitempty"`
+	DurationMS    *int   `json:"duration_ms,omitempty"`
 }
 
 // CreateSyncRun records a run for the given (or, when empty, every active)
@@ -77,28 +86,20 @@ func (db *DB) CreateSyncRun(ctx context.Context, trigger string, from, to time.T
 
 // GetSyncRun returns a run with live counts.
 func (db *DB) GetSyncRun(ctx context.Context, id int64) (SyncRun, error) {
-	var r SyncRun
-	var from, to time.Time
-	err := db.Pool.QueryRow(ctx, `
-		SELECT r.id, r.trigger, r.from_date, r.to_date, r.status, r.practices_total, r.started_at, r.finished_at,
-			count(*) FILTER (WHERE p.status = 'ok'), count(*) FILTER (WHERE p.status = 'failed'),
-			COALESCE(sum(p.slots) FILTER (WHERE p.status = 'ok'), 0)
-		FROM sync_runs r LEFT JOIN sync_run_practices p ON p.run_id = r.id
-		WHERE r.id = $1 GROUP BY r.id`, id).Scan(&r.ID, &r.Trigger, &from, &to, &r.Status, &r.PracticesTotal,
-		&r.StartedAt, &r.FinishedAt, &r.PracticesOK, &r.PracticesFailed, &r.SlotsTotal)
+	r, err := scanSyncRun(db.Pool.QueryRow(ctx, syncRunSQL+` WHERE r.id = $1`, id))
 	if err != nil {
 		return r, translate(fmt.Errorf("get sync run %d: %w", id, err))
 	}
-	r.FromDate, r.ToDate = from.Format(time.DateOnly), to.Format(time.DateOnly)
-	r.PracticesDone = r.PracticesOK + r.PracticesFailed
 	return r, nil
 }
 
-// RunPractices lists a run's per-practice outcomes, failed first.
+// RunPractices lists a run's per-practice outcomes: failed, pending, not
+// enabled, skipped, then ok.
 func (db *DB) RunPractices(ctx context.Context, runID int64) ([]RunPractice, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT ods_code, status, attempts, http_status, COALESCE(spine_code, ''),
+	rows, err := db.Pool.Query(ctx, `SELECT ods_code, status, skipped_for_run, attempts, http_status, COALESCE(spine_code, ''),
 		COALESCE(diagnostics, ''), slots, duration_ms FROM sync_run_practices WHERE run_id = $1
-		ORDER BY CASE status WHEN 'failed' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, ods_code`, runID)
+		ORDER BY CASE status WHEN 'failed' THEN 0 WHEN 'pending' THEN 1 WHEN 'not_enabled' THEN 2 WHEN 'skipped' THEN 3 ELSE 4 END,
+			ods_code`, runID)
 	if err != nil {
 		return nil, translate(fmt.Errorf("run practices: %w", err))
 	}
@@ -106,7 +107,7 @@ func (db *DB) RunPractices(ctx context.Context, runID int64) ([]RunPractice, err
 	var out []RunPractice
 	for rows.Next() {
 		var p RunPractice
-		if err := rows.Scan(&p.ODSCode, &p.Status, &p.Attempts, &p.HTTPStatus, &p.SpineCode, &p.Diagnostics,
+		if err := rows.Scan(&p.ODSCode, &p.Status, &p.SkippedForRun, &p.Attempts, &p.HTTPStatus, &p.SpineCode, &p.Diagnostics,
 			&p.Slots, &p.DurationMS); err != nil {
 			return nil, translate(err)
 		}
@@ -151,8 +152,10 @@ func (db *DB) LatestRunStartedAfter(ctx context.Context, trigger string, t time.
 func (db *DB) FinishRunIfDone(ctx context.Context, runID int64) (*SyncRun, error) {
 	tag, err := db.Pool.Exec(ctx, `
 		UPDATE sync_runs r SET status = 'completed', finished_at = now(),
-			practices_ok = c.ok, practices_failed = c.failed, slots_total = c.slots
+			practices_ok = c.ok, practices_failed = c.failed, practices_not_enabled = c.not_enabled,
+			practices_skipped = c.skipped, slots_total = c.slots
 		FROM (SELECT count(*) FILTER (WHERE status = 'ok') ok, count(*) FILTER (WHERE status = 'failed') failed,
+				count(*) FILTER (WHERE status = 'not_enabled') not_enabled, count(*) FILTER (WHERE status = 'skipped') skipped,
 				COALESCE(sum(slots) FILTER (WHERE status = 'ok'), 0) slots
 			  FROM sync_run_practices WHERE run_id = $1) c
 		WHERE r.id = $1 AND r.status = 'running'

@@ -15,10 +15,12 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/gpfed/gpfed/internal/flight"
 	"github.com/gpfed/gpfed/internal/gpconnect"
 	"github.com/gpfed/gpfed/internal/logging"
 	"github.com/gpfed/gpfed/internal/metrics"
 	"github.com/gpfed/gpfed/internal/practice"
+	"github.com/gpfed/gpfed/internal/sds"
 	"github.com/gpfed/gpfed/internal/sim"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/testdb"
@@ -39,6 +41,9 @@ type Options struct {
 	Concurrency int           // asynq worker concurrency
 	MaxGlobal   int           // GP Connect concurrent calls
 	Log         *slog.Logger
+	// SDS imports the practices by ODS code and name only, so that every
+	// endpoint and ASID is resolved through the simulator's SDS.
+	SDS bool
 }
 
 // Fed is a running stack.
@@ -55,6 +60,8 @@ type Fed struct {
 	Sync     *jobs.Sync
 	Log      *slog.Logger
 	London   *time.Location
+	// Fetch is the endpoint discovery the workers use (SDS when Options.SDS).
+	Fetch worker.FetchDeps
 }
 
 // New builds the stack and imports the simulated practices. Workers are not
@@ -89,7 +96,11 @@ func New(t testing.TB, o Options) *Fed {
 	fed.SetBaseURL(srv.URL)
 
 	var buf bytes.Buffer
-	if err := fed.WriteCSV(&buf); err != nil {
+	write := fed.WriteCSV
+	if o.SDS {
+		write = fed.WriteODSCSV
+	}
+	if err := write(&buf); err != nil {
 		t.Fatal(err)
 	}
 	// The stack syncs capacity only: the simulator's http:// loopback
@@ -103,13 +114,17 @@ func New(t testing.TB, o Options) *Fed {
 	if _, err := db.ImportPractices(context.Background(), ps, false); err != nil {
 		t.Fatal(err)
 	}
+	var directory *sds.Client
+	if o.SDS {
+		directory = newSDS(t, fed, o.Log)
+	}
 	gpc, err := gpconnect.New(gpconnect.Config{
 		Consumer: gpconnect.Consumer{ODS: "Y90001", ASID: "200000000359", Name: "Test Federation Hub",
 			EndpointURL: "https://gpfed.invalid/", ProductName: "gpfed", ProductVersion: "test",
 			Practitioner: gpconnect.Practitioner{ID: "T1", SDSUserID: "UNK", SDSRoleProfileID: "UNK",
 				FamilyName: "Tester", GivenName: "Tess"}},
 		RequestTimeout: 5 * time.Second, MaxAttempts: 3, BackoffBase: 20 * time.Millisecond,
-		BackoffMax: 200 * time.Millisecond, MaxGlobal: o.MaxGlobal, Logger: o.Log,
+		BackoffMax: 200 * time.Millisecond, MaxGlobal: o.MaxGlobal, Logger: o.Log, Resolve: directory.Resolver(),
 		Observer: func(ci gpconnect.CallInfo) { metrics.ObserveGPConnectCall(ci.Interaction, ci.Status, ci.Duration) },
 	})
 	if err != nil {
@@ -123,14 +138,31 @@ func New(t testing.TB, o Options) *Fed {
 		Client: client, Insp: insp, Log: o.Log, London: london}
 	f.Sync = &jobs.Sync{DB: db, Client: client, Inspector: insp, Log: o.Log, Days: o.Days, Location: london,
 		TaskTimeout: time.Minute, RunDeadline: time.Hour}
+	// A small byte budget, so that every test sync runs through admission and overdraft.
+	f.Fetch.Budget = flight.New(2 << 20)
+	if directory != nil {
+		// Capacity fetches resolve once per run (cached); booking calls per call (Resolve).
+		f.Fetch.SDS = sds.NewCache(directory, time.Hour)
+	}
 	return f
+}
+
+// newSDS is a client of the simulator's SDS.
+func newSDS(t testing.TB, fed *sim.Federation, log *slog.Logger) *sds.Client {
+	t.Helper()
+	sc, err := sds.New(sds.Config{BaseURL: fed.SDSBaseURL(), APIKey: "test-key", Timeout: 2 * time.Second,
+		BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
 }
 
 // StartWorker runs an in-process asynq server on the capacity queue until
 // the test ends (or the returned stop func is called).
 func (f *Fed) StartWorker(t testing.TB, concurrency int) (stop func()) {
 	t.Helper()
-	mux := worker.NewMux(worker.Deps{DB: f.DB, Log: f.Log, Capacity: worker.CapacityDeps{GPC: f.GPC}})
+	mux := worker.NewMux(worker.Deps{DB: f.DB, Log: f.Log, Capacity: worker.CapacityDeps{GPC: f.GPC}, Fetch: f.Fetch})
 	srv := worker.NewServer(f.Redis, concurrency, 10*time.Second, f.Log, map[string]int{queue.QueueCapacity: 1})
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)

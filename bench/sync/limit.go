@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gpfed/gpfed/internal/gpconnect"
+	"github.com/gpfed/gpfed/internal/sim"
+	"github.com/gpfed/gpfed/internal/store"
+)
+
+// limit is the decode+COPY floor measured in the same run.
+type limit struct {
+	practices, goroutines int
+	bodyBytes             int64
+	slots                 int64
+	elapsed               time.Duration
+	slotsPerSec           float64
+	decodePerSec          float64 // decoding alone, same goroutines
+	benchCPU, other       time.Duration
+	loadBefore, loadAfter string
+}
+
+func (l limit) print() {
+	fmt.Printf("\ndecode+COPY limit: the responses of %d practices (%.1f MB, both 14-day windows each) decoded by gpfed's parser and COPYed by its encoder into a copy of the slots table, %d goroutines, for %.1fs\n",
+		l.practices, float64(l.bodyBytes)/1e6, l.goroutines, l.elapsed.Seconds())
+	fmt.Printf("  %d slots = %.0f slots/s (decoding alone: %.0f slots/s); cpu: this process %.1fs, everything else (postgres, other users) %.1fs; load average %s -> %s\n",
+		l.slots, l.slotsPerSec, l.decodePerSec, l.benchCPU.Seconds(), l.other.Seconds(), l.loadBefore, l.loadAfter)
+}
+
+// consumerFilter is what gpfed's default configuration sends in searchFilter.
+var consumerFilter = sim.SearchFilter{ODS: "Y90001", OrgType: sim.OrgTypeGPPractice}
+
+// measureLimit replays sample responses of the same simulated federation the syncs used.
+func measureLimit(ctx context.Context, p params) (limit, error) {
+	l := limit{practices: min(p.limitPractices, p.practices), goroutines: p.limitGoroutines}
+	bodies, err := sampleBodies(p, l.practices)
+	if err != nil {
+		return l, err
+	}
+	for _, b := range bodies {
+		l.bodyBytes += int64(len(b[0]) + len(b[1]))
+	}
+	dbURL, drop, err := freshDB(ctx, fmt.Sprintf("gpfed_bench_limit_%d", os.Getpid()))
+	if err != nil {
+		return l, err
+	}
+	defer drop()
+	db, err := store.Open(ctx, dbURL, int32(l.goroutines+1))
+	if err != nil {
+		return l, err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return l, err
+	}
+	if _, err := db.Pool.Exec(ctx, `CREATE TABLE limit_slots (LIKE slots INCLUDING ALL)`); err != nil {
+		return l, err
+	}
+	l.decodePerSec = replay(ctx, bodies, l.goroutines, 2*time.Second, nil).perSec
+	l.loadBefore = loadAverage()
+	self0, machine0 := selfCPU(), machineCPU()
+	r := replay(ctx, bodies, l.goroutines, p.limitDuration, db)
+	l.benchCPU, l.loadAfter = selfCPU()-self0, loadAverage()
+	l.other = machineCPU() - machine0 - l.benchCPU
+	if r.err != nil {
+		return l, r.err
+	}
+	l.slots, l.elapsed, l.slotsPerSec = r.slots, r.elapsed, r.perSec
+	return l, nil
+}
+
+// sampleBodies builds n practices' two window responses, spread over the federation.
+func sampleBodies(p params, n int) ([][2][]byte, error) {
+	fed := sim.New(sim.Config{Practices: p.practices, Seed: 1, SlotsPerDay: p.perDay})
+	london, _ := time.LoadLocation("Europe/London")
+	now := time.Now().In(london)
+	from := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, london)
+	mid, to := from.AddDate(0, 0, 14), from.AddDate(0, 0, 28)
+	all := fed.Practices()
+	out := make([][2][]byte, 0, n)
+	for i := range n {
+		ods := all[i*len(all)/n].ODS
+		a, ok1 := fed.SearchBody(ods, from, mid, consumerFilter)
+		b, ok2 := fed.SearchBody(ods, mid, to, consumerFilter)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("no responses for %s", ods)
+		}
+		out = append(out, [2][]byte{a, b})
+	}
+	return out, nil
+}
+
+type replayed struct {
+	slots   int64
+	elapsed time.Duration
+	perSec  float64
+	err     error
+}
+
+// replay decodes (and with db, stores) practices' responses from goroutines for d.
+func replay(ctx context.Context, bodies [][2][]byte, goroutines int, d time.Duration, db *store.DB) replayed {
+	var next, slots atomic.Int64
+	var firstErr atomic.Value
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				i := next.Add(1)
+				n, err := replayOne(ctx, bodies[int(i)%len(bodies)], fmt.Sprintf("L%08d", i), db)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				slots.Add(int64(n))
+			}
+		})
+	}
+	wg.Wait()
+	r := replayed{slots: slots.Load(), elapsed: time.Since(start)}
+	r.perSec = float64(r.slots) / r.elapsed.Seconds()
+	if err, ok := firstErr.Load().(error); ok {
+		r.err = err
+	}
+	return r
+}
+
+func replayOne(ctx context.Context, bodies [2][]byte, ods string, db *store.DB) (int, error) {
+	var recs []store.SlotRecord
+	for _, b := range bodies {
+		slots, err := gpconnect.ParseSlotBundle(b)
+		if err != nil {
+			return 0, err
+		}
+		for _, s := range slots {
+			recs = append(recs, store.SlotRecord{SlotID: s.ID, Start: s.Start, End: s.End, LocalDate: s.LocalDate,
+				DurationMinutes: s.DurationMinutes, LocationID: s.LocationID, SiteName: s.SiteName, ScheduleID: s.ScheduleID,
+				SessionName: s.SessionName, PractitionerID: s.PractitionerID, RoleCode: s.RoleCode, RoleDisplay: s.RoleDisplay,
+				DeliveryChannel: s.DeliveryChannel, SlotType: s.SlotType})
+		}
+	}
+	if db == nil {
+		return len(recs), nil
+	}
+	return len(recs), db.CopySlotsInto(ctx, "limit_slots", ods, recs)
+}
