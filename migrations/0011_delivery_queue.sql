@@ -23,6 +23,18 @@ CREATE TABLE delivery_queue (
 CREATE INDEX delivery_queue_endpoint_idx ON delivery_queue (endpoint, priority, due_at);
 -- In-flight rows per endpoint (the cap) and the earliest lease end.
 CREATE INDEX delivery_queue_claimed_idx ON delivery_queue (endpoint, due_at) WHERE claim_token IS NOT NULL;
+-- A claim reads back what it took by its token (and heartbeats extend it):
+-- without this, each read scans the whole queue, and the queue is longest
+-- when a practice is down.
+CREATE INDEX delivery_queue_token_idx ON delivery_queue (claim_token) WHERE claim_token IS NOT NULL;
+-- A churn table (a row per delivery, deleted when it ends): the workers
+-- vacuum it when dead rows gather (store.VacuumDeliveryQueue); autovacuum
+-- follows it by row count rather than by a fraction of a small table; and
+-- no vacuum truncates it (truncation takes an exclusive lock, stalling
+-- every claim while it waits).
+ALTER TABLE delivery_queue SET (vacuum_truncate = false, autovacuum_vacuum_scale_factor = 0,
+    autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0,
+    autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 1000);
 
 INSERT INTO delivery_queue (ref_id, kind, endpoint, priority, created_at)
 SELECT id, 'task', recipient_ods, CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, created_at

@@ -122,3 +122,39 @@ func TestSweeperWakesWhenWorkFallsDue(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// The sweeper vacuums the queue once enough dead rows have gathered (the
+// statistics report them within a second or so), and not before.
+func TestSweeperVacuumsTheQueue(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	vacuums := func() int64 {
+		var n int64
+		if err := f.db.Pool.QueryRow(context.Background(), `SELECT vacuum_count FROM pg_stat_user_tables
+			WHERE relid = 'delivery_queue'::regclass`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	testdb.Exec(t, f.db, `INSERT INTO delivery_queue (ref_id, kind, endpoint)
+		SELECT gen_random_uuid(), 'task', 'B82001' FROM generate_series(1, 50)`)
+	testdb.Exec(t, f.db, `DELETE FROM delivery_queue`)
+	sw := queue.NewSweeper(f.db, nil, queue.SweeperConfig{EndpointCap: 8, Name: "test", VacuumEvery: 100 * time.Millisecond,
+		VacuumDeadRows: 40}, nil)
+	run(t, sw.Run)
+	deadline := time.Now().Add(15 * time.Second)
+	for vacuums() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("50 dead rows, threshold 40: no vacuum within 15 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if dead, err := f.db.QueueDeadRows(context.Background()); err != nil || dead >= 40 {
+		t.Fatalf("after the vacuum: %d dead rows (%v)", dead, err)
+	}
+	before := vacuums()
+	time.Sleep(500 * time.Millisecond)
+	if n := vacuums(); n != before {
+		t.Errorf("vacuumed %d more times with no dead rows", n-before)
+	}
+}

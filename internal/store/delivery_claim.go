@@ -133,9 +133,11 @@ const claimedSQL = `
 	FROM delivery_queue c
 	LEFT JOIN practices p ON p.ods_code = c.endpoint
 	LEFT JOIN endpoint_health h ON h.ods_code = c.endpoint
-	-- One primary-key lookup per claimed item, however large the tables grow.
-	LEFT JOIN LATERAL (SELECT * FROM tasks WHERE c.kind = 'task' AND id = c.ref_id) t ON true
-	LEFT JOIN LATERAL (SELECT * FROM notifications WHERE c.kind = 'notification' AND id = c.ref_id) n ON true
+	-- One primary-key lookup per claimed item, however large the tables grow
+	-- (OFFSET 0 keeps the planner from flattening these into joins that it
+	-- may then run as a scan of the whole table).
+	LEFT JOIN LATERAL (SELECT * FROM tasks WHERE c.kind = 'task' AND id = c.ref_id OFFSET 0) t ON true
+	LEFT JOIN LATERAL (SELECT * FROM notifications WHERE c.kind = 'notification' AND id = c.ref_id OFFSET 0) n ON true
 	WHERE c.claim_token = $1
 	ORDER BY c.priority, c.due_at`
 

@@ -232,8 +232,13 @@ func (a outcomeArrays) args() []any {
 }
 
 // ownsRow: the queue row q still belongs to the outcome's claim, or, for an
-// unclaimed outcome, no live claim holds it.
-const ownsRow = `((o.claimed AND q.claim_token = o.token)
+// unclaimed outcome, no live claim holds it. Every statement also names the
+// batch's ids ($1) on the table it changes (q.ref_id, t.id, n.id =
+// ANY($1)), so the planner goes by primary key whatever its statistics say:
+// joined through the unnest alone, a stale estimate of how few rows are
+// open can make it scan every open task or queue row once per record, and
+// that is exactly when a practice is down and its backlog grows.
+const ownsRow = `q.ref_id = ANY($1::uuid[]) AND ((o.claimed AND q.claim_token = o.token)
 	OR (NOT o.claimed AND (q.claim_token IS NULL OR q.due_at <= statement_timestamp())))`
 
 // taskFinalUpdates move owned, accepted tasks to delivered or failed and
@@ -241,12 +246,12 @@ const ownsRow = `((o.claimed AND q.claim_token = o.token)
 var taskFinalUpdates = map[string]string{
 	TaskDelivered: `UPDATE tasks t SET state = 'delivered', channel = o.channel, attempts = t.attempts + o.tried,
 			last_error = NULL, delivered_at = COALESCE(o.at, now()), updated_at = COALESCE(o.at, now())
-		FROM o JOIN d ON d.ref_id = o.id WHERE t.id = o.id AND t.state = 'accepted'
+		FROM o JOIN d ON d.ref_id = o.id WHERE t.id = ANY($1::uuid[]) AND t.id = o.id AND t.state = 'accepted'
 		RETURNING t.id, t.sender_ods, t.recipient_ods, t.attempts, t.redeliveries, t.delivered_at AS at,
 			o.channel, o.status, ''::text AS reason, ''::text AS err`,
 	TaskFailed: `UPDATE tasks t SET state = 'failed', attempts = t.attempts + o.tried, last_error = o.err,
 			finished_at = now(), updated_at = now()
-		FROM o JOIN d ON d.ref_id = o.id WHERE t.id = o.id AND t.state = 'accepted'
+		FROM o JOIN d ON d.ref_id = o.id WHERE t.id = ANY($1::uuid[]) AND t.id = o.id AND t.state = 'accepted'
 		RETURNING t.id, t.sender_ods, t.recipient_ods, t.attempts, t.redeliveries, now() AS at,
 			''::text AS channel, o.status, o.reason, o.err`,
 }
@@ -289,7 +294,7 @@ func retryStmt(table, openState string, outs []Outcome, scan func(pgx.Row) error
 			FROM o WHERE q.ref_id = o.id AND ` + ownsRow + ` RETURNING q.ref_id),
 		u AS (UPDATE ` + table + ` t SET attempts = t.attempts + o.tried,
 				last_error = COALESCE(NULLIF(o.err, ''), t.last_error)` + updatedAt(table) + `
-			FROM o JOIN d ON d.ref_id = o.id WHERE t.id = o.id AND t.state = '` + openState + `' RETURNING t.id)
+			FROM o JOIN d ON d.ref_id = o.id WHERE t.id = ANY($1::uuid[]) AND t.id = o.id AND t.state = '` + openState + `' RETURNING t.id)
 		SELECT count(*)::int FROM d`,
 		args: a.args(), scan: scan}
 }
@@ -318,7 +323,7 @@ func notificationFinalStmt(outs []Outcome, scan func(pgx.Row) error) stmt {
 				delivered_at = CASE WHEN f.failed THEN NULL ELSE COALESCE(o.at, now()) END,
 				finished_at = COALESCE(o.at, now())
 			FROM o JOIN d ON d.ref_id = o.id JOIN f ON f.id = o.id
-			WHERE n.id = o.id AND n.state = 'pending' RETURNING n.id)
+			WHERE n.id = ANY($1::uuid[]) AND n.id = o.id AND n.state = 'pending' RETURNING n.id)
 		SELECT count(*)::int FROM u`,
 		args: append(a.args(), failed), scan: scan}
 }
