@@ -196,17 +196,9 @@ func (s *Server) listBookings(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	page, err := listPage(r, s, "bookings", list, q.limit,
+	writeListPage(s, w, r, "bookings", list, q.limit,
 		func(b store.Booking) store.PageKey { return store.PageKey{CreatedAt: b.CreatedAt, ID: b.ID} },
-		func(b store.Booking) bookingJSON { return toBookingJSON(b, nil) })
-	if err != nil {
-		s.unavailable(w, r, err)
-		return
-	}
-	for _, b := range page.Items {
-		auditResources(r, b.ID)
-	}
-	writeJSON(w, http.StatusOK, page)
+		func(b store.Booking) bookingJSON { return toBookingJSON(b, nil) }, func(b bookingJSON) string { return b.ID })
 }
 
 // cancelBooking asks for a booking to be cancelled at the practice: 202

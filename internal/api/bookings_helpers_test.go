@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -71,37 +70,7 @@ func newBookingFixture(t *testing.T, o bookingOpts) *bookingFixture {
 
 func (f *bookingFixture) do(method, path, key, body string, headers ...string) response {
 	f.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, f.url+path, rd)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		if headers[i+1] == "<unset>" {
-			req.Header.Del(headers[i])
-			continue
-		}
-		req.Header.Add(headers[i], headers[i+1])
-	}
-	res, err := f.client.Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return response{status: res.StatusCode, header: res.Header, body: b}
+	return send(f.t, f.client, f.url, method, path, key, body, headers...)
 }
 
 // slotView is a free slot as GET /v1/slots shows it.

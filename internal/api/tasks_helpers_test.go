@@ -127,13 +127,20 @@ func (r response) json(t *testing.T, v any) {
 // do sends a request as key ("" = no Authorization). Headers come in pairs.
 func (f *fixture) do(method, path, key string, body string, headers ...string) response {
 	f.t.Helper()
+	return send(f.t, f.client, f.url, method, path, key, body, headers...)
+}
+
+// send makes one request to the server at base as key ("" = no
+// Authorization). Headers come in pairs; the value "<unset>" removes one.
+func send(t *testing.T, client *http.Client, base, method, path, key, body string, headers ...string) response {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, f.url+path, rd)
+	req, err := http.NewRequest(method, base+path, rd)
 	if err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -148,14 +155,14 @@ func (f *fixture) do(method, path, key string, body string, headers ...string) r
 		}
 		req.Header.Add(headers[i], headers[i+1])
 	}
-	res, err := f.client.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return response{status: res.StatusCode, header: res.Header, body: b}
 }

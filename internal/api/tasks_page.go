@@ -154,6 +154,21 @@ func (s *Server) loadCursorKey(r *http.Request) ([]byte, error) {
 	return key, nil
 }
 
+// writeListPage answers a list endpoint with the page of rows (listPage),
+// naming every item on it in the request's access record.
+func writeListPage[T, J any](s *Server, w http.ResponseWriter, r *http.Request, list string, rows []T, limit int,
+	key func(T) store.PageKey, conv func(T) J, id func(J) string) {
+	page, err := listPage(r, s, list, rows, limit, key, conv)
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	for _, it := range page.Items {
+		auditResources(r, id(it))
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
 // listPage trims the limit+1 rows a store list returned to limit and sets the
 // cursor when there are more.
 func listPage[T, J any](r *http.Request, s *Server, list string, rows []T, limit int, key func(T) store.PageKey, conv func(T) J) (pageJSON[J], error) {

@@ -168,15 +168,7 @@ func stateFilter(q pageQuery, allowed []string, reason string) ([]string, *reque
 // writeTaskPage answers 200 with one page of a task list; items are full
 // tasks without their audit trail. Each item's id joins the access record.
 func (s *Server) writeTaskPage(w http.ResponseWriter, r *http.Request, list string, tasks []store.Task, limit int) {
-	page, err := listPage(r, s, list, tasks, limit,
+	writeListPage(s, w, r, list, tasks, limit,
 		func(t store.Task) store.PageKey { return store.PageKey{CreatedAt: t.CreatedAt, ID: t.ID} },
-		func(t store.Task) taskJSON { return toTaskJSON(t, nil) })
-	if err != nil {
-		s.unavailable(w, r, err)
-		return
-	}
-	for _, it := range page.Items {
-		auditResources(r, it.ID)
-	}
-	writeJSON(w, http.StatusOK, page)
+		func(t store.Task) taskJSON { return toTaskJSON(t, nil) }, func(t taskJSON) string { return t.ID })
 }
