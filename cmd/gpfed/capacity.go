@@ -18,28 +18,15 @@ func init() {
 }
 
 func runCapacity(ctx context.Context, app *App, args []string) error {
-	loc, _ := time.LoadLocation(app.Cfg.Sync.TimeZone)
-	now := time.Now().In(loc)
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	fs := flag.NewFlagSet("capacity", flag.ContinueOnError)
 	fs.SetOutput(app.Stderr)
-	from := fs.String("from", today.Format(time.DateOnly), "first date (YYYY-MM-DD, UK local)")
-	to := fs.String("to", today.AddDate(0, 0, app.Cfg.Sync.Days-1).Format(time.DateOnly), "last date, inclusive")
-	format := fs.String("format", "table", "table, json or csv")
-	role := fs.String("role", "", "only slots of this SDS job role code (e.g. R0260)")
-	channel := fs.String("channel", "", "only this delivery channel (In-person, Telephone, Video)")
-	var practices multiFlag
-	fs.Var(&practices, "practice", "ODS code (repeatable; default all active practices)")
+	ff := addFilterFlags(fs, app)
 	if err := fs.Parse(args); err != nil {
 		return usagef("%v", err)
 	}
-	f, err := parseRange(*from, *to)
+	f, err := ff.filter()
 	if err != nil {
-		return usagef("%v", err)
-	}
-	f.Practices, f.Role, f.DeliveryChannel = practices, *role, *channel
-	if *format != "table" && *format != "json" && *format != "csv" {
-		return usagef("--format must be table, json or csv")
+		return err
 	}
 	db, err := openDB(ctx, app)
 	if err != nil {
@@ -58,7 +45,7 @@ func runCapacity(ctx context.Context, app *App, args []string) error {
 			return err
 		}
 	}
-	switch *format {
+	switch *ff.format {
 	case "json":
 		enc := json.NewEncoder(app.Stdout)
 		enc.SetIndent("", "  ")
@@ -67,6 +54,41 @@ func runCapacity(ctx context.Context, app *App, args []string) error {
 		return capacity.WriteCSV(app.Stdout, rows)
 	}
 	return writeCapacityTable(app.Stdout, rows)
+}
+
+// filterFlags are the date range, output format and filters `capacity`
+// and `slots` share.
+type filterFlags struct {
+	from, to, format, role, channel *string
+	practices                       multiFlag
+}
+
+func addFilterFlags(fs *flag.FlagSet, app *App) *filterFlags {
+	loc, _ := time.LoadLocation(app.Cfg.Sync.TimeZone)
+	now := time.Now().In(loc)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	ff := &filterFlags{
+		from:    fs.String("from", today.Format(time.DateOnly), "first date (YYYY-MM-DD, UK local)"),
+		to:      fs.String("to", today.AddDate(0, 0, app.Cfg.Sync.Days-1).Format(time.DateOnly), "last date, inclusive"),
+		format:  fs.String("format", "table", "table, json or csv"),
+		role:    fs.String("role", "", "only slots of this SDS job role code (e.g. R0260)"),
+		channel: fs.String("channel", "", "only this delivery channel (In-person, Telephone, Video)"),
+	}
+	fs.Var(&ff.practices, "practice", "ODS code (repeatable; default all active practices)")
+	return ff
+}
+
+// filter is the parsed flags' filter, or a usage error.
+func (ff *filterFlags) filter() (store.CapacityFilter, error) {
+	f, err := parseRange(*ff.from, *ff.to)
+	if err != nil {
+		return f, usagef("%v", err)
+	}
+	if *ff.format != "table" && *ff.format != "json" && *ff.format != "csv" {
+		return f, usagef("--format must be table, json or csv")
+	}
+	f.Practices, f.Role, f.DeliveryChannel = ff.practices, *ff.role, *ff.channel
+	return f, nil
 }
 
 func parseRange(from, to string) (store.CapacityFilter, error) {

@@ -18,38 +18,25 @@ func init() {
 // runSlots prints what GET /v1/slots lists: free slots no booking holds,
 // soonest first, each with its practice's last successful sync (as_of).
 func runSlots(ctx context.Context, app *App, args []string) error {
-	loc, _ := time.LoadLocation(app.Cfg.Sync.TimeZone)
-	now := time.Now().In(loc)
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	fs := flag.NewFlagSet("slots", flag.ContinueOnError)
 	fs.SetOutput(app.Stderr)
-	from := fs.String("from", today.Format(time.DateOnly), "first date (YYYY-MM-DD, UK local)")
-	to := fs.String("to", today.AddDate(0, 0, app.Cfg.Sync.Days-1).Format(time.DateOnly), "last date, inclusive")
-	format := fs.String("format", "table", "table, json or csv")
-	role := fs.String("role", "", "only slots of this SDS job role code (e.g. R0260)")
-	channel := fs.String("channel", "", "only this delivery channel (In-person, Telephone, Video)")
+	ff := addFilterFlags(fs, app)
 	limit := fs.Int("limit", 100, "at most this many slots (soonest first)")
-	var practices multiFlag
-	fs.Var(&practices, "practice", "ODS code (repeatable; default all active practices)")
 	if err := fs.Parse(args); err != nil {
 		return usagef("%v", err)
 	}
-	r, err := parseRange(*from, *to)
+	r, err := ff.filter()
 	if err != nil {
-		return usagef("%v", err)
-	}
-	if *format != "table" && *format != "json" && *format != "csv" {
-		return usagef("--format must be table, json or csv")
+		return err
 	}
 	if *limit < 1 {
 		return usagef("--limit must be at least 1")
 	}
-	for _, ods := range practices {
+	for _, ods := range r.Practices {
 		if !practice.ValidODS(ods) {
 			return usagef("--practice %q is not an ODS code", ods)
 		}
 	}
-	r.Practices, r.Role, r.DeliveryChannel = practices, *role, *channel
 	db, err := openDB(ctx, app)
 	if err != nil {
 		return err
@@ -59,8 +46,8 @@ func runSlots(ctx context.Context, app *App, args []string) error {
 	if err := checkCapacityFilters(ctx, db, r); err != nil {
 		return err
 	}
-	slots, err := db.ListFreeSlots(ctx, store.SlotFilter{From: r.From, To: r.To, Now: time.Now(), Practices: practices,
-		Role: *role, DeliveryChannel: *channel, Limit: *limit})
+	slots, err := db.ListFreeSlots(ctx, store.SlotFilter{From: r.From, To: r.To, Now: time.Now(), Practices: r.Practices,
+		Role: r.Role, DeliveryChannel: r.DeliveryChannel, Limit: *limit})
 	if err != nil {
 		return err
 	}
@@ -69,7 +56,7 @@ func runSlots(ctx context.Context, app *App, args []string) error {
 			return err
 		}
 	}
-	switch *format {
+	switch *ff.format {
 	case "json":
 		views := make([]freeslot.View, len(slots))
 		for i, s := range slots {

@@ -149,7 +149,7 @@ func (idx bundleIndexStd) slotStd(fs fhirSlotStd) (Slot, error) {
 		DurationMinutes: int(end.Sub(start).Round(time.Minute) / time.Minute),
 		DeliveryChannel: deliveryChannelStd(fs.Extension),
 	}
-	if st, ok := fs.ServiceType.firstStd(); ok {
+	if st, ok := fs.ServiceType.first(); ok {
 		s.SlotType = st.textStd()
 	}
 	if key := refKeyStd(fs.Schedule.Reference); refTypeStd(key) == "Schedule" {
@@ -163,7 +163,7 @@ func (idx bundleIndexStd) slotStd(fs fhirSlotStd) (Slot, error) {
 
 // applyScheduleStd fills session, role, site and clinician from the Slot's Schedule.
 func (idx bundleIndexStd) applyScheduleStd(s *Slot, sched fhirScheduleStd) {
-	if sc, ok := sched.ServiceCategory.firstStd(); ok {
+	if sc, ok := sched.ServiceCategory.first(); ok {
 		s.SessionName = sc.textStd()
 	}
 	for _, ext := range sched.Extension {
@@ -190,7 +190,7 @@ func (idx bundleIndexStd) applyScheduleStd(s *Slot, sched fhirScheduleStd) {
 		case "Practitioner":
 			if s.PractitionerID == "" {
 				s.PractitionerID = refIDStd(key)
-				if n, ok := idx.practitioners[key].Name.firstStd(); ok {
+				if n, ok := idx.practitioners[key].Name.first(); ok {
 					s.PractitionerName = n.displayNameStd()
 				}
 			}
@@ -248,17 +248,17 @@ type fhirBundleStd struct {
 // of HumanNames on Practitioner, so it stays raw until the type is known. Decoding the Bundle once
 // (rather than each entry twice) matters: a 28-day sync of 1,000 practices parses ~400 MB of JSON.
 type fhirResourceStd struct {
-	ResourceType    string                               `json:"resourceType"`
-	ID              string                               `json:"id"`
-	Status          string                               `json:"status"`
-	Start           string                               `json:"start"`
-	End             string                               `json:"end"`
-	Extension       oneOrManyStd[fhirExtensionStd]       `json:"extension"`
-	ServiceType     oneOrManyStd[fhirCodeableConceptStd] `json:"serviceType"`
-	Schedule        fhirReferenceStd                     `json:"schedule"`
-	ServiceCategory oneOrManyStd[fhirCodeableConceptStd] `json:"serviceCategory"` // STU3: one; R4-minded: many
-	Actor           oneOrManyStd[fhirReferenceStd]       `json:"actor"`
-	Name            json.RawMessage                      `json:"name"`
+	ResourceType    string                            `json:"resourceType"`
+	ID              string                            `json:"id"`
+	Status          string                            `json:"status"`
+	Start           string                            `json:"start"`
+	End             string                            `json:"end"`
+	Extension       oneOrMany[fhirExtensionStd]       `json:"extension"`
+	ServiceType     oneOrMany[fhirCodeableConceptStd] `json:"serviceType"`
+	Schedule        fhirReferenceStd                  `json:"schedule"`
+	ServiceCategory oneOrMany[fhirCodeableConceptStd] `json:"serviceCategory"` // STU3: one; R4-minded: many
+	Actor           oneOrMany[fhirReferenceStd]       `json:"actor"`
+	Name            json.RawMessage                   `json:"name"`
 }
 
 func (r *fhirResourceStd) slotStd() fhirSlotStd {
@@ -293,8 +293,8 @@ type fhirCodingStd struct {
 }
 
 type fhirCodeableConceptStd struct {
-	Coding oneOrManyStd[fhirCodingStd] `json:"coding"`
-	Text   string                      `json:"text"`
+	Coding oneOrMany[fhirCodingStd] `json:"coding"`
+	Text   string                   `json:"text"`
 }
 
 type fhirExtensionStd struct {
@@ -304,21 +304,21 @@ type fhirExtensionStd struct {
 }
 
 type fhirSlotStd struct {
-	ID          string                               `json:"id"`
-	Extension   oneOrManyStd[fhirExtensionStd]       `json:"extension"`
-	ServiceType oneOrManyStd[fhirCodeableConceptStd] `json:"serviceType"`
-	Schedule    fhirReferenceStd                     `json:"schedule"`
-	Status      string                               `json:"status"`
-	Start       string                               `json:"start"`
-	End         string                               `json:"end"`
+	ID          string                            `json:"id"`
+	Extension   oneOrMany[fhirExtensionStd]       `json:"extension"`
+	ServiceType oneOrMany[fhirCodeableConceptStd] `json:"serviceType"`
+	Schedule    fhirReferenceStd                  `json:"schedule"`
+	Status      string                            `json:"status"`
+	Start       string                            `json:"start"`
+	End         string                            `json:"end"`
 }
 
 type fhirScheduleStd struct {
-	ID        string                         `json:"id"`
-	Extension oneOrManyStd[fhirExtensionStd] `json:"extension"`
+	ID        string                      `json:"id"`
+	Extension oneOrMany[fhirExtensionStd] `json:"extension"`
 	// STU3 has one CodeableConcept; R4-minded providers send an array.
-	ServiceCategory oneOrManyStd[fhirCodeableConceptStd] `json:"serviceCategory"`
-	Actor           oneOrManyStd[fhirReferenceStd]       `json:"actor"`
+	ServiceCategory oneOrMany[fhirCodeableConceptStd] `json:"serviceCategory"`
+	Actor           oneOrMany[fhirReferenceStd]       `json:"actor"`
 }
 
 type fhirHumanNameStd struct {
@@ -328,47 +328,13 @@ type fhirHumanNameStd struct {
 }
 
 type fhirPractitionerStd struct {
-	ID   string                         `json:"id"`
-	Name oneOrManyStd[fhirHumanNameStd] `json:"name"`
+	ID   string                      `json:"id"`
+	Name oneOrMany[fhirHumanNameStd] `json:"name"`
 }
 
 type fhirLocationStd struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
-}
-
-// oneOrManyStd decodes a JSON array of T or a single T (published GP Connect examples carry some
-// arrays as bare objects). null decodes to nothing.
-type oneOrManyStd[T any] []T
-
-func (m *oneOrManyStd[T]) UnmarshalJSON(data []byte) error {
-	data = bytes.TrimSpace(data)
-	switch {
-	case bytes.Equal(data, []byte("null")):
-		*m = nil
-		return nil
-	case len(data) > 0 && data[0] == '[':
-		var many []T
-		if err := json.Unmarshal(data, &many); err != nil {
-			return err
-		}
-		*m = many
-		return nil
-	}
-	var one T
-	if err := json.Unmarshal(data, &one); err != nil {
-		return err
-	}
-	*m = oneOrManyStd[T]{one}
-	return nil
-}
-
-func (m oneOrManyStd[T]) firstStd() (T, bool) {
-	if len(m) == 0 {
-		var zero T
-		return zero, false
-	}
-	return m[0], true
 }
 
 // text is the concept's text, else its first coding's display.
