@@ -131,7 +131,9 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, v any, top map[string]
 		return nil, rerr
 	}
 	var fields map[string]json.RawMessage
-	_ = json.Unmarshal(raw, &fields) // scanObject proved it is an object
+	if len(nested) > 0 {
+		_ = json.Unmarshal(raw, &fields) // scanObject proved it is an object
+	}
 	for name, allowed := range nested {
 		if !present[name] {
 			continue
@@ -146,13 +148,13 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, v any, top map[string]
 		}
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
-		return nil, bookingTypeError(err)
+		return nil, typeError(err)
 	}
 	return present, nil
 }
 
-// bookingTypeError names the field whose JSON type is wrong.
-func bookingTypeError(err error) *requestError {
+// typeError names the field whose JSON type is wrong and what it must be.
+func typeError(err error) *requestError {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) && te.Field != "" {
 		want := "a JSON string"

@@ -56,24 +56,9 @@ func (e *requestError) Error() string { return e.detail }
 // most once, nothing after it, the right JSON types, within maxBodyBytes.
 func decodeCreateTask(w http.ResponseWriter, r *http.Request) (createTaskRequest, *requestError) {
 	var req createTaskRequest
-	if err := checkJSONContentType(r); err != nil {
-		return req, err
-	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return req, &requestError{status: http.StatusRequestEntityTooLarge,
-			detail: fmt.Sprintf("the request body is larger than %d bytes", maxBodyBytes)}
-	}
-	if err != nil {
-		return req, &requestError{status: http.StatusBadRequest, detail: "the request body could not be read"}
-	}
-	present, rerr := scanObject(raw, createTaskFields)
+	present, rerr := readJSONBody(w, r, &req, createTaskFields, nil)
 	if rerr != nil {
 		return req, rerr
-	}
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return req, typeError(err)
 	}
 	req.present = present
 	return req, nil
@@ -154,16 +139,6 @@ func syntaxDetail(err error, dec *json.Decoder) string {
 		return "the request body is empty or ends early; send a JSON object"
 	}
 	return fmt.Sprintf("the request body is not valid JSON (near byte %d)", dec.InputOffset())
-}
-
-// typeError names the field whose JSON type is wrong.
-func typeError(err error) *requestError {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return &requestError{status: http.StatusBadRequest, detail: "field " + te.Field + " has the wrong type",
-			fields: map[string]string{te.Field: "must be a JSON string"}}
-	}
-	return &requestError{status: http.StatusBadRequest, detail: "the request body does not match the expected shape"}
 }
 
 // Validate checks the request for sender at now and puts the NHS number into
