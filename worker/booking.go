@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -63,10 +62,5 @@ func skipIfGone(err error) error {
 // minutes, with jitter. The handlers stop retrying at the booking's
 // maximum age, so no count is needed.
 func bookingRetry(n int) time.Duration {
-	d := time.Second
-	for i := 0; i < n && d < 2*time.Minute; i++ {
-		d *= 2
-	}
-	d = min(d, 2*time.Minute)
-	return d/2 + rand.N(d/2+1)
+	return RetryPolicy{Base: time.Second, Max: 2 * time.Minute}.backoff(n)
 }

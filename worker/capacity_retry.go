@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"math/rand/v2"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -29,7 +28,5 @@ func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 // or was killed; provider and SDS failures are outcomes), which clear
 // quickly, so asynq's default (15 s to minutes) would only stretch the run.
 func CapacityRetryDelay(n int) time.Duration {
-	d := 2 * time.Second << min(n, 4)
-	d = min(d, 30*time.Second)
-	return d/2 + rand.N(d/2+1)
+	return RetryPolicy{Base: 2 * time.Second, Max: 30 * time.Second}.backoff(n)
 }

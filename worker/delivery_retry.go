@@ -21,12 +21,7 @@ var DefaultRetryPolicy = RetryPolicy{Base: time.Second, Max: 5 * time.Minute}
 // Delay is the wait before the next attempt of an item that has had
 // attempts failed attempts before this one (0 after the first failure).
 func (p RetryPolicy) Delay(attempts int, retryAfter time.Duration, expires, now time.Time) time.Duration {
-	d := p.Base
-	for i := 0; i < attempts && d < p.Max; i++ {
-		d *= 2
-	}
-	d = min(d, p.Max)
-	d = d/2 + rand.N(d/2+1)
+	d := p.backoff(attempts)
 	if retryAfter > d {
 		d = min(retryAfter, p.Max)
 	}
@@ -34,4 +29,15 @@ func (p RetryPolicy) Delay(attempts int, retryAfter time.Duration, expires, now 
 		d = min(d, max(expires.Sub(now)+time.Second, time.Second))
 	}
 	return d
+}
+
+// backoff is the jittered exponential delay before retry n (0 = the first):
+// Base doubled n times, capped at Max, a random point in its upper half.
+func (p RetryPolicy) backoff(n int) time.Duration {
+	d := p.Base
+	for i := 0; i < n && d < p.Max; i++ {
+		d *= 2
+	}
+	d = min(d, p.Max)
+	return d/2 + rand.N(d/2+1)
 }
