@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
+	"github.com/gpfed/gpfed/internal/ctxwait"
 	"github.com/gpfed/gpfed/internal/flight"
 	"github.com/gpfed/gpfed/internal/gpconnect"
 	"github.com/gpfed/gpfed/internal/metrics"
@@ -146,22 +147,10 @@ func (h *capacityHandler) claim(ctx context.Context, p queue.CapacityFetch) (*st
 			h.log.Info("practice is being fetched by another run; waiting", "run_id", p.RunID, "ods_code", p.ODS,
 				"holder_run_id", c.HolderRun)
 		}
-		if err := sleepCtx(ctx, wait/2+rand.N(wait/2+1)); err != nil {
+		if err := ctxwait.Sleep(ctx, wait/2+rand.N(wait/2+1)); err != nil {
 			return nil, fmt.Errorf("waiting for run %d's fetch of %s: %w", c.HolderRun, p.ODS, err)
 		}
 		wait = min(2*wait, 2*time.Second)
-	}
-}
-
-// sleepCtx waits d, or until ctx ends (its error).
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gpfed/gpfed/internal/ctxwait"
 	"github.com/gpfed/gpfed/internal/metrics"
 	"github.com/gpfed/gpfed/internal/store"
 )
@@ -53,7 +54,7 @@ func (e *Engine) claimLoop(ctx context.Context) {
 			if ctx.Err() == nil && (n == 1 || n%50 == 0) {
 				e.log.Warn("claim failed; retrying", "error", err, "failures", n)
 			}
-			_ = sleepCtx(ctx, min(time.Duration(n)*100*time.Millisecond, 2*time.Second))
+			_ = ctxwait.Sleep(ctx, min(time.Duration(n)*100*time.Millisecond, 2*time.Second))
 			e.Poke()
 		case len(items) == limit:
 			e.Poke() // there is probably more

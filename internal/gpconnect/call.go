@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/gpfed/gpfed/internal/ctxwait"
 )
 
 // maxErrorBody bounds how much of a non-2xx body is read for its OperationOutcome.
@@ -68,7 +70,7 @@ func (c *Client) call(ctx context.Context, p Provider, rq request) (callResult, 
 		if !rq.retry || !err.Retryable || attempt >= c.cfg.MaxAttempts {
 			return res, err
 		}
-		if serr := sleep(ctx, c.backoff(attempt, retryAfter)); serr != nil {
+		if serr := ctxwait.Sleep(ctx, c.backoff(attempt, retryAfter)); serr != nil {
 			err.Err = fmt.Errorf("%w (gave up retrying: %w)", err.Err, serr)
 			return res, err
 		}
@@ -259,19 +261,4 @@ func (c *Client) parseRetryAfter(v string) time.Duration {
 		return max(t.Sub(c.cfg.Now()), 0)
 	}
 	return 0
-}
-
-// sleep waits d or until ctx ends; it gives up at once if ctx's deadline falls before d elapses.
-func sleep(ctx context.Context, d time.Duration) error {
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
-		return context.DeadlineExceeded
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/gpfed/gpfed/internal/ctxwait"
 )
 
 // maxBody bounds an SDS response: a searchset for one practice is a few KB.
@@ -49,7 +51,7 @@ func (c *Client) search(ctx context.Context, resource string, q query) ([]byte, 
 		if err.Kind != Unavailable || attempt >= c.cfg.MaxAttempts || ctx.Err() != nil {
 			return nil, err
 		}
-		if serr := sleep(ctx, c.backoff(attempt, retryAfter)); serr != nil {
+		if serr := ctxwait.Sleep(ctx, c.backoff(attempt, retryAfter)); serr != nil {
 			err.Err = errors.Join(err.Err, serr)
 			return nil, err
 		}
@@ -155,19 +157,4 @@ func parseRetryAfter(v string) time.Duration {
 		return max(time.Until(t), 0)
 	}
 	return 0
-}
-
-// sleep waits d; it gives up at once when ctx would end first.
-func sleep(ctx context.Context, d time.Duration) error {
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
-		return context.DeadlineExceeded
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
