@@ -45,19 +45,7 @@ func (f *Fed) NewBooking(t testing.TB, mod func(*booking.Config)) *booking.Servi
 func (f *Fed) StartBookingWorker(t testing.TB, svc *booking.Service) (stop func()) {
 	t.Helper()
 	mux := worker.NewMux(worker.Deps{DB: f.DB, Log: f.Log, Booking: worker.BookingDeps{Service: svc}})
-	srv := worker.NewServer(f.Redis, 8, 5*time.Second, f.Log, map[string]int{queue.QueueBookings: 1})
-	if err := srv.Start(mux); err != nil {
-		t.Fatal(err)
-	}
-	done := false
-	stop = func() {
-		if !done {
-			done = true
-			srv.Shutdown()
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return f.serve(t, mux, 8, 5*time.Second, queue.QueueBookings)
 }
 
 // Key issues a practice API key.

@@ -163,7 +163,14 @@ func newSDS(t testing.TB, fed *sim.Federation, log *slog.Logger) *sds.Client {
 func (f *Fed) StartWorker(t testing.TB, concurrency int) (stop func()) {
 	t.Helper()
 	mux := worker.NewMux(worker.Deps{DB: f.DB, Log: f.Log, Capacity: worker.CapacityDeps{GPC: f.GPC}, Fetch: f.Fetch})
-	srv := worker.NewServer(f.Redis, concurrency, 10*time.Second, f.Log, map[string]int{queue.QueueCapacity: 1})
+	return f.serve(t, mux, concurrency, 10*time.Second, queue.QueueCapacity)
+}
+
+// serve runs an in-process asynq server for mux on one queue until the test
+// ends (or the returned stop func is called).
+func (f *Fed) serve(t testing.TB, mux *asynq.ServeMux, concurrency int, shutdown time.Duration, q string) (stop func()) {
+	t.Helper()
+	srv := worker.NewServer(f.Redis, concurrency, shutdown, f.Log, map[string]int{q: 1})
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}
