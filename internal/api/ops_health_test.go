@@ -176,7 +176,7 @@ func TestMetricsScrape(t *testing.T) {
 		{"gpfed_notifications", map[string]string{"state": "pending"}, 1, 1},
 		{"gpfed_task_oldest_undelivered_age_seconds", nil, 7200, 7200},
 		{"gpfed_notification_oldest_pending_age_seconds", nil, 600, 600},
-		{"gpfed_delivery_queue_backlog", nil, 3, 3},
+		{"gpfed_delivery_queue_backlog", nil, 4, 4}, // three tasks and the pending notification
 		{"gpfed_endpoint_circuit_open", map[string]string{"practice": "B82002"}, 1, 1},
 		{"gpfed_endpoint_circuit_open", map[string]string{"practice": "A81001"}, 0, 0},
 		{"gpfed_endpoint_queued", map[string]string{"practice": "B82002"}, 3, 3},

@@ -226,7 +226,7 @@ func (e *opsEnv) seedSlots(ctx context.Context) {
 
 // seedTasks: 3 accepted (oldest 2 h old; one has failed 3 attempts with a
 // 503 and Brook's circuit is open), 2 delivered, 1 acknowledged, 2 failed
-// (one webhook 410), 1 cancelled; notifications 1 pending, 1 failed.
+// (one webhook 410), 1 cancelled; notifications 1 pending (queued to Abbey), 1 failed.
 func (e *opsEnv) seedTasks(ctx context.Context) {
 	type task struct {
 		state, lastErr string
@@ -242,7 +242,7 @@ func (e *opsEnv) seedTasks(ctx context.Context) {
 	for i, tk := range tasks {
 		created := seedNow.Add(-tk.age)
 		var finished any
-		if tk.state == "failed" {
+		if tk.state == "failed" || tk.state == "acknowledged" || tk.state == "cancelled" {
 			finished = created.Add(time.Duration(i) * time.Minute)
 		}
 		e.exec(ctx, `INSERT INTO tasks (id, sender_ods, recipient_ods, patient_nhs_number, type, priority, subject, body,
@@ -261,6 +261,8 @@ func (e *opsEnv) seedTasks(ctx context.Context) {
 		($1, 'A81001', 'task.failed', 'pending', 'feed', 0, NULL, $3::timestamptz - interval '10 minutes', NULL, $3::timestamptz + interval '1 day'),
 		($2, 'C83003', 'sync.failed', 'failed', 'webhook', 7, 'webhook answered 404 Not Found', $3::timestamptz - interval '1 day', $3::timestamptz - interval '20 hours', $3)`,
 		uuid.New(), uuid.New(), seedNow)
+	e.exec(ctx, `INSERT INTO delivery_queue (ref_id, kind, endpoint, due_at, created_at)
+		SELECT id, 'notification', recipient_ods, created_at, created_at FROM notifications WHERE state = 'pending'`)
 }
 
 // get performs a request with optional bearer key and headers (name, value pairs).

@@ -21,7 +21,7 @@ func (db *DB) NotifyOverdueTasks(ctx context.Context, today string, ttl time.Dur
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `UPDATE tasks SET overdue_notified_at = now()
 			WHERE id IN (SELECT id FROM tasks WHERE state IN ('accepted', 'delivered')
-				AND due_date < $1::date AND overdue_notified_at IS NULL
+				AND due_date < $1::date AND overdue_notified_at IS NULL AND finished_at IS NULL
 				ORDER BY due_date LIMIT $2 FOR UPDATE SKIP LOCKED)
 			RETURNING id, sender_ods, recipient_ods, to_char(due_date, 'YYYY-MM-DD'), state`, today, limit)
 		if err != nil {

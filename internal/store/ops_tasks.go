@@ -65,8 +65,10 @@ func (db *DB) TaskFlowSummary(ctx context.Context) (TaskFlow, error) {
 		return f, translate(fmt.Errorf("count tasks by state: %w", err))
 	}
 	err = db.Pool.QueryRow(ctx, `SELECT
-		(SELECT min(created_at) FROM tasks WHERE state = 'accepted'),
-		(SELECT min(created_at) FROM notifications WHERE state = 'pending'),
+		(SELECT min(t.created_at) FROM delivery_queue q JOIN tasks t ON t.id = q.ref_id
+			WHERE q.kind = 'task' AND t.state = 'accepted'),
+		(SELECT min(n.created_at) FROM delivery_queue q JOIN notifications n ON n.id = q.ref_id
+			WHERE q.kind = 'notification' AND n.state = 'pending'),
 		(SELECT count(*) FROM delivery_queue WHERE claim_token IS NULL OR due_at <= now()),
 		(SELECT min(created_at) FROM delivery_queue WHERE claim_token IS NULL OR due_at <= now())`).Scan(
 		&f.OldestUndelivered, &f.OldestPendingNotification, &f.QueueBacklog, &f.OldestQueued)

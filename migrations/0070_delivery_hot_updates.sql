@@ -1,0 +1,43 @@
+-- Delivery without index churn (issue 11).
+--
+-- Delivering a task or a notification changes its row once (accepted ->
+-- delivered, pending -> delivered). PostgreSQL can make that a heap-only
+-- (HOT) update, which writes no index entry at all, only when no index
+-- mentions a changed column, predicates included, and the row's page has
+-- room. Before this migration every delivery wrote a new entry into each of
+-- the tasks' five or six indexes and the notifications' four, because
+-- partial indexes named `state` or `finished_at`; measured with
+-- pg_stat_statements, recording outcomes was the largest single cost per task.
+--
+-- What waits to be delivered is already indexed by delivery_queue (one row
+-- per open task or notification, written and removed in the same statements
+-- as their state), so the "open" indexes go; the indexes that select
+-- unfinished or finished rows say so with finished_at, which delivery does
+-- not change for tasks; notifications' retention finds its candidates by
+-- creation time.
+
+-- finished_at is set exactly when a task reaches a final state; the overdue
+-- and retention indexes below rely on it.
+ALTER TABLE tasks ADD CONSTRAINT tasks_finished_when_final
+    CHECK ((finished_at IS NOT NULL) = (state IN ('acknowledged', 'failed', 'cancelled')));
+
+DROP INDEX tasks_open_idx;
+DROP INDEX tasks_overdue_idx;
+CREATE INDEX tasks_overdue_idx ON tasks (due_date)
+    WHERE due_date IS NOT NULL AND overdue_notified_at IS NULL AND finished_at IS NULL;
+DROP INDEX tasks_retention_idx;
+CREATE INDEX tasks_retention_idx ON tasks (finished_at)
+    WHERE redacted_at IS NULL AND finished_at IS NOT NULL;
+
+DROP INDEX notifications_open_idx;
+DROP INDEX notifications_finished_idx;
+CREATE INDEX notifications_created_idx ON notifications (created_at);
+
+-- Room on each page for the delivered version of its rows.
+ALTER TABLE tasks SET (fillfactor = 80);
+ALTER TABLE notifications SET (fillfactor = 80);
+
+-- An event is only ever read with its task's: one index instead of two.
+ALTER TABLE task_events DROP CONSTRAINT task_events_pkey;
+DROP INDEX task_events_task_idx;
+ALTER TABLE task_events ADD PRIMARY KEY (task_id, id);
