@@ -83,6 +83,11 @@ type Engine struct {
 	completer, failures *batch.Group[store.Outcome, struct{}]
 	poke                chan struct{}
 	inFlight            atomic.Int64
+	// finished holds this process's items whose delivery ended and whose
+	// outcome waits for the completer: claims leave them out of their
+	// endpoints' in-flight counts (store.ClaimOptions.Finished).
+	finishedMu sync.Mutex
+	finished   map[store.FinishedItem]struct{}
 }
 
 // NewEngine builds an engine; waker and sweeper may be nil (tests).
@@ -114,7 +119,7 @@ func NewEngine(db *store.DB, waker *queue.Waker, sweeper *queue.Sweeper, cfg Del
 	cfg.DrainTimeout = orDuration(cfg.DrainTimeout, 20*time.Second)
 	e := &Engine{db: db, waker: waker, sweeper: sweeper, cfg: cfg, log: log.With("component", "delivery"), now: time.Now,
 		sender: &webhook.Sender{Client: cfg.HTTPClient, Secrets: cfg.Secrets, Log: log.With("component", "webhook")},
-		poke:   make(chan struct{}, 1)}
+		poke:   make(chan struct{}, 1), finished: map[store.FinishedItem]struct{}{}}
 	e.completer = batch.New(e.record, 256, 2)
 	e.failures = batch.New(e.record, 256, 1)
 	return e, nil
@@ -163,4 +168,28 @@ func (e *Engine) Run(ctx context.Context) {
 	e.claimLoop(ctx)
 	stopCompleter()
 	completed.Wait()
+}
+
+// markFinished records (done) or forgets (!done) that an item's delivery
+// ended and only its outcome's record is outstanding.
+func (e *Engine) markFinished(it store.ClaimedItem, done bool) {
+	k := store.FinishedItem{ID: it.ID, Token: it.Token}
+	e.finishedMu.Lock()
+	defer e.finishedMu.Unlock()
+	if done {
+		e.finished[k] = struct{}{}
+	} else {
+		delete(e.finished, k)
+	}
+}
+
+// finishedItems lists the items whose records are outstanding.
+func (e *Engine) finishedItems() []store.FinishedItem {
+	e.finishedMu.Lock()
+	defer e.finishedMu.Unlock()
+	out := make([]store.FinishedItem, 0, len(e.finished))
+	for k := range e.finished {
+		out = append(out, k)
+	}
+	return out
 }

@@ -20,6 +20,15 @@ func (e *Engine) deliver(ctx context.Context, it store.ClaimedItem) {
 	if o.Result == store.Retry {
 		g = e.failures
 	}
+	// A delivered item frees its endpoint's slot for this process's next
+	// claims at once; a failed attempt keeps it until its record (and the
+	// circuit breaker's verdict) commits, so a failing endpoint is not
+	// tried faster than its outcomes are counted.
+	if o.Result == store.Delivered {
+		e.markFinished(it, true)
+		defer e.markFinished(it, false)
+		e.Poke()
+	}
 	if _, err := g.Do(context.WithoutCancel(ctx), o); err != nil {
 		// Unrecorded: the claim's lease runs out and the item is tried
 		// again, with the same Idempotency-Key.

@@ -32,7 +32,8 @@ func (e *Engine) claimLoop(ctx context.Context) {
 	claim := func(limit int) {
 		defer claiming.Done()
 		started := time.Now()
-		items, err := e.db.Claim(ctx, store.ClaimOptions{Limit: limit, Cap: e.cfg.EndpointCap, Lease: e.cfg.Lease})
+		items, err := e.db.Claim(ctx, store.ClaimOptions{Limit: limit, Cap: e.cfg.EndpointCap, Lease: e.cfg.Lease,
+			Finished: e.finishedItems()})
 		metrics.DeliveryClaimSeconds.Observe(time.Since(started).Seconds())
 		metrics.DeliveryClaims.Inc()
 		metrics.DeliveryClaimed.Add(float64(len(items)))

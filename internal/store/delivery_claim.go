@@ -71,7 +71,17 @@ type ClaimOptions struct {
 	Limit int           // at most this many items
 	Cap   int           // in-flight deliveries per endpoint unless the practice overrides it
 	Lease time.Duration // the claim's lease: the item is claimable again after it
+	// Finished are the caller's claimed items whose delivery has ended
+	// (the receiver answered 2xx, or the inbox took it) and whose outcome
+	// is waiting to be recorded: they no longer count against their
+	// endpoint's cap, which bounds deliveries in flight, not records in
+	// waiting. Another process's such items still count (it cannot know
+	// them), so the cap is never exceeded, only sometimes not reached.
+	Finished []FinishedItem
 }
+
+// FinishedItem is a claimed item (by its claim's token) whose delivery ended.
+type FinishedItem struct{ ID, Token uuid.UUID }
 
 // claimLockID serialises claims across processes, so each endpoint's
 // in-flight count is exact when its cap is applied. A claim holds it for
@@ -101,7 +111,10 @@ var claimSQL = distinctEndpoints + `,
 		SELECT e.endpoint,
 			CASE WHEN h.state = 'open' THEN (h.next_probe_at <= statement_timestamp())::int
 				ELSE COALESCE(p.delivery_max_in_flight, $2) END
-			- ` + strings.ReplaceAll(inFlight, "$ep", "e.endpoint") + ` AS free
+			- ` + strings.ReplaceAll(inFlight, "$ep", "e.endpoint") + `
+			+ (SELECT count(*)::int FROM unnest($5::uuid[], $6::uuid[]) AS f(id, token)
+				JOIN delivery_queue d ON d.ref_id = f.id AND d.claim_token = f.token
+				WHERE d.endpoint = e.endpoint AND d.due_at > statement_timestamp()) AS free
 		FROM eps e
 		LEFT JOIN practices p ON p.ods_code = e.endpoint
 		LEFT JOIN endpoint_health h ON h.ods_code = e.endpoint
@@ -159,6 +172,10 @@ const webhookColumns = `COALESCE(p.webhook_url, ''), COALESCE(p.webhook_secret, 
 // same Idempotency-Key), so waiting for the disk would buy nothing.
 func (db *DB) Claim(ctx context.Context, opt ClaimOptions) ([]ClaimedItem, error) {
 	token := uuid.New()
+	finishedIDs, finishedTokens := make([]uuid.UUID, len(opt.Finished)), make([]uuid.UUID, len(opt.Finished))
+	for i, f := range opt.Finished {
+		finishedIDs[i], finishedTokens[i] = f.ID, f.Token
+	}
 	var items []ClaimedItem
 	// One round trip: the claim commits (releasing the lock) before the
 	// content is read, by its token, in a fresh snapshot.
@@ -167,7 +184,7 @@ func (db *DB) Claim(ctx context.Context, opt ClaimOptions) ([]ClaimedItem, error
 		{sql: `BEGIN`},
 		{sql: `SET LOCAL synchronous_commit = off`},
 		{sql: `SELECT pg_advisory_xact_lock($1)`, args: []any{int64(claimLockID)}},
-		{sql: claimSQL, args: []any{opt.Limit, opt.Cap, token, opt.Lease}, scan: func(r pgx.Row) error { return r.Scan(nil) }},
+		{sql: claimSQL, args: []any{opt.Limit, opt.Cap, token, opt.Lease, finishedIDs, finishedTokens}, scan: func(r pgx.Row) error { return r.Scan(nil) }},
 		{sql: `COMMIT`},
 		{sql: claimedSQL, args: []any{token}, rows: func(rows pgx.Rows) error {
 			for rows.Next() {

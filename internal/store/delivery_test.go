@@ -87,6 +87,38 @@ func TestClaimCapsPerEndpointAndPutsUrgentFirst(t *testing.T) {
 	_ = toC
 }
 
+// Items whose delivery ended (awaiting their record) leave their
+// endpoint's in-flight count for the caller that names them, by id and
+// claim token; a wrong token, or another caller, still counts them.
+func TestClaimFinishedItemsFreeTheirSlots(t *testing.T) {
+	t.Parallel()
+	db := deliveryDB(t)
+	for range 4 {
+		testdb.Task(t, db, odsA, odsB)
+	}
+	first := claim(t, db, 10, 2, time.Minute)
+	if len(first) != 2 {
+		t.Fatalf("first claim took %d, want 2 (the cap)", len(first))
+	}
+	take := func(finished ...store.FinishedItem) int {
+		t.Helper()
+		items, err := db.Claim(context.Background(), store.ClaimOptions{Limit: 10, Cap: 2, Lease: time.Minute, Finished: finished})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(items)
+	}
+	if n := take(store.FinishedItem{ID: first[0].ID, Token: uuid.New()}); n != 0 {
+		t.Fatalf("with a finished item under another token a claim took %d, want 0", n)
+	}
+	if n := take(store.FinishedItem{ID: first[0].ID, Token: first[0].Token}); n != 1 {
+		t.Fatalf("with one finished item a claim took %d, want 1", n)
+	}
+	if n := take(); n != 0 {
+		t.Fatalf("naming nothing a claim took %d, want 0: three are claimed against a cap of 2", n)
+	}
+}
+
 // A claim whose lease ran out (its worker died) is claimable again, and
 // the old claim can then record nothing.
 func TestClaimLeaseExpiresAndStaleOutcomeIsIgnored(t *testing.T) {
