@@ -88,6 +88,7 @@ func runDocBlocks(t *testing.T, env []string, script string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-e", "-o", "pipefail", "-c", script)
 	cmd.Env = env
+	cmd.Dir = t.TempDir() // files the examples write (an audit export) land there, not in the source tree
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
