@@ -159,7 +159,7 @@ func nullTime(t time.Time) *time.Time {
 // returns how many it deleted.
 func (db *DB) PruneAccessLog(ctx context.Context, cutoff time.Time, limit int) (int, error) {
 	tag, err := db.Pool.Exec(ctx, `DELETE FROM access_log WHERE id IN (
-		SELECT id FROM access_log WHERE at < $1 ORDER BY at LIMIT $2)`, cutoff, limit)
+		SELECT id FROM access_log WHERE at < $1 ORDER BY id LIMIT $2)`, cutoff, limit) // ids follow time
 	if err != nil {
 		return 0, translate(fmt.Errorf("prune access log: %w", err))
 	}

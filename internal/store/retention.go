@@ -45,8 +45,7 @@ func (db *DB) PruneHistory(ctx context.Context, cutoff time.Time, limit int) (ch
 			RETURNING 1),
 		n AS (
 			DELETE FROM notifications WHERE id IN (
-				SELECT id FROM notifications WHERE created_at < $1 AND state <> 'pending' AND finished_at < $1
-					ORDER BY created_at LIMIT $2)
+				SELECT id FROM notifications WHERE created_at < $1 AND state <> 'pending' AND finished_at < $1 LIMIT $2)
 			RETURNING 1)
 		SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM n)`, cutoff, limit).Scan(&changes, &notifications)
 	if err != nil {
