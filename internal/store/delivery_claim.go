@@ -98,9 +98,12 @@ const distinctEndpoints = `WITH RECURSIVE eps AS (
 		SELECT (SELECT q.endpoint FROM delivery_queue q WHERE q.endpoint > eps.endpoint ORDER BY q.endpoint LIMIT 1)
 		FROM eps WHERE eps.endpoint IS NOT NULL)`
 
-// inFlight counts an endpoint's live claims ($ep is the endpoint column).
+// inFlight counts an endpoint's live claims ($ep is the endpoint column)
+// but the caller's finished items ($5 ids with their $6 claim tokens: a
+// hashed set, probed once per claimed row).
 const inFlight = `(SELECT count(*)::int FROM delivery_queue f
-		WHERE f.endpoint = $ep AND f.claim_token IS NOT NULL AND f.due_at > statement_timestamp())`
+		WHERE f.endpoint = $ep AND f.claim_token IS NOT NULL AND f.due_at > statement_timestamp()
+			AND (f.ref_id, f.claim_token) NOT IN (SELECT x.id, x.token FROM unnest($5::uuid[], $6::uuid[]) AS x(id, token)))`
 
 // claimSQL picks, per endpoint, as many due items as its free in-flight
 // slots allow (an open circuit allows one probe once next_probe_at has
@@ -111,10 +114,7 @@ var claimSQL = distinctEndpoints + `,
 		SELECT e.endpoint,
 			CASE WHEN h.state = 'open' THEN (h.next_probe_at <= statement_timestamp())::int
 				ELSE COALESCE(p.delivery_max_in_flight, $2) END
-			- ` + strings.ReplaceAll(inFlight, "$ep", "e.endpoint") + `
-			+ (SELECT count(*)::int FROM unnest($5::uuid[], $6::uuid[]) AS f(id, token)
-				JOIN delivery_queue d ON d.ref_id = f.id AND d.claim_token = f.token
-				WHERE d.endpoint = e.endpoint AND d.due_at > statement_timestamp()) AS free
+			- ` + strings.ReplaceAll(inFlight, "$ep", "e.endpoint") + ` AS free
 		FROM eps e
 		LEFT JOIN practices p ON p.ods_code = e.endpoint
 		LEFT JOIN endpoint_health h ON h.ods_code = e.endpoint
