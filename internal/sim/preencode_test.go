@@ -3,8 +3,8 @@ package sim
 import (
 	"bytes"
 	"net/http"
-	"time"
 	"testing"
+	"time"
 )
 
 // TestPreEncodedSearchesAreTheSameBytes: a search answered with pre-encoded bytes gets exactly
