@@ -68,14 +68,7 @@ func (h *capacityHandler) process(ctx context.Context, p queue.CapacityFetch, c 
 }
 
 func (h *capacityHandler) save(ctx context.Context, out store.FetchOutcome, c *store.FetchClaim, res *gpconnect.SlotSearchResult) error {
-	recs := make([]store.SlotRecord, len(res.Slots))
-	for i, s := range res.Slots {
-		recs[i] = store.SlotRecord{SlotID: s.ID, Start: s.Start, End: s.End, StartText: s.StartText, EndText: s.EndText,
-			LocalDate: s.LocalDate, DurationMinutes: s.DurationMinutes, LocationID: s.LocationID, SiteName: s.SiteName,
-			ScheduleID: s.ScheduleID, SessionName: s.SessionName, PractitionerID: s.PractitionerID,
-			PractitionerName: s.PractitionerName, RoleCode: s.RoleCode, RoleDisplay: s.RoleDisplay,
-			DeliveryChannel: s.DeliveryChannel, SlotType: s.SlotType}
-	}
+	recs := SlotRecords(res.Slots)
 	ch, err := h.db.SaveSnapshot(ctx, out, c.From, c.To, recs)
 	if err != nil {
 		return fmt.Errorf("save snapshot for %s: %w", out.ODSCode, err)
@@ -85,6 +78,19 @@ func (h *capacityHandler) save(ctx context.Context, out store.FetchOutcome, c *s
 	h.log.Info("practice synced", "run_id", out.RunID, "ods_code", out.ODSCode, "slots", len(recs), "calls", out.Calls,
 		"added", ch.Added, "removed", ch.Removed, "expired", ch.Expired, "duration_ms", out.Duration.Milliseconds())
 	return nil
+}
+
+// SlotRecords is what the snapshot stores of the slots a search returned.
+func SlotRecords(slots []gpconnect.Slot) []store.SlotRecord {
+	recs := make([]store.SlotRecord, len(slots))
+	for i, s := range slots {
+		recs[i] = store.SlotRecord{SlotID: s.ID, Start: s.Start, End: s.End, StartText: s.StartText, EndText: s.EndText,
+			LocalDate: s.LocalDate, DurationMinutes: s.DurationMinutes, LocationID: s.LocationID, SiteName: s.SiteName,
+			ScheduleID: s.ScheduleID, SessionName: s.SessionName, PractitionerID: s.PractitionerID,
+			PractitionerName: s.PractitionerName, RoleCode: s.RoleCode, RoleDisplay: s.RoleDisplay,
+			DeliveryChannel: s.DeliveryChannel, SlotType: s.SlotType}
+	}
+	return recs
 }
 
 // resolve finds the service root and ASID to call: the practice's override,

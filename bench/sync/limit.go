@@ -11,6 +11,7 @@ import (
 	"github.com/gpfed/gpfed/internal/gpconnect"
 	"github.com/gpfed/gpfed/internal/sim"
 	"github.com/gpfed/gpfed/internal/store"
+	"github.com/gpfed/gpfed/worker"
 )
 
 // limit is the decode+COPY floor measured in the same run.
@@ -138,12 +139,8 @@ func replayOne(ctx context.Context, bodies [2][]byte, ods string, db *store.DB) 
 		if err != nil {
 			return 0, err
 		}
-		for _, s := range slots {
-			recs = append(recs, store.SlotRecord{SlotID: s.ID, Start: s.Start, End: s.End, LocalDate: s.LocalDate,
-				DurationMinutes: s.DurationMinutes, LocationID: s.LocationID, SiteName: s.SiteName, ScheduleID: s.ScheduleID,
-				SessionName: s.SessionName, PractitionerID: s.PractitionerID, RoleCode: s.RoleCode, RoleDisplay: s.RoleDisplay,
-				DeliveryChannel: s.DeliveryChannel, SlotType: s.SlotType})
-		}
+		// the same record a sync stores, every column filled as the sync fills it
+		recs = append(recs, worker.SlotRecords(slots)...)
 	}
 	if db == nil {
 		return len(recs), nil

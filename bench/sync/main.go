@@ -36,6 +36,7 @@ type params struct {
 	bin             string
 	env             []string
 	privatePG       bool
+	pgSettings      []string // extra settings for the private cluster
 }
 
 func main() {
@@ -59,7 +60,12 @@ func run() error {
 	flag.StringVar(&p.bin, "bin", "bin/gpfed", "gpfed binary")
 	flag.StringVar(&env, "env", "", "extra KEY=VALUE settings for gpfed, comma-separated (e.g. GPFED_SYNC_MAX_BYTES_IN_FLIGHT=33554432)")
 	flag.BoolVar(&p.privatePG, "private-postgres", false, "use a throwaway PostgreSQL cluster (fsync on, pg_stat_statements) whose CPU and statements are reported on their own")
+	var pgSettings string
+	flag.StringVar(&pgSettings, "pg-settings", "", "extra settings for the -private-postgres cluster, comma-separated (e.g. shared_buffers=1GB)")
 	flag.Parse()
+	if pgSettings != "" {
+		p.pgSettings = strings.Split(pgSettings, ",")
+	}
 	var err error
 	if p.latencies, err = parseList(lat, time.ParseDuration); err != nil {
 		return fmt.Errorf("-latency: %w", err)
@@ -75,7 +81,7 @@ func run() error {
 	}
 	ctx := context.Background()
 	if p.privatePG {
-		stop, err := startPrivatePostgres()
+		stop, err := startPrivatePostgres(p.pgSettings)
 		if err != nil {
 			return fmt.Errorf("private postgres: %w", err)
 		}

@@ -20,12 +20,13 @@ var private *e2e.Postgres
 // startPrivatePostgres runs a cluster of the benchmark's own, configured as the shared one is
 // (fsync on, default buffers) plus pg_stat_statements, so that Postgres's share of a sync can be
 // told apart from everything else on the machine.
-func startPrivatePostgres() (func(), error) {
+func startPrivatePostgres(extra []string) (func(), error) {
 	dir, err := os.MkdirTemp("", "gpfed-bench-pg-")
 	if err != nil {
 		return nil, err
 	}
-	pg, err := e2e.StartPostgresWith(dir, "fsync=on", "shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track=all")
+	settings := append([]string{"fsync=on", "shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track=all"}, extra...)
+	pg, err := e2e.StartPostgresWith(dir, settings...)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

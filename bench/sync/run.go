@@ -32,6 +32,8 @@ type result struct {
 	syncCPU, simCPU, other time.Duration
 	pgCPU                  time.Duration // private cluster only
 	statements             []string      // private cluster only: the costliest statements
+	act0                   pgActivity    // before the sync
+	pgActivity, slotsTable string
 	loadBefore, loadAfter  string
 	summary, sizing        string
 	settings               []string
@@ -53,6 +55,7 @@ func (r result) print() {
 			fmt.Printf("    %s\n", st)
 		}
 	}
+	fmt.Printf("  %s\n  %s\n", r.pgActivity, r.slotsTable)
 	fmt.Printf("  %s\n  %s\n", r.summary, r.sizing)
 }
 
@@ -91,7 +94,10 @@ func benchSync(ctx context.Context, p params, latency time.Duration, ceiling int
 
 	csvPath := filepath.Join(tmp, "federation.csv")
 	simArgs := []string{"sim", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--practices", fmt.Sprint(p.practices),
-		"--latency", latency.String(), "--slots-per-day", fmt.Sprint(p.perDay), "--write-csv", csvPath}
+		"--latency", latency.String(), "--slots-per-day", fmt.Sprint(p.perDay), "--write-csv", csvPath,
+		// The load generator encodes its responses before the sync starts, as providers on
+		// machines of their own would: the encoding is not the consumer's cost.
+		"--pre-encode-days", "28"}
 	if p.discovery == "sds" {
 		simArgs = append(simArgs, "--ods-only")
 	}
@@ -101,7 +107,7 @@ func benchSync(ctx context.Context, p params, latency time.Duration, ceiling int
 		return r, fmt.Errorf("start sim: %w", err)
 	}
 	defer func() { _ = sim.Process.Signal(syscall.SIGTERM); _ = sim.Wait() }()
-	if err := waitFile(csvPath, time.Minute); err != nil {
+	if err := waitFile(csvPath, 5*time.Minute); err != nil {
 		return r, err
 	}
 	// A sync needs no webhooks: importing the simulator's http:// receivers would
@@ -124,6 +130,10 @@ func runSync(ctx context.Context, p params, env []string, simPid int, dbURL stri
 	cmd.Env = env
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, os.Stderr
+	if conn, err := pgx.Connect(ctx, dbURL); err == nil {
+		r.act0, _ = readActivity(ctx, conn)
+		conn.Close(ctx)
+	}
 	r.loadBefore = loadAverage()
 	machine0, sim0, pg0 := machineCPU(), procCPU(simPid), privateCPU()
 	start := time.Now()
@@ -163,9 +173,17 @@ func runFacts(ctx context.Context, dbURL string, r *result) error {
 	if private != nil {
 		r.statements = topStatements(ctx, conn)
 	}
-	return conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM slots), (SELECT COALESCE(sum(calls), 0) FROM sync_run_practices),
+	act, actErr := readActivity(ctx, conn)
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM slots), (SELECT COALESCE(sum(calls), 0) FROM sync_run_practices),
 		(SELECT count(*) FROM sync_run_practices WHERE status = 'ok'), (SELECT count(*) FROM sync_run_practices WHERE status = 'failed')`).
-		Scan(&r.slots, &r.calls, &r.ok, &r.failed)
+		Scan(&r.slots, &r.calls, &r.ok, &r.failed); err != nil {
+		return err
+	}
+	if actErr == nil {
+		r.pgActivity = act.describe(r.act0, r.slots)
+	}
+	r.slotsTable = slotsTable(ctx, conn)
+	return nil
 }
 
 // adminURL is the server the benchmark's databases live on.

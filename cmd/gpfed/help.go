@@ -65,10 +65,13 @@ reconciliation, expiry and retention. Run one or more replicas: one leads
 Serves the API, the dashboard, /metrics, /healthz and /readyz on GPFED_HTTP_ADDR.`,
 	"sim": `usage: gpfed sim [--addr ADDR] [--practices N] [--seed N] [--slots-per-day N] [--latency D]
                  [--write-csv FILE|-] [--base-url URL] [--fault ODS=STATUS[xTIMES]|ODS=timeout|ODS=malformed]...
+                 [--pre-encode-days N [--pre-encode-for ODS]]
 
 Serves a simulated GP Connect federation (and webhook receivers) for demos,
 tests and benchmarks. --write-csv writes the matching practices CSV (- prints
-it and exits).`,
+it and exits). --pre-encode-days encodes the responses to 14-day Slot
+searches of N days from today before serving (benchmarks: the load
+generator's encoding is then not counted against the consumer).`,
 	"sync": `usage: gpfed sync --once [--days N] [--practice ODS]...
 
 Runs one capacity sync now and waits for it, processing its own fetches

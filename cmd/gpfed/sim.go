@@ -31,6 +31,8 @@ func runSim(ctx context.Context, app *App, args []string) error {
 	csvPath := fs.String("write-csv", "", "write the matching practices CSV to this file (- = print it and exit)")
 	base := fs.String("base-url", "", "public base URL (default http://<addr>)")
 	odsOnly := fs.Bool("ods-only", false, "write the CSV without endpoints (ods_code,name,...): gpfed resolves them through the simulated SDS")
+	preDays := fs.Int("pre-encode-days", 0, "encode the responses to 14-day Slot searches of this many days from today before serving (benchmarks: the load generator's encoding is not the consumer's cost); 0 = encode on request")
+	preFor := fs.String("pre-encode-for", "Y90001", "the consumer ODS code whose searchFilter the pre-encoded searches carry")
 	var faults, sdsFaults multiFlag
 	fs.Var(&faults, "fault", "ODS=STATUS[xTIMES] | ODS=timeout | ODS=malformed (repeatable), e.g. B81016=503x2")
 	fs.Var(&sdsFaults, "sds-fault", "ODS=none | ODS=multi | ODS=nodevice | ODS=STATUS[xTIMES] | ODS=slow (repeatable): SDS directory faults")
@@ -60,6 +62,16 @@ func runSim(ctx context.Context, app *App, args []string) error {
 	fed.SetBaseURL(*base)
 	if err := applyFaults(fed, faults, sdsFaults); err != nil {
 		return err
+	}
+	if *preDays > 0 {
+		started := time.Now()
+		n := fed.PreEncodeSearches(fed.FortnightWindows(*preDays), sim.SearchFilter{ODS: *preFor, OrgType: sim.OrgTypeGPPractice})
+		fmt.Fprintf(app.Stderr, "pre-encoded %d days of Slot searches for %s: %.0f MB in %s\n", *preDays, *preFor, float64(n)/1e6,
+			time.Since(started).Round(time.Millisecond))
+		defer func() {
+			stored, encoded := fed.PreEncodedServed()
+			fmt.Fprintf(app.Stderr, "slot searches answered with pre-encoded bytes: %d; encoded on request: %d\n", stored, encoded)
+		}()
 	}
 	if *csvPath != "" {
 		if err := writeSimCSV(fed, *csvPath, *odsOnly); err != nil {

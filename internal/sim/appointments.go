@@ -108,6 +108,13 @@ func (b *bookState) takenSet() map[string]bool {
 	return out
 }
 
+// anyTaken reports whether any slot of the practice is booked.
+func (b *bookState) anyTaken() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.taken) > 0
+}
+
 // nextVersion is an opaque, increasing versionId. Call with b.mu held.
 func (b *bookState) nextVersion() string {
 	b.seq++

@@ -158,6 +158,10 @@ func (f *Federation) serveSlots(c *callCtx) *apiError {
 	if e != nil {
 		return e
 	}
+	if body := f.preEncodedBody(c.p, sq); body != nil {
+		writeFHIR(c.w, http.StatusOK, body)
+		return nil
+	}
 	body, err := encodeBundle(f.slotBundle(c.p, sq))
 	if err != nil {
 		return &apiError{status: http.StatusInternalServerError, code: codeInternal, diagnostics: "encode bundle: " + err.Error()}

@@ -73,6 +73,7 @@ type Federation struct {
 	byODS     map[string]*practice
 	restrict  string // the ODS code that organisation-restricted slots are offered to
 	baseURL   atomic.Pointer[string]
+	pre       atomic.Pointer[preEncodedSet] // PreEncodeSearches
 	done      chan struct{}
 	closeOnce sync.Once
 }

@@ -53,6 +53,14 @@ func textOr(text string, t time.Time) string {
 	return t.In(london).Format("2006-01-02T15:04:05-07:00")
 }
 
+// startsOnDates bounds s.start_at to the UK local dates from..to (SQL date
+// expressions), which local_date is: it lets slots_start_idx serve queries
+// that select the federation's slots by date.
+func startsOnDates(from, to string) string {
+	return `s.start_at >= (` + from + `::date::timestamp AT TIME ZONE 'Europe/London') AND s.start_at < ((` + to +
+		`::date + 1)::timestamp AT TIME ZONE 'Europe/London')`
+}
+
 const freeSlotFrom = ` FROM slots s JOIN practices p USING (ods_code)
 	LEFT JOIN practice_sync_state st ON st.ods_code = s.ods_code`
 
@@ -98,7 +106,7 @@ func (db *DB) ListFreeSlots(ctx context.Context, f SlotFilter) ([]FreeSlot, erro
 		afterAt, afterODS, afterID = &f.After.StartAt, f.After.ODS, f.After.SlotID
 	}
 	rows, err := db.Pool.Query(ctx, `SELECT `+freeSlotColumns+freeSlotFrom+`
-		WHERE p.active AND s.start_at > $1 AND s.local_date BETWEEN $2::date AND $3::date
+		WHERE p.active AND s.start_at > $1 AND s.local_date BETWEEN $2::date AND $3::date AND `+startsOnDates("$2", "$3")+`
 		  AND (COALESCE(cardinality($4::text[]), 0) = 0 OR s.ods_code = ANY($4))
 		  AND ($5 = '' OR COALESCE(NULLIF(s.role_code, ''), 'unspecified') = $5)
 		  AND ($6 = '' OR COALESCE(NULLIF(s.delivery_channel, ''), 'unspecified') = $6)

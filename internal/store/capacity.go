@@ -49,7 +49,7 @@ func (db *DB) Capacity(ctx context.Context, f CapacityFilter) ([]CapacityRow, er
 		rows, err = db.Pool.Query(ctx, `
 			WITH s AS (
 				SELECT s.*, p.name AS practice_name FROM slots s JOIN practices p USING (ods_code)
-				WHERE p.active AND s.local_date BETWEEN $1::date AND $2::date
+				WHERE p.active AND s.local_date BETWEEN $1::date AND $2::date AND `+startsOnDates("$1", "$2")+`
 				  AND (COALESCE(cardinality($3::text[]), 0) = 0 OR s.ods_code = ANY($3))
 				  AND ($4 = '' OR COALESCE(NULLIF(s.role_code, ''), 'unspecified') = $4)
 				  AND ($5 = '' OR COALESCE(NULLIF(s.delivery_channel, ''), 'unspecified') = $5)
