@@ -52,3 +52,12 @@ ALTER TABLE notifications SET (fillfactor = 50);
 ALTER TABLE task_events DROP CONSTRAINT task_events_pkey;
 DROP INDEX task_events_task_idx;
 ALTER TABLE task_events ADD PRIMARY KEY (task_id, id);
+
+-- Tasks before notifications: a notification (a receipt, a failure report,
+-- an alert) waits behind routine tasks to the same practice, as routine
+-- tasks wait behind urgent ones, so that under load the clinical work keeps
+-- its latency and the receipts absorb the queueing.
+ALTER TABLE delivery_queue DROP CONSTRAINT delivery_queue_priority_check;
+ALTER TABLE delivery_queue ADD CONSTRAINT delivery_queue_priority_check CHECK (priority IN (0, 1, 2));
+ALTER TABLE delivery_queue ALTER COLUMN priority SET DEFAULT 2;
+UPDATE delivery_queue SET priority = 2 WHERE kind = 'notification';

@@ -17,10 +17,11 @@ const (
 )
 
 // Delivery priorities (delivery_queue.priority): urgent tasks are claimed
-// before everything else.
+// before everything else, routine tasks before notifications.
 const (
-	PriorityUrgent = 0
-	PriorityNormal = 1
+	PriorityUrgent       = 0
+	PriorityNormal       = 1
+	PriorityNotification = 2
 )
 
 // ActorSystem is the audit actor for changes gpfed makes on its own.
@@ -246,7 +247,8 @@ var nextDueSQL = distinctEndpoints + `
 		WHEN fl.n >= COALESCE(p.delivery_max_in_flight, $1) THEN fl.lease_end
 		ELSE LEAST(
 			(SELECT min(q.due_at) FROM delivery_queue q WHERE q.endpoint = e.endpoint AND q.priority = 0),
-			(SELECT min(q.due_at) FROM delivery_queue q WHERE q.endpoint = e.endpoint AND q.priority = 1))
+			(SELECT min(q.due_at) FROM delivery_queue q WHERE q.endpoint = e.endpoint AND q.priority = 1),
+			(SELECT min(q.due_at) FROM delivery_queue q WHERE q.endpoint = e.endpoint AND q.priority = 2))
 		END AS next) x
 	WHERE e.endpoint IS NOT NULL`
 

@@ -69,7 +69,7 @@ func (db *DB) RepairQueue(ctx context.Context) (int, error) {
 		SELECT t.id, 'task', t.recipient_ods, CASE t.priority WHEN 'urgent' THEN 0 ELSE 1 END FROM tasks t
 		WHERE t.state = 'accepted' AND NOT EXISTS (SELECT 1 FROM delivery_queue q WHERE q.ref_id = t.id)
 		UNION ALL
-		SELECT n.id, 'notification', n.recipient_ods, 1 FROM notifications n
+		SELECT n.id, 'notification', n.recipient_ods, 2 FROM notifications n
 		WHERE n.state = 'pending' AND n.recipient_ods IS NOT NULL
 			AND NOT EXISTS (SELECT 1 FROM delivery_queue q WHERE q.ref_id = n.id)
 		ON CONFLICT (ref_id) DO NOTHING`)

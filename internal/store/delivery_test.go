@@ -87,6 +87,30 @@ func TestClaimCapsPerEndpointAndPutsUrgentFirst(t *testing.T) {
 	_ = toC
 }
 
+// Routine tasks are claimed before notifications to the same practice,
+// whatever their age: the notification waits for a free slot.
+func TestClaimPutsTasksBeforeNotifications(t *testing.T) {
+	t.Parallel()
+	db := deliveryDB(t)
+	ctx := context.Background()
+	testdb.Task(t, db, odsA, odsB)
+	first := claim(t, db, 10, 8, time.Minute)
+	rep, err := db.RecordOutcomes(ctx, []store.Outcome{{Kind: first[0].Kind, ID: first[0].ID, Endpoint: odsB, Token: first[0].Token,
+		Result: store.Delivered, Channel: "webhook", Tried: true, Status: 200, At: time.Now()}}, store.RecordOptions{})
+	if err != nil || rep.Notifications != 1 {
+		t.Fatalf("record: %+v %v", rep, err)
+	}
+	task := testdb.Task(t, db, odsB, odsA) // younger than A's notification
+	got := claim(t, db, 10, 1, time.Minute)
+	if len(got) != 1 || got[0].ID != task || got[0].Priority != store.PriorityNormal {
+		t.Fatalf("with one slot at A the claim took %+v; want the task", got)
+	}
+	got = claim(t, db, 10, 2, time.Minute)
+	if len(got) != 1 || got[0].Kind != store.KindNotification || got[0].Priority != store.PriorityNotification {
+		t.Fatalf("with a second slot the claim took %+v; want the notification", got)
+	}
+}
+
 // Items whose delivery ended (awaiting their record) leave their
 // endpoint's in-flight count for the caller that names them, by id and
 // claim token; a wrong token, or another caller, still counts them.
