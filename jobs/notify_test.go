@@ -46,7 +46,7 @@ func TestNotifierCoalesces(t *testing.T) {
 
 	overdue := f.task(t, "1 day", "state = 'delivered'")
 	f.exec(t, `UPDATE tasks SET due_date = $2::date - 1 WHERE id = $1`, overdue, today)
-	f.task(t, "1 day", "due_date = current_date + 1")     // not yet due
+	f.task(t, "1 day", "due_date = current_date + 1")                          // not yet due
 	acked := f.task(t, "1 day", "state = 'acknowledged', finished_at = now()") // done: never overdue
 	f.exec(t, `UPDATE tasks SET due_date = $2::date - 5 WHERE id = $1`, acked, today)
 
