@@ -17,7 +17,13 @@
 -- creation time. Append-only time columns get block-range indexes.
 
 -- finished_at is set exactly when a task reaches a final state; the overdue
--- and retention indexes below rely on it.
+-- and retention indexes below rely on it. Rows written by older versions
+-- that did not say so are brought in line first (a final task without
+-- finished_at takes its acknowledgement or last update time).
+UPDATE tasks SET finished_at = COALESCE(acknowledged_at, updated_at)
+    WHERE finished_at IS NULL AND state IN ('acknowledged', 'failed', 'cancelled');
+UPDATE tasks SET finished_at = NULL
+    WHERE finished_at IS NOT NULL AND state NOT IN ('acknowledged', 'failed', 'cancelled');
 ALTER TABLE tasks ADD CONSTRAINT tasks_finished_when_final
     CHECK ((finished_at IS NOT NULL) = (state IN ('acknowledged', 'failed', 'cancelled')));
 
