@@ -10,6 +10,7 @@ import (
 	"maps"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,7 @@ type hookState struct {
 	attempts   int
 	inFlight   int
 	peak       int // most requests in flight at once
+	spans      []span
 	deliveries map[string]int
 	received   []Delivery
 }
@@ -63,12 +65,71 @@ func (f *Federation) WebhookPeakInFlight(ods string) int {
 	return p.st.hook.peak
 }
 
+// WebhookPeakWithin is the most requests the practice's receiver held at
+// once, counting each from its arrival until it ended or until within had
+// passed, whichever came first. A sender that gives up after its timeout
+// closes the connection, but the receiver sees that only when the server
+// schedules its handler again, which on a loaded machine can be tens of
+// milliseconds after the sender has already sent the next request; within
+// a sender's timeout the count is what the sender held.
+func (f *Federation) WebhookPeakWithin(ods string, within time.Duration) int {
+	p := f.byODS[ods]
+	if p == nil {
+		return 0
+	}
+	p.st.mu.Lock()
+	spans := slices.Clone(p.st.hook.spans)
+	p.st.mu.Unlock()
+	type edge struct {
+		at    time.Time
+		delta int
+	}
+	edges := make([]edge, 0, 2*len(spans))
+	for _, sp := range spans {
+		end := sp.start.Add(within)
+		if !sp.end.IsZero() && sp.end.Before(end) {
+			end = sp.end
+		}
+		edges = append(edges, edge{sp.start, 1}, edge{end, -1})
+	}
+	slices.SortFunc(edges, func(a, b edge) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return a.delta - b.delta // an end before a start at the same instant
+	})
+	n, peak := 0, 0
+	for _, e := range edges {
+		n += e.delta
+		peak = max(peak, n)
+	}
+	return peak
+}
+
+// span is one webhook request's arrival and end (zero while it runs).
+type span struct{ start, end time.Time }
+
+// maxKeptSpans bounds the request spans kept per practice.
+const maxKeptSpans = 100000
+
 func (s *state) enterHook() func() {
 	s.mu.Lock()
 	s.hook.inFlight++
 	s.hook.peak = max(s.hook.peak, s.hook.inFlight)
+	i := -1
+	if len(s.hook.spans) < maxKeptSpans {
+		i = len(s.hook.spans)
+		s.hook.spans = append(s.hook.spans, span{start: time.Now()})
+	}
 	s.mu.Unlock()
-	return func() { s.mu.Lock(); s.hook.inFlight--; s.mu.Unlock() }
+	return func() {
+		s.mu.Lock()
+		s.hook.inFlight--
+		if i >= 0 {
+			s.hook.spans[i].end = time.Now()
+		}
+		s.mu.Unlock()
+	}
 }
 
 // SetWebhookSecret makes the practice's receiver verify with secret: the
