@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,7 +77,7 @@ func benchSync(ctx context.Context, p params, latency time.Duration, ceiling int
 		return r, err
 	}
 	defer redis.Stop()
-	port, err := freePort()
+	port, err := e2e.FreePort()
 	if err != nil {
 		return r, err
 	}
@@ -209,15 +208,6 @@ func freshDB(ctx context.Context, name string) (string, func(), error) {
 		return "", nil, err
 	}
 	return url, func() { _ = e2e.DropDatabase(context.Background(), admin, name) }, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func waitFile(path string, within time.Duration) error {
