@@ -65,31 +65,6 @@ func waitRunCompleted(ctx context.Context, t *testing.T, db *pgxpool.Pool, run i
 	}
 }
 
-// snapshotDump renders the stored slots without first-seen bookkeeping, and
-// the daily aggregates, for comparing two syncs' results.
-func snapshotDump(ctx context.Context, t *testing.T, db *pgxpool.Pool) []string {
-	t.Helper()
-	rows, err := db.Query(ctx, `
-		SELECT concat_ws('|', ods_code, slot_id, start_at, end_at, local_date, duration_minutes, location_id, site_name,
-			schedule_id, session_name, practitioner_id, role_code, role_display, delivery_channel, slot_type) FROM slots
-		UNION ALL SELECT concat_ws('|', 'cap', ods_code, local_date, free_slots, free_minutes, by_role, by_delivery_channel)
-			FROM capacity_daily
-		ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
 // setLatency makes every simulated practice answer after d (and the listed
 // ones after slow), so that runs last long enough to overlap or be
 // interrupted.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gpfed/gpfed/internal/testdb"
 )
 
 // TestScheduledRunAndSyncOnceOverlap is issue 9's overlap proof with real
@@ -54,11 +56,11 @@ func TestScheduledRunAndSyncOnceOverlap(t *testing.T) {
 	}
 
 	// A single run afterwards changes nothing: the overlapped snapshot is a single run's.
-	before := snapshotDump(ctx, t, ts.DB)
+	before := testdb.SnapshotDump(t, ts.DB)
 	if out, err := ts.Run(ctx, "sync", "--once"); err != nil {
 		t.Fatalf("single sync: %v\n%s", err, out)
 	}
-	if diff := cmp.Diff(before, snapshotDump(ctx, t, ts.DB)); diff != "" {
+	if diff := cmp.Diff(before, testdb.SnapshotDump(t, ts.DB)); diff != "" {
 		t.Errorf("a single run changed the overlapped snapshot (-overlap +single):\n%s", diff)
 	}
 	var changes int

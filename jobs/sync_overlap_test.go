@@ -11,34 +11,9 @@ import (
 
 	"github.com/gpfed/gpfed/internal/sim"
 	"github.com/gpfed/gpfed/internal/store"
+	"github.com/gpfed/gpfed/internal/testdb"
 	"github.com/gpfed/gpfed/internal/testfed"
 )
-
-// snapshotDump renders every stored slot (what a run produced, without the
-// first-seen bookkeeping) and the capacity aggregates, for comparisons.
-func snapshotDump(t *testing.T, f *testfed.Fed) []string {
-	t.Helper()
-	rows, err := f.DB.Pool.Query(context.Background(), `
-		SELECT format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', ods_code, slot_id, start_at, end_at, local_date,
-			duration_minutes, location_id, site_name, schedule_id, session_name, practitioner_id, role_code, role_display,
-			delivery_channel, slot_type) FROM slots
-		UNION ALL SELECT format('cap|%s|%s|%s|%s|%s|%s', ods_code, local_date, free_slots, free_minutes, by_role, by_delivery_channel)
-			FROM capacity_daily
-		ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	return out
-}
 
 // TestOverlappingRunsFetchEachPracticeOnce starts a scheduled run and a
 // manual run at the same moment, served by two workers: no practice is
@@ -91,12 +66,12 @@ func TestOverlappingRunsFetchEachPracticeOnce(t *testing.T) {
 
 	// A single run afterwards finds nothing to change: the overlapped
 	// snapshot is exactly a single run's.
-	before := snapshotDump(t, f)
+	before := testdb.SnapshotDump(t, f.DB.Pool)
 	c := syncNow(t, f)
 	if c.PracticesOK != len(ods) {
 		t.Fatalf("single run after the overlap: %+v", c)
 	}
-	if diff := cmp.Diff(before, snapshotDump(t, f)); diff != "" {
+	if diff := cmp.Diff(before, testdb.SnapshotDump(t, f.DB.Pool)); diff != "" {
 		t.Errorf("a single run changed the overlapped snapshot (-overlap +single):\n%s", diff)
 	}
 	var changes int
