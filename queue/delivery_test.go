@@ -69,7 +69,7 @@ func TestIntakeCommitsInGroupsAndWakes(t *testing.T) {
 			if i == 0 {
 				task.Priority = "urgent"
 			}
-			res, err := in.Accept(context.Background(), task)
+			res, err := in.Accept(context.Background(), task, nil)
 			if err != nil || !res.Created {
 				t.Errorf("accept %d: %+v %v", i, res, err)
 			}

@@ -8,15 +8,15 @@ import (
 )
 
 // Intake accepts tasks into Postgres in groups: concurrent API requests
-// share one statement and one commit (store.CreateTasks), and each request
-// is answered only after the commit that holds its task, so "202 Accepted"
-// still means durably stored. After each commit it wakes the delivery
+// share one statement and one commit (store.AcceptTasks), their access
+// records included, and each request is answered only after the commit
+// that holds its task, so "202 Accepted" still means durably stored. After each commit it wakes the delivery
 // engine once for the whole group. Run it as a service while the API
 // serves.
 type Intake struct {
 	db    *store.DB
 	waker *Waker
-	group *batch.Group[store.Task, store.TaskResult]
+	group *batch.Group[store.TaskIntake, store.TaskResult]
 }
 
 // IntakeConfig sizes the groups: at most MaxBatch tasks per statement
@@ -43,14 +43,15 @@ func cmpInt(v, def int) int {
 // Run gathers and commits until ctx ends, then commits what is left.
 func (in *Intake) Run(ctx context.Context) { in.group.Run(ctx) }
 
-// Accept stores t (see store.CreateTasks) and returns once it is
-// committed, or with the reason it was not stored.
-func (in *Intake) Accept(ctx context.Context, t store.Task) (store.TaskResult, error) {
-	return in.group.Do(ctx, t)
+// Accept stores t with its request's access record, if not nil (see
+// store.AcceptTasks), and returns once they are committed, or with the
+// reason the task was not stored.
+func (in *Intake) Accept(ctx context.Context, t store.Task, access *store.AccessRecord) (store.TaskResult, error) {
+	return in.group.Do(ctx, store.TaskIntake{Task: t, Access: access})
 }
 
-func (in *Intake) commit(ctx context.Context, ts []store.Task) ([]store.TaskResult, error) {
-	res, err := in.db.CreateTasks(ctx, ts)
+func (in *Intake) commit(ctx context.Context, ts []store.TaskIntake) ([]store.TaskResult, error) {
+	res, err := in.db.AcceptTasks(ctx, ts)
 	if err != nil {
 		return nil, err
 	}

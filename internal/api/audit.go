@@ -18,13 +18,18 @@ import (
 // what (an action and the resource ids it touched), when, from where, and
 // the status. The record is written before a successful read's response
 // leaves the server: if it cannot be written the caller gets a 503 and no
-// patient data (no audit, no access). A change (create, ack, cancel) has
-// already committed by then, so its answer is sent even when its record
-// could not be written; that loss is logged at error level.
+// patient data (no audit, no access). A new task's record commits with the
+// task (pendingAccess), so no task is stored without one. Other changes
+// (ack, cancel, bookings) have committed by then, so their answer is sent
+// even when their record could not be written; that loss is logged at
+// error level.
 //
 // New endpoints join the audit by registering through s.audited(role,
 // action, handler) and, where the handler learns which resources it
 // touched (a list's items, a created id), calling auditResources(r, ids...).
+// A handler whose change commits in groups (task intake) may write the
+// record in the change's own commit instead: pendingAccess gives it the
+// record it would get, accessWritten says it was written.
 
 type auditCtxKey struct{}
 
@@ -32,6 +37,12 @@ type auditCtxKey struct{}
 type auditEntry struct {
 	mu        sync.Mutex
 	resources []string
+}
+
+func (e *auditEntry) snapshot() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.resources...)
 }
 
 // auditResources adds resource ids (task, notification, booking ids:
@@ -75,14 +86,20 @@ func (s *Server) auditedRoles(roles []string, action string, next http.HandlerFu
 		entry := &auditEntry{}
 		ctx := context.WithValue(context.WithValue(r.Context(), keyCtx, k), auditCtxKey{}, entry)
 		buf := &bufferedResponse{header: http.Header{}, real: w}
-		buf.save = func(status int) error {
-			rec.Status = status
-			rec.ResourceIDs = append(pathResource(r), entry.resources...)
-			return s.saveAccess(r, rec)
+		buf.record = func(status int, ids []string) store.AccessRecord {
+			out := rec
+			out.Status = status
+			out.ResourceIDs = append(append(pathResource(r), entry.snapshot()...), ids...)
+			return out
 		}
+		buf.save = func(status int) error { return s.saveAccess(r, buf.record(status, nil)) }
 		next(buf, r.WithContext(ctx))
 		if buf.streamed {
 			return // recorded before streaming began
+		}
+		if buf.written != 0 && buf.written == buf.statusCode() {
+			buf.flushTo(w) // recorded in the handler's own commit
+			return
 		}
 		if err := buf.save(buf.statusCode()); err != nil && r.Method == http.MethodGet && rec.Status < 400 {
 			writeProblem(w, http.StatusServiceUnavailable, "Service Unavailable",
@@ -146,8 +163,33 @@ type bufferedResponse struct {
 	status   int
 	body     bytes.Buffer
 	real     http.ResponseWriter
+	record   func(status int, ids []string) store.AccessRecord
 	save     func(status int) error
 	streamed bool
+	// written is the status of the record the handler wrote in its own
+	// commit (accessWritten), 0 if none. Should the handler answer another
+	// status after all, the usual record is written as well.
+	written int
+}
+
+// pendingAccess is the access record of the request w answers if the
+// answer is status, with ids among its resources, for the handler to write
+// in the commit of the change it makes (store.TaskIntake); nil outside the
+// audit. Once that commit succeeded, the handler calls accessWritten.
+func pendingAccess(w http.ResponseWriter, status int, ids ...string) *store.AccessRecord {
+	b, ok := w.(*bufferedResponse)
+	if !ok {
+		return nil
+	}
+	rec := b.record(status, ids)
+	return &rec
+}
+
+// accessWritten says the record pendingAccess gave for status is committed.
+func accessWritten(w http.ResponseWriter, status int) {
+	if b, ok := w.(*bufferedResponse); ok {
+		b.written = status
+	}
 }
 
 // streamAfterRecord is for an answer too large to hold that carries no

@@ -196,7 +196,8 @@ func (f *fixture) notification(ods string) string {
 }
 
 // No audit, no access: when the access record cannot be written, a read
-// releases nothing (503); a change that already committed still answers.
+// releases nothing (503), a new task is not stored (its record commits with
+// it), and a change that already committed still answers.
 func TestAccessAuditFailureReleasesNothing(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -209,8 +210,15 @@ func TestAccessAuditFailureReleasesNothing(t *testing.T) {
 	if res := f.do("GET", "/v1/inbox", f.keys[odsB], ""); res.status != http.StatusServiceUnavailable {
 		t.Fatalf("list without its record: %d", res.status)
 	}
-	if res := f.do("POST", "/v1/tasks", f.keys[odsA], taskBody(set("subject", "still created"))); res.status != http.StatusAccepted {
-		t.Fatalf("create: %d %s", res.status, res.body)
+	before := f.counts()
+	if res := f.do("POST", "/v1/tasks", f.keys[odsA], taskBody(set("subject", "not without its record"))); res.status < 500 {
+		t.Fatalf("create without its record: %d %s", res.status, res.body)
+	}
+	if after := f.counts(); after != before {
+		t.Fatalf("a task was stored without its access record: tasks, events, queue, notifications %v, want %v", after, before)
+	}
+	if res := f.do("POST", "/v1/tasks/"+tk.ID+"/cancel", f.keys[odsA], ""); res.status != http.StatusOK {
+		t.Fatalf("cancel (committed, its record lost): %d %s", res.status, res.body)
 	}
 	if !contains(f.logs.String(), "access record not written") {
 		t.Fatal("the lost record was not logged")

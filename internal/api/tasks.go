@@ -91,11 +91,12 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusUnprocessableEntity, "Unprocessable Content", validationDetail(errs), errs)
 		return
 	}
-	res, err := s.Intake.Accept(r.Context(), req.toTask(sender, key, hash, s.Now(), s.taskMaxAge()))
+	t := req.toTask(sender, key, hash, s.Now(), s.taskMaxAge())
+	res, err := s.Intake.Accept(r.Context(), t, pendingAccess(w, http.StatusAccepted, t.ID.String()))
 	if err == nil {
 		err = res.Err
 	}
-	t := res.Task
+	t = res.Task
 	switch {
 	case errors.Is(err, store.ErrRecipientNotMember):
 		errs := map[string]string{"recipient_ods": "is not an active member of the federation"}
@@ -115,6 +116,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 		s.writeTask(w, r, http.StatusOK, t, true)
 		return
 	}
+	accessWritten(w, http.StatusAccepted)
 	s.Log.InfoContext(r.Context(), "task accepted", "task_id", t.ID, "sender_ods", t.SenderODS,
 		"recipient_ods", t.RecipientODS, "type", t.Type, "priority", t.Priority)
 	s.writeTask(w, r, http.StatusAccepted, t, false)

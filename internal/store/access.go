@@ -52,29 +52,44 @@ func (db *DB) RecordAccesses(ctx context.Context, rs []AccessRecord) error {
 	rows := make([]AccessRecord, len(rs))
 	now := time.Now()
 	for i, r := range rs {
-		if r.At.IsZero() {
-			r.At = now
-		}
-		r.KeyPrefix, r.Method, r.Route = clip(r.KeyPrefix, 16), clip(r.Method, 10), clip(r.Route, 200)
-		r.Reason, r.RemoteAddr, r.ForwardedFor = clip(r.Reason, 100), clip(r.RemoteAddr, 64), clip(r.ForwardedFor, 200)
-		rows[i] = r
+		rows[i] = accessRow(r, now)
 	}
 	b, err := json.Marshal(rows)
 	if err != nil {
 		return fmt.Errorf("record access %s: %w", rs[0].Action, err)
 	}
-	_, err = db.Pool.Exec(ctx, `INSERT INTO access_log (at, actor_role, ods_code, api_key_id, key_prefix, action,
-			method, route, resource_ids, status, reason, remote_addr, forwarded_for)
-		SELECT at, actor_role, NULLIF(ods_code, ''), NULLIF(api_key_id, '00000000-0000-0000-0000-000000000000'), key_prefix,
-			action, method, route, COALESCE(resource_ids, '{}'), status, reason, remote_addr, forwarded_for
-		FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (at timestamptz, actor_role text, ods_code text,
-			api_key_id uuid, key_prefix text, action text, method text, route text, resource_ids text[], status int,
-			reason text, remote_addr text, forwarded_for text)) WITH ORDINALITY AS r
-		ORDER BY r.ordinality`, b)
-	if err != nil {
+	if _, err = db.Pool.Exec(ctx, accessInsert("$1", "")+` ORDER BY r.ordinality`, b); err != nil {
 		return translate(fmt.Errorf("record access %s (%d records): %w", rs[0].Action, len(rs), err))
 	}
 	return nil
+}
+
+// accessRow is r as stored: At defaulted to now, every text bounded to its
+// column.
+func accessRow(r AccessRecord, now time.Time) AccessRecord {
+	if r.At.IsZero() {
+		r.At = now
+	}
+	r.KeyPrefix, r.Method, r.Route = clip(r.KeyPrefix, 16), clip(r.Method, 10), clip(r.Route, 200)
+	r.Reason, r.RemoteAddr, r.ForwardedFor = clip(r.Reason, 100), clip(r.RemoteAddr, 64), clip(r.ForwardedFor, 200)
+	return r
+}
+
+// accessInsert inserts the access records given as a JSON array in
+// parameter param (accessRow's, with extra columns when extra names them,
+// e.g. "task_id uuid"), read as r with r.ordinality; the caller may add a
+// WHERE and ORDER BY r.ordinality.
+func accessInsert(param, extra string) string {
+	if extra != "" {
+		extra = ", " + extra
+	}
+	return `INSERT INTO access_log (at, actor_role, ods_code, api_key_id, key_prefix, action,
+			method, route, resource_ids, status, reason, remote_addr, forwarded_for)
+		SELECT at, actor_role, NULLIF(ods_code, ''), NULLIF(api_key_id, '00000000-0000-0000-0000-000000000000'), key_prefix,
+			action, method, route, COALESCE(resource_ids, '{}'), status, reason, remote_addr, forwarded_for
+		FROM ROWS FROM (jsonb_to_recordset(` + param + `::jsonb) AS (at timestamptz, actor_role text, ods_code text,
+			api_key_id uuid, key_prefix text, action text, method text, route text, resource_ids text[], status int,
+			reason text, remote_addr text, forwarded_for text` + extra + `)) WITH ORDINALITY AS r`
 }
 
 // clip bounds a value to n bytes at a rune boundary.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -135,12 +136,34 @@ func (db *DB) CreateTask(ctx context.Context, t Task) (Task, bool, error) {
 	return res[0].Task, res[0].Created, res[0].Err
 }
 
-// CreateTasks accepts a batch of tasks in one statement, so one round trip
+// TaskIntake is a task to accept with the access record of the API request
+// that asks for it (nil: none to write). The record is written in the
+// commit that creates the task, and only if it does: the request then
+// waits for one commit, not two, and a task is never stored without its
+// trace. The caller sets the record as it will answer (status, the task's
+// id among the resource ids); a task that is not created leaves the
+// request's record to its caller.
+type TaskIntake struct {
+	Task   Task
+	Access *AccessRecord
+}
+
+// CreateTasks accepts a batch of tasks; see AcceptTasks.
+func (db *DB) CreateTasks(ctx context.Context, ts []Task) ([]TaskResult, error) {
+	in := make([]TaskIntake, len(ts))
+	for i, t := range ts {
+		in[i].Task = t
+	}
+	return db.AcceptTasks(ctx, in)
+}
+
+// AcceptTasks accepts a batch of tasks in one statement, so one round trip
 // and one commit (group commit: the API gathers concurrent requests): each
-// task in state accepted, its "accepted" audit event (actor: the sender)
-// and its delivery_queue row, due at once, only if the recipient is an
-// active member. Every field but the generated ones must be set by the
-// caller. A new task comes back with Events holding its accepted event.
+// task in state accepted, its "accepted" audit event (actor: the sender),
+// its delivery_queue row, due at once, and its access record when it has
+// one, only if the recipient is an active member. Every field but the
+// generated ones must be set by the caller. A new task comes back with
+// Events holding its accepted event.
 //
 // A task whose sender already used its IdempotencyKey stores nothing: it
 // comes back as the existing task with Created false when RequestHash
@@ -149,21 +172,21 @@ func (db *DB) CreateTask(ctx context.Context, t Task) (Task, bool, error) {
 // index. If the batch statement fails for a reason other than the database
 // being unavailable, each task is tried alone, so one bad task fails alone.
 // The error return is for the batch as a whole (database unavailable).
-func (db *DB) CreateTasks(ctx context.Context, ts []Task) ([]TaskResult, error) {
-	created, err := db.insertTasks(ctx, ts)
-	if err != nil && len(ts) > 1 && !errors.Is(translate(err), ErrUnavailable) {
-		return db.createEach(ctx, ts), nil
+func (db *DB) AcceptTasks(ctx context.Context, in []TaskIntake) ([]TaskResult, error) {
+	created, err := db.insertTasks(ctx, in)
+	if err != nil && len(in) > 1 && !errors.Is(translate(err), ErrUnavailable) {
+		return db.acceptEach(ctx, in), nil
 	}
 	if err != nil {
 		return nil, translate(fmt.Errorf("create tasks: %w", err))
 	}
-	out := make([]TaskResult, len(ts))
-	for i, t := range ts {
-		if c, ok := created[t.ID]; ok {
+	out := make([]TaskResult, len(in))
+	for i, x := range in {
+		if c, ok := created[x.Task.ID]; ok {
 			out[i] = TaskResult{Task: c, Created: true}
 			continue
 		}
-		prev, err := db.explainNotInserted(ctx, t)
+		prev, err := db.explainNotInserted(ctx, x.Task)
 		if err != nil {
 			err = fmt.Errorf("create task: %w", err)
 		}
@@ -172,13 +195,13 @@ func (db *DB) CreateTasks(ctx context.Context, ts []Task) ([]TaskResult, error) 
 	return out, nil
 }
 
-// createEach accepts the tasks one statement each, after a batch failed.
-func (db *DB) createEach(ctx context.Context, ts []Task) []TaskResult {
-	out := make([]TaskResult, len(ts))
-	for i, t := range ts {
-		res, err := db.CreateTasks(ctx, ts[i:i+1])
+// acceptEach accepts the tasks one statement each, after a batch failed.
+func (db *DB) acceptEach(ctx context.Context, in []TaskIntake) []TaskResult {
+	out := make([]TaskResult, len(in))
+	for i, x := range in {
+		res, err := db.AcceptTasks(ctx, in[i:i+1])
 		if err != nil {
-			out[i] = TaskResult{Task: t, Err: err}
+			out[i] = TaskResult{Task: x.Task, Err: err}
 			continue
 		}
 		out[i] = res[0]
@@ -186,18 +209,34 @@ func (db *DB) createEach(ctx context.Context, ts []Task) []TaskResult {
 	return out
 }
 
-// insertTasks writes the batch's new tasks, their events and their queue
-// rows in one statement and returns the tasks it created by id.
-func (db *DB) insertTasks(ctx context.Context, ts []Task) (map[uuid.UUID]Task, error) {
-	n := len(ts)
+// taskAccess is an access record written with the task it names.
+type taskAccess struct {
+	AccessRecord
+	TaskID uuid.UUID `json:"task_id"`
+}
+
+// insertTasks writes the batch's new tasks, their events, their queue rows
+// and their access records in one statement and returns the tasks it
+// created by id.
+func (db *DB) insertTasks(ctx context.Context, in []TaskIntake) (map[uuid.UUID]Task, error) {
+	n := len(in)
 	ids := make([]uuid.UUID, n)
 	senders, recipients, nhs, types, prios := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	subjects, bodies, dues, keys := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	hashes := make([][]byte, n)
 	expires := make([]time.Time, n)
-	for i, t := range ts {
+	access := []taskAccess{} // "[]", not null, when none
+	for i, x := range in {
+		t := x.Task
 		ids[i], senders[i], recipients[i], nhs[i], types[i], prios[i] = t.ID, t.SenderODS, t.RecipientODS, t.PatientNHSNumber, t.Type, t.Priority
 		subjects[i], bodies[i], dues[i], keys[i], hashes[i], expires[i] = t.Subject, t.Body, t.DueDate, t.IdempotencyKey, t.RequestHash, t.ExpiresAt
+		if x.Access != nil {
+			access = append(access, taskAccess{AccessRecord: accessRow(*x.Access, time.Now()), TaskID: t.ID})
+		}
+	}
+	accessJSON, err := json.Marshal(access)
+	if err != nil {
+		return nil, fmt.Errorf("create tasks: access records: %w", err)
 	}
 	rows, err := db.Pool.Query(ctx, `WITH i AS (
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
@@ -217,9 +256,11 @@ func (db *DB) insertTasks(ctx context.Context, ts []Task) (map[uuid.UUID]Task, e
 			SELECT id, sender_ods, 'accepted', 'accepted' FROM t
 			RETURNING task_id, id AS event_id, at AS event_at),
 		q AS (INSERT INTO delivery_queue (ref_id, kind, endpoint, priority)
-			SELECT id, 'task', recipient_ods, CASE priority WHEN 'urgent' THEN 0 ELSE 1 END FROM t)
+			SELECT id, 'task', recipient_ods, CASE priority WHEN 'urgent' THEN 0 ELSE 1 END FROM t),
+		a AS (`+accessInsert("$13", "task_id uuid")+`
+			WHERE r.task_id IN (SELECT id FROM t) ORDER BY r.ordinality)
 		SELECT `+taskColumns+`, e.event_id, e.event_at FROM t JOIN e ON e.task_id = t.id`,
-		ids, senders, recipients, nhs, types, prios, subjects, bodies, dues, keys, hashes, expires)
+		ids, senders, recipients, nhs, types, prios, subjects, bodies, dues, keys, hashes, expires, accessJSON)
 	if err != nil {
 		return nil, err
 	}

@@ -113,3 +113,55 @@ func TestTaskTransitionsStore(t *testing.T) {
 		t.Fatalf("trail (-want +got):\n%s", diff)
 	}
 }
+
+// A task's access record commits with the task, and only with it: a
+// replayed key, a mismatched one and a recipient that is not a member
+// write none (their requests' records are the API's to write).
+func TestAcceptTasksWritesAccessWithCreatedTasksOnly(t *testing.T) {
+	t.Parallel()
+	db, _ := testdb.New(t)
+	ctx := context.Background()
+	if _, err := db.ImportPractices(ctx, []practice.Practice{mk("A20047", "A"), mk("B81016", "B")}, false); err != nil {
+		t.Fatal(err)
+	}
+	rec := func(tk store.Task) *store.AccessRecord {
+		return &store.AccessRecord{ActorRole: store.ActorPractice, ODSCode: "A20047", APIKeyID: uuid.New(), KeyPrefix: "gpfed_abc",
+			Action: "task.create", Method: "POST", Route: "POST /v1/tasks", ResourceIDs: []string{tk.ID.String()},
+			Status: 202, RemoteAddr: "192.0.2.1"}
+	}
+	first, second := newTask("k1", 1), newTask("k2", 1)
+	notMember := newTask("", 1)
+	notMember.RecipientODS = "Q00000"
+	replay, mismatch := newTask("k1", 1), newTask("k2", 2)
+	in := []store.TaskIntake{{Task: first, Access: rec(first)}, {Task: second, Access: rec(second)}, {Task: notMember, Access: rec(notMember)},
+		{Task: newTask("", 1)}} // no record: nothing to write
+	res, err := db.AcceptTasks(ctx, in)
+	if err != nil || !res[0].Created || !res[1].Created || !errors.Is(res[2].Err, store.ErrRecipientNotMember) || !res[3].Created {
+		t.Fatalf("first batch: %+v %v", res, err)
+	}
+	res, err = db.AcceptTasks(ctx, []store.TaskIntake{{Task: replay, Access: rec(replay)}, {Task: mismatch, Access: rec(mismatch)}})
+	if err != nil || res[0].Created || res[0].Task.ID != first.ID || !errors.Is(res[1].Err, store.ErrIdempotencyMismatch) {
+		t.Fatalf("second batch: %+v %v", res, err)
+	}
+	rows, err := db.Pool.Query(ctx, `SELECT resource_ids, status, ods_code, action FROM access_log ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		IDs         []string
+		Status      int
+		ODS, Action string
+	}
+	var got []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.IDs, &r.Status, &r.ODS, &r.Action); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	want := []row{{[]string{first.ID.String()}, 202, "A20047", "task.create"}, {[]string{second.ID.String()}, 202, "A20047", "task.create"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("access records (-want +got):\n%s", diff)
+	}
+}
