@@ -278,7 +278,7 @@ func taskFinalStmt(state string, outs []Outcome, ttl time.Duration, updated, not
 				$12::text || ':' || x.id || CASE WHEN x.redeliveries > 0 THEN ':r' || x.redeliveries ELSE '' END,
 				now() + $13::interval
 			FROM x JOIN practices s ON s.ods_code = x.sender_ods AND s.active
-			ON CONFLICT (coalesce_key) DO NOTHING RETURNING id, recipient_ods),
+			ON CONFLICT (coalesce_key) WHERE coalesce_key IS NOT NULL DO NOTHING RETURNING id, recipient_ods),
 		nq AS (INSERT INTO delivery_queue (ref_id, kind, endpoint) SELECT id, 'notification', recipient_ods FROM n)
 		SELECT (SELECT count(*) FROM u)::int, (SELECT count(*) FROM n)::int`,
 		args: append(a.args(), state, kind, ttl),

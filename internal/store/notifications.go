@@ -110,7 +110,7 @@ func CreateNotificationTx(ctx context.Context, tx pgx.Tx, n Notification) (creat
 		VALUES ($1, $2, NULLIF($3, ''), $4, $5, NULLIF($6, ''), $7, NULLIF($8, ''), $9,
 			CASE WHEN $10 THEN 'delivered' ELSE 'pending' END, CASE WHEN $10 THEN 'feed' END,
 			CASE WHEN $10 THEN now() END, CASE WHEN $10 THEN now() END)
-		ON CONFLICT (coalesce_key) DO NOTHING RETURNING id, recipient_ods),
+		ON CONFLICT (coalesce_key) WHERE coalesce_key IS NOT NULL DO NOTHING RETURNING id, recipient_ods),
 		q AS (INSERT INTO delivery_queue (ref_id, kind, endpoint) SELECT id, 'notification', recipient_ods FROM n WHERE NOT $10)
 		SELECT count(*) FROM n`,
 		n.ID, n.Audience, n.RecipientODS, n.Kind, n.TaskID, n.SubjectODS, n.Data, n.CoalesceKey, n.ExpiresAt, feed,

@@ -249,7 +249,7 @@ func (db *DB) insertTasks(ctx context.Context, in []TaskIntake) (map[uuid.UUID]T
 				NULLIF(i.due, '')::date, NULLIF(i.key, ''), i.hash, i.expires
 			FROM i WHERE EXISTS (SELECT 1 FROM practices WHERE ods_code = i.recipient AND active)
 			ORDER BY i.ord -- of two requests with one key, the earlier wins
-			ON CONFLICT (sender_ods, idempotency_key) DO NOTHING
+			ON CONFLICT (sender_ods, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 			RETURNING *),
 		e AS (
 			INSERT INTO task_events (task_id, actor, action, to_state)
