@@ -16,6 +16,7 @@ import (
 
 // limit is the decode+COPY floor measured in the same run.
 type limit struct {
+	order                 string // of the practice codes: ascending or scattered
 	practices, goroutines int
 	bodyBytes             int64
 	slots                 int64
@@ -27,8 +28,8 @@ type limit struct {
 }
 
 func (l limit) print() {
-	fmt.Printf("\ndecode+COPY limit: the responses of %d practices (%.1f MB, both 14-day windows each) decoded by gpfed's parser and COPYed by its encoder into a copy of the slots table, %d goroutines, for %.1fs\n",
-		l.practices, float64(l.bodyBytes)/1e6, l.goroutines, l.elapsed.Seconds())
+	fmt.Printf("\ndecode+COPY limit: the responses of %d practices (%.1f MB, both 14-day windows each) decoded by gpfed's parser and COPYed by its encoder into a copy of the slots table under %s practice codes, %d goroutines, for %.1fs\n",
+		l.practices, float64(l.bodyBytes)/1e6, l.order, l.goroutines, l.elapsed.Seconds())
 	fmt.Printf("  %d slots = %.0f slots/s (decoding alone: %.0f slots/s); cpu: this process %.1fs, everything else (postgres, other users) %.1fs; load average %s -> %s\n",
 		l.slots, l.slotsPerSec, l.decodePerSec, l.benchCPU.Seconds(), l.other.Seconds(), l.loadBefore, l.loadAfter)
 }
@@ -37,8 +38,8 @@ func (l limit) print() {
 var consumerFilter = sim.SearchFilter{ODS: "Y90001", OrgType: sim.OrgTypeGPPractice}
 
 // measureLimit replays sample responses of the same simulated federation the syncs used.
-func measureLimit(ctx context.Context, p params) (limit, error) {
-	l := limit{practices: min(p.limitPractices, p.practices), goroutines: p.limitGoroutines}
+func measureLimit(ctx context.Context, p params, order string) (limit, error) {
+	l := limit{order: order, practices: min(p.limitPractices, p.practices), goroutines: p.limitGoroutines}
 	bodies, err := sampleBodies(p, l.practices)
 	if err != nil {
 		return l, err
@@ -62,10 +63,10 @@ func measureLimit(ctx context.Context, p params) (limit, error) {
 	if _, err := db.Pool.Exec(ctx, `CREATE TABLE limit_slots (LIKE slots INCLUDING ALL)`); err != nil {
 		return l, err
 	}
-	l.decodePerSec = replay(ctx, bodies, l.goroutines, 2*time.Second, nil).perSec
+	l.decodePerSec = replay(ctx, bodies, l.goroutines, 2*time.Second, nil, order).perSec
 	l.loadBefore = loadAverage()
 	self0, machine0 := selfCPU(), machineCPU()
-	r := replay(ctx, bodies, l.goroutines, p.limitDuration, db)
+	r := replay(ctx, bodies, l.goroutines, p.limitDuration, db, order)
 	l.benchCPU, l.loadAfter = selfCPU()-self0, loadAverage()
 	l.other = machineCPU() - machine0 - l.benchCPU
 	if r.err != nil {
@@ -103,8 +104,20 @@ type replayed struct {
 	err     error
 }
 
+// limitKey is the code the limit stores its i-th practice under. Ascending
+// codes put every insert at the right edge of the primary key (Postgres's
+// cheapest insert, which a federation's sync does not get: its practices
+// finish in no order of their codes); scattered codes spread them over
+// the key space as a sync's do. Either way each code is used once.
+func limitKey(i int64, order string) string {
+	if order == "scattered" {
+		i = i * 2654435761 % 100_000_000 // a bijection on the codes used: 2654435761 is odd and prime to 10^8
+	}
+	return fmt.Sprintf("L%08d", i)
+}
+
 // replay decodes (and with db, stores) practices' responses from goroutines for d.
-func replay(ctx context.Context, bodies [][2][]byte, goroutines int, d time.Duration, db *store.DB) replayed {
+func replay(ctx context.Context, bodies [][2][]byte, goroutines int, d time.Duration, db *store.DB, order string) replayed {
 	var next, slots atomic.Int64
 	var firstErr atomic.Value
 	deadline := time.Now().Add(d)
@@ -114,7 +127,7 @@ func replay(ctx context.Context, bodies [][2][]byte, goroutines int, d time.Dura
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
 				i := next.Add(1)
-				n, err := replayOne(ctx, bodies[int(i)%len(bodies)], fmt.Sprintf("L%08d", i), db)
+				n, err := replayOne(ctx, bodies[int(i)%len(bodies)], limitKey(i, order), db)
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return

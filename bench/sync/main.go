@@ -33,10 +33,13 @@ type params struct {
 	limitPractices  int
 	limitDuration   time.Duration
 	limitGoroutines int
-	bin             string
-	env             []string
-	privatePG       bool
-	pgSettings      []string // extra settings for the private cluster
+	// keyOrders are the orders in which the limit's practice codes are
+	// inserted (see limitKey); the first is the reference.
+	keyOrders  []string
+	bin        string
+	env        []string
+	privatePG  bool
+	pgSettings []string // extra settings for the private cluster
 }
 
 func main() {
@@ -57,6 +60,8 @@ func run() error {
 	flag.IntVar(&p.limitPractices, "limit-practices", 400, "practices whose responses the decode+COPY limit replays")
 	flag.DurationVar(&p.limitDuration, "limit-time", 10*time.Second, "how long to measure the decode+COPY limit")
 	flag.IntVar(&p.limitGoroutines, "limit-goroutines", 2*runtime.NumCPU(), "goroutines decoding and copying for the limit")
+	var orders string
+	flag.StringVar(&orders, "limit-order", "ascending", "orders of the limit's practice codes, comma-separated, each measured: ascending (the reference: every insert at the primary key's right edge) or scattered (spread over the key space, as a federation's practices finish)")
 	flag.StringVar(&p.bin, "bin", "bin/gpfed", "gpfed binary")
 	flag.StringVar(&env, "env", "", "extra KEY=VALUE settings for gpfed, comma-separated (e.g. GPFED_SYNC_MAX_BYTES_IN_FLIGHT=33554432)")
 	flag.BoolVar(&p.privatePG, "private-postgres", false, "use a throwaway PostgreSQL cluster (fsync on, pg_stat_statements) whose CPU and statements are reported on their own")
@@ -79,6 +84,12 @@ func run() error {
 	if env != "" {
 		p.env = strings.Split(env, ",")
 	}
+	for _, o := range strings.Split(orders, ",") {
+		if o != "ascending" && o != "scattered" {
+			return fmt.Errorf("-limit-order: %q is neither ascending nor scattered", o)
+		}
+		p.keyOrders = append(p.keyOrders, o)
+	}
 	ctx := context.Background()
 	if p.privatePG {
 		stop, err := startPrivatePostgres(p.pgSettings)
@@ -99,12 +110,16 @@ func run() error {
 			results = append(results, r)
 		}
 	}
-	lim, err := measureLimit(ctx, p)
-	if err != nil {
-		return fmt.Errorf("decode+COPY limit: %w", err)
+	var lims []limit
+	for _, order := range p.keyOrders {
+		lim, err := measureLimit(ctx, p, order)
+		if err != nil {
+			return fmt.Errorf("decode+COPY limit: %w", err)
+		}
+		lim.print()
+		lims = append(lims, lim)
 	}
-	lim.print()
-	printSummary(results, lim)
+	printSummary(results, lims)
 	return nil
 }
 
@@ -127,12 +142,21 @@ func atoi(s string) (int, error) {
 }
 
 // printSummary sets each run beside the limit, as the targets read.
-func printSummary(rs []result, lim limit) {
+func printSummary(rs []result, lims []limit) {
 	fmt.Println("\nsummary (targets: 6,500 practices x 28 days under 30 s at 200 ms and under 60 s at 1 s; peak RSS under 200 MB; >= 60% of the decode+COPY limit per slot)")
-	fmt.Printf("  decode+COPY limit: %.0f slots/s\n", lim.slotsPerSec)
+	lim := lims[0]
+	fmt.Printf("  decode+COPY limit: %.0f slots/s (codes %s)\n", lim.slotsPerSec, lim.order)
 	for _, r := range rs {
 		fmt.Printf("  latency %-6s ceiling %-4d  wall %6.1fs  %7.0f slots/s = %5.1f%% of the limit  peak RSS %5.1f MiB (%5.1f MB)  load %s -> %s\n",
 			r.latency, r.ceiling, r.wall.Seconds(), r.slotsPerSec(), 100*r.slotsPerSec()/lim.slotsPerSec,
 			r.rssMiB, r.rssMiB*1.048576, r.loadBefore, r.loadAfter)
+	}
+	for _, other := range lims[1:] {
+		fmt.Printf("  beside it, the limit with %s codes: %.0f slots/s (%.1f%% of the reference's); gpfed's share of it:", other.order,
+			other.slotsPerSec, 100*other.slotsPerSec/lim.slotsPerSec)
+		for _, r := range rs {
+			fmt.Printf("  %s %.1f%%", r.latency, 100*r.slotsPerSec()/other.slotsPerSec)
+		}
+		fmt.Println()
 	}
 }
