@@ -61,7 +61,7 @@ func run() error {
 	flag.DurationVar(&p.limitDuration, "limit-time", 10*time.Second, "how long to measure the decode+COPY limit")
 	flag.IntVar(&p.limitGoroutines, "limit-goroutines", 2*runtime.NumCPU(), "goroutines decoding and copying for the limit")
 	var orders string
-	flag.StringVar(&orders, "limit-order", "ascending", "orders of the limit's practice codes, comma-separated, each measured: ascending (the reference: every insert at the primary key's right edge) or scattered (spread over the key space, as a federation's practices finish)")
+	flag.StringVar(&orders, "limit-order", "ascending,scattered", "orders of the limit's practice codes, comma-separated, each measured: ascending (the reference: every insert at the primary key's right edge) or scattered (spread over the key space, as a federation's practices finish)")
 	flag.StringVar(&p.bin, "bin", "bin/gpfed", "gpfed binary")
 	flag.StringVar(&env, "env", "", "extra KEY=VALUE settings for gpfed, comma-separated (e.g. GPFED_SYNC_MAX_BYTES_IN_FLIGHT=33554432)")
 	flag.BoolVar(&p.privatePG, "private-postgres", false, "use a throwaway PostgreSQL cluster (fsync on, pg_stat_statements) whose CPU and statements are reported on their own")
