@@ -92,7 +92,11 @@ func (e *Engine) claimLoop(ctx context.Context) {
 // keeper that renews the claim until every item's outcome is recorded.
 func (e *Engine) launch(work context.Context, running *sync.WaitGroup, items []store.ClaimedItem) {
 	e.inFlight.Add(int64(len(items)))
-	lctx, release := e.holdLease(work, items[0].Token)
+	ids := make([]uuid.UUID, len(items))
+	for i, it := range items {
+		ids[i] = it.ID
+	}
+	lctx, release := e.holdLease(work, items[0].Token, ids)
 	var batch sync.WaitGroup
 	for _, it := range items {
 		batch.Add(1)
@@ -127,7 +131,7 @@ func (e *Engine) drain(running *sync.WaitGroup, interrupt context.CancelFunc) {
 // called, and returns a context that ends leaseMargin before the lease it
 // last secured runs out: POSTs stop when the lease can no longer be
 // vouched for, so none is in flight once another worker may claim the item.
-func (e *Engine) holdLease(ctx context.Context, token uuid.UUID) (context.Context, func()) {
+func (e *Engine) holdLease(ctx context.Context, token uuid.UUID, ids []uuid.UUID) (context.Context, func()) {
 	lctx, cancel := context.WithCancel(ctx)
 	expire := time.AfterFunc(e.cfg.Lease-leaseMargin, cancel)
 	done := make(chan struct{})
@@ -143,7 +147,7 @@ func (e *Engine) holdLease(ctx context.Context, token uuid.UUID) (context.Contex
 			case <-tick.C:
 			}
 			sent := time.Now()
-			n, err := e.db.ExtendClaims(context.WithoutCancel(lctx), token, e.cfg.Lease)
+			n, err := e.db.ExtendClaims(context.WithoutCancel(lctx), token, ids, e.cfg.Lease)
 			switch {
 			case err != nil:
 				e.log.Warn("could not renew a delivery lease", "error", err)

@@ -129,11 +129,13 @@ var claimSQL = distinctEndpoints + `,
 	c AS (
 		UPDATE delivery_queue q SET claim_token = $3, due_at = statement_timestamp() + $4::interval
 		WHERE q.ref_id = ANY (ARRAY(SELECT ref_id FROM pick)) AND q.due_at <= statement_timestamp()
-		RETURNING 1)
-	SELECT count(*)::int FROM c`
+		RETURNING q.ref_id)
+	SELECT COALESCE(array_agg(ref_id), '{}') FROM c`
 
-// claimedSQL reads what the claim with token $1 took, with the content to
-// deliver; it runs after the claim's commit, outside the claim lock.
+// claimedSQL reads what the claim with token $1 took (its items $2), with
+// the content to deliver; it runs after the claim's commit, outside the
+// claim lock. Items are found by id: no index needs the claim token, so a
+// claim changes one index fewer per item.
 const claimedSQL = `
 	SELECT c.ref_id, c.kind, c.endpoint, c.priority, COALESCE(h.state = 'open', false), COALESCE(p.active, false),
 		` + webhookColumns + `,
@@ -152,7 +154,7 @@ const claimedSQL = `
 	-- may then run as a scan of the whole table).
 	LEFT JOIN LATERAL (SELECT * FROM tasks WHERE c.kind = 'task' AND id = c.ref_id OFFSET 0) t ON true
 	LEFT JOIN LATERAL (SELECT * FROM notifications WHERE c.kind = 'notification' AND id = c.ref_id OFFSET 0) n ON true
-	WHERE c.claim_token = $1
+	WHERE c.ref_id = ANY ($2::uuid[]) AND c.claim_token = $1
 	ORDER BY c.priority, c.due_at`
 
 // webhookColumns are the recipient practice p's webhook URL, its secret,
@@ -177,32 +179,42 @@ func (db *DB) Claim(ctx context.Context, opt ClaimOptions) ([]ClaimedItem, error
 	for i, f := range opt.Finished {
 		finishedIDs[i], finishedTokens[i] = f.ID, f.Token
 	}
-	var items []ClaimedItem
-	// One round trip: the claim commits (releasing the lock) before the
-	// content is read, by its token, in a fresh snapshot.
+	// One round trip claims (the claim commits, releasing the lock, in it);
+	// a second, only when it took something, reads the content by id in a
+	// fresh snapshot.
+	var ids []uuid.UUID
 	b := &pgx.Batch{}
 	for _, s := range []stmt{
 		{sql: `BEGIN`},
 		{sql: `SET LOCAL synchronous_commit = off`},
 		{sql: `SELECT pg_advisory_xact_lock($1)`, args: []any{int64(claimLockID)}},
-		{sql: claimSQL, args: []any{opt.Limit, opt.Cap, token, opt.Lease, finishedIDs, finishedTokens}, scan: func(r pgx.Row) error { return r.Scan(nil) }},
+		{sql: claimSQL, args: []any{opt.Limit, opt.Cap, token, opt.Lease, finishedIDs, finishedTokens}, scan: func(r pgx.Row) error { return r.Scan(&ids) }},
 		{sql: `COMMIT`},
-		{sql: claimedSQL, args: []any{token}, rows: func(rows pgx.Rows) error {
-			for rows.Next() {
-				it, err := scanClaimed(rows)
-				if err != nil {
-					return err
-				}
-				it.Token = token
-				items = append(items, it)
-			}
-			return rows.Err()
-		}},
 	} {
 		s.queue(b)
 	}
 	if err := db.Pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", translate(err))
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := db.Pool.Query(ctx, claimedSQL, token, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read claimed deliveries: %w", translate(err))
+	}
+	defer rows.Close()
+	items := make([]ClaimedItem, 0, len(ids))
+	for rows.Next() {
+		it, err := scanClaimed(rows)
+		if err != nil {
+			return nil, err
+		}
+		it.Token = token
+		items = append(items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read claimed deliveries: %w", translate(err))
 	}
 	return items, nil
 }
@@ -273,17 +285,18 @@ func (db *DB) QueueDepth(ctx context.Context) (int, error) {
 	return n, translate(err)
 }
 
-// ExtendClaims moves the lease of the claim token's live items to lease
-// from now (a heartbeat while their deliveries are in flight) and returns
-// how many it extended. A lease that already ran out is not revived: its
+// ExtendClaims moves the lease of the claim token's live items (ids, as
+// the claim returned them) to lease from now (a heartbeat while their
+// deliveries are in flight) and returns how many it extended. A lease that already ran out is not revived: its
 // items may belong to another claim by now. Like a claim, it does not wait
 // for its WAL flush.
-func (db *DB) ExtendClaims(ctx context.Context, token uuid.UUID, lease time.Duration) (int, error) {
+func (db *DB) ExtendClaims(ctx context.Context, token uuid.UUID, ids []uuid.UUID, lease time.Duration) (int, error) {
 	var n int
 	err := db.pipelineTx(ctx, stmt{sql: `SET LOCAL synchronous_commit = off`},
 		stmt{sql: `WITH u AS (UPDATE delivery_queue SET due_at = statement_timestamp() + $2::interval
-			WHERE claim_token = $1 AND due_at > statement_timestamp() RETURNING 1) SELECT count(*)::int FROM u`,
-			args: []any{token, lease}, scan: func(r pgx.Row) error { return r.Scan(&n) }})
+			WHERE ref_id = ANY ($3::uuid[]) AND claim_token = $1 AND due_at > statement_timestamp() RETURNING 1)
+			SELECT count(*)::int FROM u`,
+			args: []any{token, lease, ids}, scan: func(r pgx.Row) error { return r.Scan(&n) }})
 	if err != nil {
 		return 0, fmt.Errorf("extend claim %s: %w", token, err)
 	}

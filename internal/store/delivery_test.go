@@ -366,7 +366,7 @@ func TestExtendClaims(t *testing.T) {
 	testdb.Task(t, db, odsA, odsB)
 	items := claim(t, db, 1, 8, 300*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
-	if n, err := db.ExtendClaims(ctx, items[0].Token, 300*time.Millisecond); err != nil || n != 1 {
+	if n, err := db.ExtendClaims(ctx, items[0].Token, []uuid.UUID{items[0].ID}, 300*time.Millisecond); err != nil || n != 1 {
 		t.Fatalf("extend: %d %v", n, err)
 	}
 	time.Sleep(200 * time.Millisecond) // 400 ms after the claim: alive only thanks to the heartbeat
@@ -374,7 +374,7 @@ func TestExtendClaims(t *testing.T) {
 		t.Fatalf("claimed an item whose lease was renewed")
 	}
 	time.Sleep(200 * time.Millisecond)
-	if n, err := db.ExtendClaims(ctx, items[0].Token, time.Minute); err != nil || n != 0 {
+	if n, err := db.ExtendClaims(ctx, items[0].Token, []uuid.UUID{items[0].ID}, time.Minute); err != nil || n != 0 {
 		t.Fatalf("extend after expiry: %d %v; want 0", n, err)
 	}
 	if got := claim(t, db, 1, 8, time.Minute); len(got) != 1 {
