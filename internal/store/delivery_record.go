@@ -95,11 +95,7 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome, opt RecordOpti
 	if opt.NotificationTTL <= 0 {
 		opt.NotificationTTL = defaultNotificationMaxAge
 	}
-	// Generic plans: these statements take arrays whose lengths a custom
-	// plan would be made for on every call (Postgres kept re-planning the
-	// notifications' statement at about half of its calls, ~0.5 ms each),
-	// and one plan suits every batch size the completer makes.
-	stmts := []stmt{{sql: `SET LOCAL synchronous_commit = off`}, {sql: `SET LOCAL plan_cache_mode = force_generic_plan`}}
+	stmts := []stmt{{sql: `SET LOCAL synchronous_commit = off`}}
 	rep := RecordReport{}
 	add := func(s stmt, ok bool) {
 		if ok {
