@@ -16,11 +16,11 @@ import (
 // claim statement itself is short and serialised by the claim lock, but
 // under load most of a claim's time is the round trip and scheduling, which
 // overlap. Each claim walks every endpoint with queued work, so fewer
-// claims in flight would cost Postgres less (2 made 0.20 claims per task
-// against 0.26-0.31 in closed loops, 5% fewer buffer accesses per task),
-// but on a CPU-starved machine (CI running the test packages in parallel)
-// 2 let the healthy practices' p99 beside a failing one rise to 3-4x in
-// the isolation test, twice in a row; 4 has kept it within 2x.
+// claims in flight cost Postgres less (2 made 0.20 claims per task against
+// 0.26-0.31 in closed loops, 5% fewer buffer accesses per task, throughput
+// and p99 the same within the noise); 2 was tried and set back while CI's
+// isolation test failed, a failure later found with another change, so 2
+// is still worth trying with repeated CI runs.
 const claimsInFlight = 4
 
 // claimLoop claims and launches deliveries until ctx ends, then waits for
