@@ -101,7 +101,7 @@ func (s *Server) auditedRoles(roles []string, action string, next http.HandlerFu
 			buf.flushTo(w) // recorded in the handler's own commit
 			return
 		}
-		if err := buf.save(buf.statusCode()); err != nil && r.Method == http.MethodGet && rec.Status < 400 {
+		if err := buf.save(buf.statusCode()); err != nil && r.Method == http.MethodGet && buf.statusCode() < 400 {
 			writeProblem(w, http.StatusServiceUnavailable, "Service Unavailable",
 				"the access could not be recorded, so nothing was released; retry later", nil)
 			return

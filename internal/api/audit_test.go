@@ -210,6 +210,10 @@ func TestAccessAuditFailureReleasesNothing(t *testing.T) {
 	if res := f.do("GET", "/v1/inbox", f.keys[odsB], ""); res.status != http.StatusServiceUnavailable {
 		t.Fatalf("list without its record: %d", res.status)
 	}
+	// A read that releases nothing keeps its own answer.
+	if res := f.do("GET", "/v1/tasks/"+uuid.NewString(), f.keys[odsA], ""); res.status != http.StatusNotFound {
+		t.Fatalf("read of no task without its record: %d %s, want 404", res.status, res.body)
+	}
 	before := f.counts()
 	if res := f.do("POST", "/v1/tasks", f.keys[odsA], taskBody(set("subject", "not without its record"))); res.status < 500 {
 		t.Fatalf("create without its record: %d %s", res.status, res.body)
