@@ -277,14 +277,6 @@ func waitNotes(t *testing.T, db *store.DB, task uuid.UUID, want int) []noteRow {
 
 func auditTrail(t *testing.T, db *store.DB, id uuid.UUID) []string {
 	t.Helper()
-	rows, err := db.Pool.Query(context.Background(), `SELECT actor || ':' || action || ':' || COALESCE(from_state, '') || '>' || COALESCE(to_state, '')
+	return testdb.Strings(t, db.Pool, `SELECT actor || ':' || action || ':' || COALESCE(from_state, '') || '>' || COALESCE(to_state, '')
 		FROM task_events WHERE task_id = $1 ORDER BY id`, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gpfed/gpfed/internal/store"
+	"github.com/gpfed/gpfed/internal/testdb"
 )
 
 type pageView[T any] struct {
@@ -75,16 +76,8 @@ func TestInbox(t *testing.T) {
 	if _, err := f.db.Pool.Exec(ctx, `UPDATE tasks SET created_at = '2026-01-05T09:00:00Z' WHERE id = ANY($1)`, deliveredIDs[1:5]); err != nil {
 		t.Fatal(err)
 	}
-	var want []string
-	rows, err := f.db.Pool.Query(ctx, `SELECT id::text FROM tasks WHERE recipient_ods = $1 AND state IN ('delivered', 'acknowledged')
+	want := testdb.Strings(t, f.db.Pool, `SELECT id::text FROM tasks WHERE recipient_ods = $1 AND state IN ('delivered', 'acknowledged')
 		ORDER BY created_at DESC, id DESC`, odsB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err = pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
 	taskID := func(tv taskView) string { return tv.ID }
 	for _, limit := range []string{"1", "2", "3", "7", "200"} {
 		got, pages := walk(t, f, f.keys[odsB], "/v1/inbox?limit="+limit, taskID)
@@ -154,14 +147,7 @@ func TestSentTasks(t *testing.T) {
 	if _, err := f.db.Pool.Exec(ctx, `UPDATE tasks SET created_at = '2026-01-05T09:00:00Z' WHERE id = ANY($1)`, same); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := f.db.Pool.Query(ctx, `SELECT id::text FROM tasks WHERE sender_ods = $1 ORDER BY created_at DESC, id DESC`, odsA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := testdb.Strings(t, f.db.Pool, `SELECT id::text FROM tasks WHERE sender_ods = $1 ORDER BY created_at DESC, id DESC`, odsA)
 	if !sameSet(want, append(append([]string{}, toB...), toC...)) {
 		t.Fatalf("setup: A's tasks in the database %v, want %v and %v", want, toB, toC)
 	}
