@@ -10,9 +10,9 @@ import (
 // Intake accepts tasks into Postgres in groups: concurrent API requests
 // share one statement and one commit (store.AcceptTasks), their access
 // records included, and each request is answered only after the commit
-// that holds its task, so "202 Accepted" still means durably stored. After each commit it wakes the delivery
-// engine once for the whole group. Run it as a service while the API
-// serves.
+// that holds its task, so "202 Accepted" still means durably stored. After
+// each commit it wakes the delivery engine once for the whole group. Run it
+// as a service while the API serves.
 type Intake struct {
 	db    *store.DB
 	waker *Waker

@@ -93,11 +93,7 @@ func (e *Engine) claimLoop(ctx context.Context) {
 // keeper that renews the claim until every item's outcome is recorded.
 func (e *Engine) launch(work context.Context, running *sync.WaitGroup, items []store.ClaimedItem) {
 	e.inFlight.Add(int64(len(items)))
-	ids := make([]uuid.UUID, len(items))
-	for i, it := range items {
-		ids[i] = it.ID
-	}
-	lctx, release := e.holdLease(work, items[0].Token, ids)
+	lctx, release := e.holdLease(work, items)
 	var batch sync.WaitGroup
 	for _, it := range items {
 		batch.Add(1)
@@ -132,7 +128,11 @@ func (e *Engine) drain(running *sync.WaitGroup, interrupt context.CancelFunc) {
 // called, and returns a context that ends leaseMargin before the lease it
 // last secured runs out: POSTs stop when the lease can no longer be
 // vouched for, so none is in flight once another worker may claim the item.
-func (e *Engine) holdLease(ctx context.Context, token uuid.UUID, ids []uuid.UUID) (context.Context, func()) {
+func (e *Engine) holdLease(ctx context.Context, items []store.ClaimedItem) (context.Context, func()) {
+	token, ids := items[0].Token, make([]uuid.UUID, len(items))
+	for i, it := range items {
+		ids[i] = it.ID
+	}
 	lctx, cancel := context.WithCancel(ctx)
 	expire := time.AfterFunc(e.cfg.Lease-leaseMargin, cancel)
 	done := make(chan struct{})

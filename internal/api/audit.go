@@ -39,10 +39,11 @@ type auditEntry struct {
 	resources []string
 }
 
-func (e *auditEntry) snapshot() []string {
+// appendResources appends the resource ids handlers added to dst.
+func (e *auditEntry) appendResources(dst []string) []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return append([]string(nil), e.resources...)
+	return append(dst, e.resources...)
 }
 
 // auditResources adds resource ids (task, notification, booking ids:
@@ -89,7 +90,7 @@ func (s *Server) auditedRoles(roles []string, action string, next http.HandlerFu
 		buf.record = func(status int, ids []string) store.AccessRecord {
 			out := rec
 			out.Status = status
-			out.ResourceIDs = append(append(pathResource(r), entry.snapshot()...), ids...)
+			out.ResourceIDs = append(entry.appendResources(pathResource(r)), ids...)
 			return out
 		}
 		buf.save = func(status int) error { return s.saveAccess(r, buf.record(status, nil)) }

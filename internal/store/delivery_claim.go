@@ -287,8 +287,9 @@ func (db *DB) QueueDepth(ctx context.Context) (int, error) {
 
 // ExtendClaims moves the lease of the claim token's live items (ids, as
 // the claim returned them) to lease from now (a heartbeat while their
-// deliveries are in flight) and returns how many it extended. A lease that already ran out is not revived: its
-// items may belong to another claim by now. Like a claim, it does not wait
+// deliveries are in flight) and returns how many it extended. A lease that
+// already ran out is not revived: its items may belong to another claim by
+// now. Like a claim, it does not wait
 // for its WAL flush.
 func (db *DB) ExtendClaims(ctx context.Context, token uuid.UUID, ids []uuid.UUID, lease time.Duration) (int, error) {
 	var n int

@@ -226,12 +226,13 @@ func (db *DB) insertTasks(ctx context.Context, in []TaskIntake) (map[uuid.UUID]T
 	hashes := make([][]byte, n)
 	expires := make([]time.Time, n)
 	access := []taskAccess{} // "[]", not null, when none
+	now := time.Now()
 	for i, x := range in {
 		t := x.Task
 		ids[i], senders[i], recipients[i], nhs[i], types[i], prios[i] = t.ID, t.SenderODS, t.RecipientODS, t.PatientNHSNumber, t.Type, t.Priority
 		subjects[i], bodies[i], dues[i], keys[i], hashes[i], expires[i] = t.Subject, t.Body, t.DueDate, t.IdempotencyKey, t.RequestHash, t.ExpiresAt
 		if x.Access != nil {
-			access = append(access, taskAccess{AccessRecord: accessRow(*x.Access, time.Now()), TaskID: t.ID})
+			access = append(access, taskAccess{AccessRecord: accessRow(*x.Access, now), TaskID: t.ID})
 		}
 	}
 	accessJSON, err := json.Marshal(access)
