@@ -94,33 +94,47 @@ func processRun(ctx context.Context, app *App, db *store.DB, redis asynq.RedisCo
 
 func waitForRun(ctx context.Context, db *store.DB, id int64, out io.Writer) (store.SyncRun, error) {
 	tty := isTerminal(out)
+	// Completion is checked every tick by the run's status alone; the outcome
+	// counts (a scan of the run's practices, thousands of rows in a region)
+	// are read only when a progress line is due.
+	every := 2 * time.Second
+	if tty {
+		every = time.Second
+	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	lastDone, lastPrint := -1, time.Time{}
+	lastDone, lastRead := -1, time.Time{}
 	for {
-		r, err := db.GetSyncRun(ctx, id)
+		completed, err := db.SyncRunCompleted(ctx, id)
 		if err != nil {
-			return r, err
+			return store.SyncRun{}, err
 		}
-		switch {
-		case tty:
-			fmt.Fprintf(out, "\rsync run %d: %d/%d practices (%s), %d slots, %s   ",
-				r.ID, r.PracticesDone, r.PracticesTotal, progressCounts(r), r.SlotsTotal, time.Since(r.StartedAt).Round(time.Second))
-		case r.PracticesDone != lastDone && (time.Since(lastPrint) > 2*time.Second || r.Status == "completed"):
-			fmt.Fprintf(out, "progress run=%d done=%d total=%d ok=%d failed=%d not_enabled=%d skipped=%d waiting=%d slots=%d\n",
-				r.ID, r.PracticesDone, r.PracticesTotal, r.PracticesOK, r.PracticesFailed, r.PracticesNotEnabled,
-				r.PracticesSkipped, r.PracticesWaiting, r.SlotsTotal)
-			lastDone, lastPrint = r.PracticesDone, time.Now()
-		}
-		if r.Status == "completed" {
-			if tty {
-				fmt.Fprintln(out)
+		if completed || time.Since(lastRead) >= every {
+			r, err := db.GetSyncRun(ctx, id)
+			if err != nil {
+				return r, err
 			}
-			return r, nil
+			lastRead = time.Now()
+			switch {
+			case tty:
+				fmt.Fprintf(out, "\rsync run %d: %d/%d practices (%s), %d slots, %s   ",
+					r.ID, r.PracticesDone, r.PracticesTotal, progressCounts(r), r.SlotsTotal, time.Since(r.StartedAt).Round(time.Second))
+			case r.PracticesDone != lastDone:
+				fmt.Fprintf(out, "progress run=%d done=%d total=%d ok=%d failed=%d not_enabled=%d skipped=%d waiting=%d slots=%d\n",
+					r.ID, r.PracticesDone, r.PracticesTotal, r.PracticesOK, r.PracticesFailed, r.PracticesNotEnabled,
+					r.PracticesSkipped, r.PracticesWaiting, r.SlotsTotal)
+				lastDone = r.PracticesDone
+			}
+			if r.Status == "completed" {
+				if tty {
+					fmt.Fprintln(out)
+				}
+				return r, nil
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return r, fmt.Errorf("interrupted; run %d continues on other workers or the next reconciliation: %w", id, ctx.Err())
+			return store.SyncRun{}, fmt.Errorf("interrupted; run %d continues on other workers or the next reconciliation: %w", id, ctx.Err())
 		case <-tick.C:
 		}
 	}

@@ -188,10 +188,15 @@ func removeSlot(ctx context.Context, tx pgx.Tx, ods, slotID string) error {
 // slots out), so that two of them never rebuild the same day from
 // different views; it is held until the transaction ends.
 func lockCapacity(ctx context.Context, tx pgx.Tx, ods string) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(730199, hashtext($1))`, ods); err != nil {
+	if err := lockCapacityStmt(ods).run(ctx, tx); err != nil {
 		return fmt.Errorf("lock capacity of %s: %w", ods, err)
 	}
 	return nil
+}
+
+// lockCapacityStmt is lockCapacity as a statement, to pipeline with others.
+func lockCapacityStmt(ods string) stmt {
+	return stmt{sql: `SELECT pg_advisory_xact_lock(730199, hashtext($1))`, args: []any{ods}}
 }
 
 // rebuildCapacityDay recomputes one practice-day of capacity_daily from

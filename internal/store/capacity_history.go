@@ -4,33 +4,25 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
-// recordCapacityHistory keeps the capacity this fetch left (copied from the
+// capacityHistoryStmts keep the capacity this fetch left (copied from the
 // capacity_daily rows just rebuilt) under its run, with the window it
 // covered, so the planning view can show capacity as it stood at each
 // sync. A repeated save for the same run replaces the entry.
-func recordCapacityHistory(ctx context.Context, tx pgx.Tx, o FetchOutcome, from, to time.Time) error {
+func capacityHistoryStmts(o FetchOutcome, from, to time.Time) []stmt {
 	f, t := from.Format(time.DateOnly), to.Format(time.DateOnly)
-	if _, err := tx.Exec(ctx, `
+	return []stmt{{what: "record capacity history", sql: `
 		INSERT INTO capacity_history_fetches (run_id, ods_code, window_from, window_to)
 		VALUES ($1, $2, $3, $4)
 		ON CONFLICT (ods_code, run_id) DO UPDATE SET window_from = $3, window_to = $4, recorded_at = now()`,
-		o.RunID, o.ODSCode, f, t); err != nil {
-		return fmt.Errorf("record capacity history: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM capacity_history WHERE ods_code = $1 AND run_id = $2`, o.ODSCode, o.RunID); err != nil {
-		return fmt.Errorf("replace capacity history: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `
+		args: []any{o.RunID, o.ODSCode, f, t}},
+		{what: "replace capacity history", sql: `DELETE FROM capacity_history WHERE ods_code = $1 AND run_id = $2`,
+			args: []any{o.ODSCode, o.RunID}},
+		{what: "copy capacity history", sql: `
 		INSERT INTO capacity_history (run_id, ods_code, local_date, free_slots, free_minutes)
 		SELECT $1, ods_code, local_date, free_slots, free_minutes FROM capacity_daily
-		WHERE ods_code = $2 AND local_date >= $3::date AND local_date < $4::date`, o.RunID, o.ODSCode, f, t); err != nil {
-		return fmt.Errorf("copy capacity history: %w", err)
-	}
-	return nil
+		WHERE ods_code = $2 AND local_date >= $3::date AND local_date < $4::date`, args: []any{o.RunID, o.ODSCode, f, t}}}
 }
 
 // PruneCapacityHistory deletes up to limit history entries (a practice's

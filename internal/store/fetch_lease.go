@@ -133,22 +133,30 @@ var ErrLeaseLost = fmt.Errorf("%w: the practice's fetch lease lapsed and may hav
 // against deletion for the rest of tx, the per-practice form of the foreign
 // key the slots table no longer checks per row.
 func endLease(ctx context.Context, tx pgx.Tx, ods, token string) error {
+	return endLeaseStmt(ods, token).run(ctx, tx)
+}
+
+// endLeaseStmt is endLease as a statement, to pipeline with others.
+func endLeaseStmt(ods, token string) stmt {
 	var tok any
 	if token != "" {
 		tok = token
 	}
-	var held, exists bool
-	err := tx.QueryRow(ctx, `
+	return stmt{sql: `
 		WITH released AS (DELETE FROM practice_fetch_leases WHERE ods_code = $1 AND token = $2::uuid RETURNING 1)
 		SELECT $2::uuid IS NULL OR EXISTS (SELECT 1 FROM released),
-			EXISTS (SELECT 1 FROM (SELECT 1 FROM practices WHERE ods_code = $1 FOR KEY SHARE) p)`, ods, tok).Scan(&held, &exists)
-	switch {
-	case err != nil:
-		return fmt.Errorf("end fetch lease: %w", err)
-	case !exists:
-		return fmt.Errorf("practice %s: %w", ods, ErrNotFound)
-	case !held:
-		return ErrLeaseLost
-	}
-	return nil
+			EXISTS (SELECT 1 FROM (SELECT 1 FROM practices WHERE ods_code = $1 FOR KEY SHARE) p)`,
+		args: []any{ods, tok},
+		scan: func(row pgx.Row) error {
+			var held, exists bool
+			switch err := row.Scan(&held, &exists); {
+			case err != nil:
+				return fmt.Errorf("end fetch lease: %w", err)
+			case !exists:
+				return fmt.Errorf("practice %s: %w", ods, ErrNotFound)
+			case !held:
+				return ErrLeaseLost
+			}
+			return nil
+		}}
 }

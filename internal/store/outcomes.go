@@ -122,9 +122,18 @@ func recordOutcome(ctx context.Context, tx pgx.Tx, o FetchOutcome, status string
 
 // recordEndpoint keeps what the fetch resolved, per interaction.
 func recordEndpoint(ctx context.Context, tx pgx.Tx, o FetchOutcome) error {
+	if s, ok := recordEndpointStmt(o); ok {
+		return s.run(ctx, tx)
+	}
+	return nil
+}
+
+// recordEndpointStmt is recordEndpoint as a statement (false: nothing was
+// resolved, nothing to record).
+func recordEndpointStmt(o FetchOutcome) (stmt, bool) {
 	e := o.Endpoint
 	if e == nil {
-		return nil
+		return stmt{}, false
 	}
 	nullable := func(s string) any {
 		if s == "" {
@@ -132,15 +141,11 @@ func recordEndpoint(ctx context.Context, tx pgx.Tx, o FetchOutcome) error {
 		}
 		return s
 	}
-	_, err := tx.Exec(ctx, `
+	return stmt{what: "record endpoint", sql: `
 		INSERT INTO practice_endpoints (ods_code, interaction, status, source, address, asid, party_key, run_id, resolved_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
 		ON CONFLICT (ods_code, interaction) DO UPDATE SET status = EXCLUDED.status, source = EXCLUDED.source,
 			address = EXCLUDED.address, asid = EXCLUDED.asid, party_key = EXCLUDED.party_key,
 			run_id = EXCLUDED.run_id, resolved_at = now()`,
-		o.ODSCode, e.Interaction, e.Status, e.Source, nullable(e.Address), nullable(e.ASID), nullable(e.PartyKey), o.RunID)
-	if err != nil {
-		return fmt.Errorf("record endpoint: %w", err)
-	}
-	return nil
+		args: []any{o.ODSCode, e.Interaction, e.Status, e.Source, nullable(e.Address), nullable(e.ASID), nullable(e.PartyKey), o.RunID}}, true
 }

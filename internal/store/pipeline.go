@@ -10,8 +10,10 @@ import (
 )
 
 // stmt is one statement with its arguments; scan, when set, reads its
-// single row, and rows, when set, reads all of its rows.
+// single row, and rows, when set, reads all of its rows. what, when set,
+// names the statement in the error of one that has neither.
 type stmt struct {
+	what string
 	sql  string
 	args []any
 	scan func(pgx.Row) error
@@ -26,7 +28,10 @@ func (s stmt) queue(b *pgx.Batch) {
 	case s.rows != nil:
 		q.Query(s.rows)
 	default:
-		q.Exec(func(pgconn.CommandTag) error { return nil })
+		q.Fn = func(br pgx.BatchResults) error {
+			_, err := br.Exec()
+			return s.wrap(err)
+		}
 	}
 }
 
@@ -47,6 +52,13 @@ func (s stmt) run(ctx context.Context, tx pgx.Tx) error {
 		return rows.Err()
 	}
 	_, err := tx.Exec(ctx, s.sql, s.args...)
+	return s.wrap(err)
+}
+
+func (s stmt) wrap(err error) error {
+	if err != nil && s.what != "" {
+		return fmt.Errorf("%s: %w", s.what, err)
+	}
 	return err
 }
 

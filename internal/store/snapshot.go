@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -59,61 +60,81 @@ type SnapshotChanges struct{ Added, Removed, Expired, Changed, Kept int }
 // rows are copied in, so a nightly re-sync of an unchanged practice touches
 // almost nothing. A practice's first snapshot records no 'added' changes
 // (first_seen_at says when each slot appeared).
+//
+// A region's sync saves thousands of practices, so the transaction is a few
+// round trips, not one per statement: one pipelined batch reads what the
+// diff needs (under the fetch lease and the capacity lock), the slots go in
+// by COPY, and one batch writes everything else (see pipeline.go).
 func (db *DB) SaveSnapshot(ctx context.Context, o FetchOutcome, windowFrom, windowTo time.Time, slots []SlotRecord) (SnapshotChanges, error) {
 	var ch SnapshotChanges
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		var old map[string]storedSlot
+		var booked []string
 		// The snapshot can always be fetched again: if a crash loses this commit, the
 		// practice stays pending in its run and reconciliation fetches it again.
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-			return err
-		}
-		if err := endLease(ctx, tx, o.ODSCode, o.LeaseToken); err != nil {
-			return err
-		}
-		if err := lockCapacity(ctx, tx, o.ODSCode); err != nil {
-			return err
-		}
-		old, err := currentSnapshot(ctx, tx, o.ODSCode)
+		err := sendBatch(ctx, tx, []stmt{{sql: `SET LOCAL synchronous_commit = off`},
+			endLeaseStmt(o.ODSCode, o.LeaseToken), lockCapacityStmt(o.ODSCode),
+			currentSnapshotStmt(o.ODSCode, &old), justBookedStmt(o, &booked)})
 		if err != nil {
 			return err
 		}
-		if slots, err = withoutJustBooked(ctx, tx, o, slots); err != nil {
-			return err
-		}
+		slots = withoutBooked(slots, booked)
 		d := diffSnapshot(old, slots, windowFrom)
 		ch = d.counts
-		if err := applyDiff(ctx, tx, o, d, len(old) > 0); err != nil {
+		now := time.Now()
+		var writes []stmt
+		if len(d.deletes) > 0 {
+			// Changed slots are deleted and copied in again: the delete goes first.
+			if err := (stmt{what: "delete slots", sql: `DELETE FROM slots WHERE ods_code = $1 AND slot_id = ANY($2)`,
+				args: []any{o.ODSCode, d.deletes}}).run(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if err := copySlots(ctx, tx, o.ODSCode, o.RunID, d.inserts, now); err != nil {
 			return err
 		}
-		if err := rebuildCapacity(ctx, tx, o.ODSCode, slots); err != nil {
+		if s, ok := changesStmt(o, d, len(old) > 0, now); ok {
+			writes = append(writes, s)
+		}
+		cap, err := capacityStmts(o.ODSCode, slots)
+		if err != nil {
 			return err
 		}
-		if err := recordCapacityHistory(ctx, tx, o, windowFrom, windowTo); err != nil {
-			return err
+		writes = append(writes, cap...)
+		writes = append(writes, capacityHistoryStmts(o, windowFrom, windowTo)...)
+		if s, ok := recordEndpointStmt(o); ok {
+			writes = append(writes, s)
 		}
-		if err := recordEndpoint(ctx, tx, o); err != nil {
-			return err
-		}
-		return recordOK(ctx, tx, o, windowFrom, windowTo, len(slots))
+		writes = append(writes, recordOKStmts(o, windowFrom, windowTo, len(slots))...)
+		return sendBatch(ctx, tx, writes)
 	})
 	return ch, err
 }
 
-// withoutJustBooked drops the slots gpfed booked while this fetch was in
+// justBookedStmt reads the slots gpfed booked while this fetch was in
 // flight (or just before): the practice listed them as free when asked, but
 // they are booked now, and putting them back would offer a booked slot
-// until the next sync. Slots booked well before the fetch are the
-// practice's to judge: if it offers one again, it was freed there.
-func withoutJustBooked(ctx context.Context, tx pgx.Tx, o FetchOutcome, slots []SlotRecord) ([]SlotRecord, error) {
-	rows, err := tx.Query(ctx, `SELECT slot_id FROM bookings WHERE host_ods = $1
+// until the next sync (withoutBooked drops them). Slots booked well before
+// the fetch are the practice's to judge: if it offers one again, it was
+// freed there.
+func justBookedStmt(o FetchOutcome, booked *[]string) stmt {
+	return stmt{sql: `SELECT slot_id FROM bookings WHERE host_ods = $1
 		AND state IN ('booked', 'cancel_requested') AND booked_at > now() - make_interval(secs => $2)`,
-		o.ODSCode, (o.Duration + bookedDuringFetchMargin).Seconds())
-	if err != nil {
-		return nil, fmt.Errorf("slots booked during the fetch: %w", err)
-	}
-	booked, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(booked) == 0 {
-		return slots, err
+		args: []any{o.ODSCode, (o.Duration + bookedDuringFetchMargin).Seconds()},
+		rows: func(rows pgx.Rows) error {
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return fmt.Errorf("slots booked during the fetch: %w", err)
+			}
+			*booked = ids
+			return nil
+		}}
+}
+
+// withoutBooked returns slots less those whose ids are in booked.
+func withoutBooked(slots []SlotRecord, booked []string) []SlotRecord {
+	if len(booked) == 0 {
+		return slots
 	}
 	drop := make(map[string]bool, len(booked))
 	for _, id := range booked {
@@ -125,7 +146,7 @@ func withoutJustBooked(ctx context.Context, tx pgx.Tx, o FetchOutcome, slots []S
 			kept = append(kept, s)
 		}
 	}
-	return kept, nil
+	return kept
 }
 
 // bookedDuringFetchMargin widens "during the fetch" for clock skew between
@@ -139,25 +160,28 @@ type storedSlot struct {
 	firstRun  *int64
 }
 
-func currentSnapshot(ctx context.Context, tx pgx.Tx, ods string) (map[string]storedSlot, error) {
-	rows, err := tx.Query(ctx, `SELECT slot_id, start_at, end_at, start_text, end_text, to_char(local_date, 'YYYY-MM-DD'),
+func currentSnapshotStmt(ods string, out *map[string]storedSlot) stmt {
+	return stmt{sql: `SELECT slot_id, start_at, end_at, start_text, end_text, to_char(local_date, 'YYYY-MM-DD'),
 		duration_minutes, location_id, site_name, schedule_id, session_name, practitioner_id, practitioner_name, role_code,
-		role_display, delivery_channel, slot_type, first_seen_at, first_run_id FROM slots WHERE ods_code = $1`, ods)
-	if err != nil {
-		return nil, fmt.Errorf("read snapshot: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]storedSlot{}
-	for rows.Next() {
-		var s storedSlot
-		if err := rows.Scan(&s.SlotID, &s.Start, &s.End, &s.StartText, &s.EndText, &s.LocalDate, &s.DurationMinutes,
-			&s.LocationID, &s.SiteName, &s.ScheduleID, &s.SessionName, &s.PractitionerID, &s.PractitionerName,
-			&s.RoleCode, &s.RoleDisplay, &s.DeliveryChannel, &s.SlotType, &s.firstSeen, &s.firstRun); err != nil {
-			return nil, err
-		}
-		out[s.SlotID] = s
-	}
-	return out, rows.Err()
+		role_display, delivery_channel, slot_type, first_seen_at, first_run_id FROM slots WHERE ods_code = $1`,
+		args: []any{ods},
+		rows: func(rows pgx.Rows) error {
+			m := map[string]storedSlot{}
+			for rows.Next() {
+				var s storedSlot
+				if err := rows.Scan(&s.SlotID, &s.Start, &s.End, &s.StartText, &s.EndText, &s.LocalDate, &s.DurationMinutes,
+					&s.LocationID, &s.SiteName, &s.ScheduleID, &s.SessionName, &s.PractitionerID, &s.PractitionerName,
+					&s.RoleCode, &s.RoleDisplay, &s.DeliveryChannel, &s.SlotType, &s.firstSeen, &s.firstRun); err != nil {
+					return fmt.Errorf("read snapshot: %w", err)
+				}
+				m[s.SlotID] = s
+			}
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("read snapshot: %w", err)
+			}
+			*out = m
+			return nil
+		}}
 }
 
 // goneSlot is a slot that left the snapshot: "removed" (booked or withdrawn)
@@ -234,44 +258,36 @@ func sameSlot(a, b SlotRecord) bool {
 		a.PractitionerName == b.PractitionerName
 }
 
-var changeColumns = []string{"run_id", "ods_code", "slot_id", "change", "start_at", "local_date", "duration_minutes",
-	"role_code", "delivery_channel", "changed_at"}
-
-func applyDiff(ctx context.Context, tx pgx.Tx, o FetchOutcome, d snapshotDiff, hadSnapshot bool) error {
-	now := time.Now()
-	if len(d.deletes) > 0 {
-		if _, err := tx.Exec(ctx, `DELETE FROM slots WHERE ods_code = $1 AND slot_id = ANY($2)`, o.ODSCode, d.deletes); err != nil {
-			return fmt.Errorf("delete slots: %w", err)
-		}
+// changesStmt records the slots that left the snapshot and, after the
+// first snapshot, those that joined it (false: nothing to record).
+func changesStmt(o FetchOutcome, d snapshotDiff, hadSnapshot bool, now time.Time) (stmt, bool) {
+	var c struct {
+		ids, kinds, dates, roles, channels []string
+		starts                             []time.Time
+		minutes                            []int
 	}
-	if err := copySlots(ctx, tx, o.ODSCode, o.RunID, d.inserts, now); err != nil {
-		return err
+	add := func(s *SlotRecord, kind string) {
+		c.ids, c.kinds, c.dates = append(c.ids, s.SlotID), append(c.kinds, kind), append(c.dates, s.LocalDate)
+		c.roles, c.channels = append(c.roles, s.RoleCode), append(c.channels, s.DeliveryChannel)
+		c.starts, c.minutes = append(c.starts, s.Start), append(c.minutes, s.DurationMinutes)
 	}
-	return recordChanges(ctx, tx, o, d, hadSnapshot, now)
-}
-
-func changeRow(o FetchOutcome, s SlotRecord, kind string, now time.Time) []any {
-	date, _ := time.Parse(time.DateOnly, s.LocalDate) // validated when the slot was stored
-	return []any{o.RunID, o.ODSCode, s.SlotID, kind, s.Start, date, s.DurationMinutes, s.RoleCode, s.DeliveryChannel, now}
-}
-
-func recordChanges(ctx context.Context, tx pgx.Tx, o FetchOutcome, d snapshotDiff, hadSnapshot bool, now time.Time) error {
-	var rows [][]any
-	for _, s := range d.gone {
-		rows = append(rows, changeRow(o, s.SlotRecord, s.kind, now))
+	for i := range d.gone {
+		add(&d.gone[i].SlotRecord, d.gone[i].kind)
 	}
 	if hadSnapshot {
 		for _, s := range d.added {
-			rows = append(rows, changeRow(o, *s, "added", now))
+			add(s, "added")
 		}
 	}
-	if len(rows) == 0 {
-		return nil
+	if len(c.ids) == 0 {
+		return stmt{}, false
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"slot_changes"}, changeColumns, pgx.CopyFromRows(rows)); err != nil {
-		return fmt.Errorf("record slot changes: %w", err)
-	}
-	return nil
+	return stmt{what: "record slot changes", sql: `INSERT INTO slot_changes (run_id, ods_code, slot_id, change, start_at, local_date, duration_minutes,
+			role_code, delivery_channel, changed_at)
+		SELECT $1, $2, u.id, u.kind, u.start_at, u.local_date::date, u.minutes, u.role, u.channel, $10
+		FROM unnest($3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::int[], $8::text[], $9::text[])
+			AS u(id, kind, start_at, local_date, minutes, role, channel)`,
+		args: []any{o.RunID, o.ODSCode, c.ids, c.kinds, c.starts, c.dates, c.minutes, c.roles, c.channels, now}}, true
 }
 
 // dayAggregate is one capacity_daily row being built.
@@ -310,44 +326,46 @@ func aggregateDays(slots []SlotRecord) map[string]*dayAggregate {
 	return days
 }
 
-func rebuildCapacity(ctx context.Context, tx pgx.Tx, ods string, slots []SlotRecord) error {
-	if _, err := tx.Exec(ctx, `DELETE FROM capacity_daily WHERE ods_code = $1`, ods); err != nil {
-		return fmt.Errorf("clear capacity: %w", err)
-	}
+func capacityStmts(ods string, slots []SlotRecord) ([]stmt, error) {
 	days := aggregateDays(slots)
-	rows := make([][]any, 0, len(days))
+	dates := make([]string, 0, len(days))
+	var free, minutes []int
+	var channel, role, site, minsChannel, minsRole []string
 	for date, d := range days {
-		day, err := time.Parse(time.DateOnly, date)
-		if err != nil {
-			return fmt.Errorf("capacity date %q: %w", date, err)
+		if _, err := time.Parse(time.DateOnly, date); err != nil {
+			return nil, fmt.Errorf("capacity date %q: %w", date, err)
 		}
-		rows = append(rows, []any{ods, day, d.slots, d.minutes, d.byChannel, d.byRole, d.bySite, d.minsByChannel, d.minsByRole})
+		dates, free, minutes = append(dates, date), append(free, d.slots), append(minutes, d.minutes)
+		for _, c := range []struct {
+			to *[]string
+			m  map[string]int
+		}{{&channel, d.byChannel}, {&role, d.byRole}, {&site, d.bySite}, {&minsChannel, d.minsByChannel}, {&minsRole, d.minsByRole}} {
+			j, err := json.Marshal(c.m) // keys sorted
+			if err != nil {
+				return nil, fmt.Errorf("capacity of %s on %s: %w", ods, date, err)
+			}
+			*c.to = append(*c.to, string(j))
+		}
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"capacity_daily"}, []string{"ods_code", "local_date", "free_slots",
-		"free_minutes", "by_delivery_channel", "by_role", "by_site", "minutes_by_delivery_channel", "minutes_by_role"},
-		pgx.CopyFromRows(rows))
-	if err != nil {
-		return fmt.Errorf("rebuild capacity: %w", err)
-	}
-	return nil
+	return []stmt{{what: "clear capacity", sql: `DELETE FROM capacity_daily WHERE ods_code = $1`, args: []any{ods}},
+		{what: "rebuild capacity", sql: `INSERT INTO capacity_daily (ods_code, local_date, free_slots, free_minutes, by_delivery_channel, by_role,
+				by_site, minutes_by_delivery_channel, minutes_by_role)
+			SELECT $1, u.d::date, u.n, u.m, u.ch::jsonb, u.ro::jsonb, u.si::jsonb, u.mch::jsonb, u.mro::jsonb
+			FROM unnest($2::text[], $3::int[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+				AS u(d, n, m, ch, ro, si, mch, mro)`,
+			args: []any{ods, dates, free, minutes, channel, role, site, minsChannel, minsRole}}}, nil
 }
 
-func recordOK(ctx context.Context, tx pgx.Tx, o FetchOutcome, from, to time.Time, n int) error {
-	if _, err := tx.Exec(ctx, `UPDATE sync_run_practices SET status = 'ok', slots = $3, calls = $4, finished_at = now(),
+func recordOKStmts(o FetchOutcome, from, to time.Time, n int) []stmt {
+	return []stmt{{what: "record run outcome", sql: `UPDATE sync_run_practices SET status = 'ok', slots = $3, calls = $4, finished_at = now(),
 		duration_ms = $5, http_status = NULL, spine_code = NULL, diagnostics = NULL
-		WHERE run_id = $1 AND ods_code = $2`, o.RunID, o.ODSCode, n, o.Calls, o.Duration.Milliseconds()); err != nil {
-		return fmt.Errorf("record run outcome: %w", err)
-	}
-	_, err := tx.Exec(ctx, `
+		WHERE run_id = $1 AND ods_code = $2`, args: []any{o.RunID, o.ODSCode, n, o.Calls, o.Duration.Milliseconds()}},
+		{what: "record sync state", sql: `
 		INSERT INTO practice_sync_state (ods_code, last_run_id, last_attempt_at, last_success_at, stale, stale_since,
 			last_http_status, last_spine_code, last_error, window_from, window_to, slot_count, not_enabled_since)
 		VALUES ($1, $2, now(), now(), false, NULL, NULL, NULL, NULL, $3, $4, $5, NULL)
 		ON CONFLICT (ods_code) DO UPDATE SET last_run_id = $2, last_attempt_at = now(), last_success_at = now(),
 			stale = false, stale_since = NULL, last_http_status = NULL, last_spine_code = NULL, last_error = NULL,
 			window_from = $3, window_to = $4, slot_count = $5, not_enabled_since = NULL`,
-		o.ODSCode, o.RunID, from.Format(time.DateOnly), to.Format(time.DateOnly), n)
-	if err != nil {
-		return fmt.Errorf("record sync state: %w", err)
-	}
-	return nil
+			args: []any{o.ODSCode, o.RunID, from.Format(time.DateOnly), to.Format(time.DateOnly), n}}}
 }

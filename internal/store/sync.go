@@ -93,6 +93,16 @@ func (db *DB) GetSyncRun(ctx context.Context, id int64) (SyncRun, error) {
 	return r, nil
 }
 
+// SyncRunCompleted reports whether run id has completed (ErrNotFound: no such run).
+func (db *DB) SyncRunCompleted(ctx context.Context, id int64) (bool, error) {
+	var completed bool
+	err := db.Pool.QueryRow(ctx, `SELECT status = 'completed' FROM sync_runs WHERE id = $1`, id).Scan(&completed)
+	if err != nil {
+		return false, translate(fmt.Errorf("sync run %d: %w", id, err))
+	}
+	return completed, nil
+}
+
 // RunPractices lists a run's per-practice outcomes: failed, pending, not
 // enabled, skipped, then ok.
 func (db *DB) RunPractices(ctx context.Context, runID int64) ([]RunPractice, error) {
