@@ -54,6 +54,9 @@ type FetchDeps struct {
 	// Budget bounds the provider response bytes this process holds at once,
 	// from their arrival until the practice is saved (nil: unbounded).
 	Budget *flight.Budget
+	// Saver saves snapshots in groups (nil: each practice in its own
+	// transaction).
+	Saver *SnapshotSaver
 }
 
 func registerCapacity(mux *asynq.ServeMux, d Deps) {
@@ -72,6 +75,7 @@ type capacityHandler struct {
 	ttl        time.Duration
 	leases     *leaseKeeper
 	budget     *flight.Budget
+	saver      *SnapshotSaver
 	onFinished func(ctx context.Context, run store.SyncRun)
 }
 
@@ -87,7 +91,7 @@ func newCapacityHandler(d Deps) *capacityHandler {
 	log := d.Log.With("component", "capacity")
 	return &capacityHandler{db: d.DB, gpc: d.Capacity.GPC, sds: c.SDS, log: log, instance: c.Instance, ttl: c.LeaseTTL,
 		leases: &leaseKeeper{db: d.DB, instance: c.Instance, ttl: c.LeaseTTL, log: log}, budget: c.Budget,
-		onFinished: d.Capacity.OnRunFinished}
+		saver: c.Saver, onFinished: d.Capacity.OnRunFinished}
 }
 
 // interaction is what a capacity fetch calls, and so what SDS is asked about.

@@ -69,7 +69,13 @@ func (h *capacityHandler) process(ctx context.Context, p queue.CapacityFetch, c 
 
 func (h *capacityHandler) save(ctx context.Context, out store.FetchOutcome, c *store.FetchClaim, res *gpconnect.SlotSearchResult) error {
 	recs := SlotRecords(res.Slots)
-	ch, err := h.db.SaveSnapshot(ctx, out, c.From, c.To, recs)
+	var ch store.SnapshotChanges
+	var err error
+	if h.saver != nil {
+		ch, err = h.saver.Save(ctx, store.SnapshotSave{Outcome: out, From: c.From, To: c.To, Slots: recs})
+	} else {
+		ch, err = h.db.SaveSnapshot(ctx, out, c.From, c.To, recs)
+	}
 	if err != nil {
 		return fmt.Errorf("save snapshot for %s: %w", out.ODSCode, err)
 	}

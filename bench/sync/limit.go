@@ -27,9 +27,17 @@ type limit struct {
 	loadBefore, loadAfter string
 }
 
+// describe words the limit's key order and transaction size.
+func (l limit) describe() string {
+	if l.order == "grouped" {
+		return fmt.Sprintf("under ascending practice codes, %d practices per transaction", worker.SaveGroupMax)
+	}
+	return fmt.Sprintf("under %s practice codes, one practice per transaction", l.order)
+}
+
 func (l limit) print() {
-	fmt.Printf("\ndecode+COPY limit: the responses of %d practices (%.1f MB, both 14-day windows each) decoded by gpfed's parser and COPYed by its encoder into a copy of the slots table under %s practice codes, %d goroutines, for %.1fs\n",
-		l.practices, float64(l.bodyBytes)/1e6, l.order, l.goroutines, l.elapsed.Seconds())
+	fmt.Printf("\ndecode+COPY limit: the responses of %d practices (%.1f MB, both 14-day windows each) decoded by gpfed's parser and COPYed by its encoder into a copy of the slots table %s, %d goroutines, for %.1fs\n",
+		l.practices, float64(l.bodyBytes)/1e6, l.describe(), l.goroutines, l.elapsed.Seconds())
 	fmt.Printf("  %d slots = %.0f slots/s (decoding alone: %.0f slots/s); cpu: this process %.1fs, everything else (postgres, other users) %.1fs; load average %s -> %s\n",
 		l.slots, l.slotsPerSec, l.decodePerSec, l.benchCPU.Seconds(), l.other.Seconds(), l.loadBefore, l.loadAfter)
 }
@@ -108,7 +116,8 @@ type replayed struct {
 // codes put every insert at the right edge of the primary key (Postgres's
 // cheapest insert, which a federation's sync does not get: its practices
 // finish in no order of their codes); scattered codes spread them over
-// the key space as a sync's do. Either way each code is used once.
+// the key space as a sync's do; grouped codes ascend. Either way each code
+// is used once.
 func limitKey(i int64, order string) string {
 	if order == "scattered" {
 		i = i * 2654435761 % 100_000_000 // a bijection on the codes used: 2654435761 is odd and prime to 10^8
@@ -116,8 +125,14 @@ func limitKey(i int64, order string) string {
 	return fmt.Sprintf("L%08d", i)
 }
 
-// replay decodes (and with db, stores) practices' responses from goroutines for d.
+// replay decodes (and with db, stores) practices' responses from goroutines for d. In order
+// "grouped", each transaction stores worker.SaveGroupMax practices, as the sync's saver does when
+// saves queue up; otherwise one.
 func replay(ctx context.Context, bodies [][2][]byte, goroutines int, d time.Duration, db *store.DB, order string) replayed {
+	group := int64(1)
+	if order == "grouped" {
+		group = worker.SaveGroupMax
+	}
 	var next, slots atomic.Int64
 	var firstErr atomic.Value
 	deadline := time.Now().Add(d)
@@ -126,13 +141,25 @@ func replay(ctx context.Context, bodies [][2][]byte, goroutines int, d time.Dura
 	for range goroutines {
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
-				i := next.Add(1)
-				n, err := replayOne(ctx, bodies[int(i)%len(bodies)], limitKey(i, order), db)
-				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
+				last := next.Add(group)
+				ps := make([]store.PracticeSlots, 0, group)
+				for i := last - group + 1; i <= last; i++ {
+					recs, err := decodeOne(bodies[int(i)%len(bodies)])
+					if err != nil {
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
+					ps = append(ps, store.PracticeSlots{ODS: limitKey(i, order), Slots: recs})
 				}
-				slots.Add(int64(n))
+				if db != nil {
+					if err := db.CopySlotsInto(ctx, "limit_slots", ps...); err != nil {
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
+				}
+				for _, p := range ps {
+					slots.Add(int64(len(p.Slots)))
+				}
 			}
 		})
 	}
@@ -145,18 +172,16 @@ func replay(ctx context.Context, bodies [][2][]byte, goroutines int, d time.Dura
 	return r
 }
 
-func replayOne(ctx context.Context, bodies [2][]byte, ods string, db *store.DB) (int, error) {
+// decodeOne decodes a practice's two windows into the records a sync stores.
+func decodeOne(bodies [2][]byte) ([]store.SlotRecord, error) {
 	var recs []store.SlotRecord
 	for _, b := range bodies {
 		slots, err := gpconnect.ParseSlotBundle(b)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		// the same record a sync stores, every column filled as the sync fills it
 		recs = append(recs, worker.SlotRecords(slots)...)
 	}
-	if db == nil {
-		return len(recs), nil
-	}
-	return len(recs), db.CopySlotsInto(ctx, "limit_slots", ods, recs)
+	return recs, nil
 }

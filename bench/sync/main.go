@@ -61,7 +61,7 @@ func run() error {
 	flag.DurationVar(&p.limitDuration, "limit-time", 10*time.Second, "how long to measure the decode+COPY limit")
 	flag.IntVar(&p.limitGoroutines, "limit-goroutines", 2*runtime.NumCPU(), "goroutines decoding and copying for the limit")
 	var orders string
-	flag.StringVar(&orders, "limit-order", "ascending,scattered", "orders of the limit's practice codes, comma-separated, each measured: ascending (the reference: every insert at the primary key's right edge) or scattered (spread over the key space, as a federation's practices finish)")
+	flag.StringVar(&orders, "limit-order", "ascending,scattered,grouped", "orders of the limit's practice codes, comma-separated, each measured: ascending (the reference: every insert at the primary key's right edge, one practice per transaction), scattered (spread over the key space, as a federation's practices finish) or grouped (ascending, as many practices per transaction as the sync's saver groups)")
 	flag.StringVar(&p.bin, "bin", "bin/gpfed", "gpfed binary")
 	flag.StringVar(&env, "env", "", "extra KEY=VALUE settings for gpfed, comma-separated (e.g. GPFED_SYNC_MAX_BYTES_IN_FLIGHT=33554432)")
 	flag.BoolVar(&p.privatePG, "private-postgres", false, "use a throwaway PostgreSQL cluster (fsync on, pg_stat_statements) whose CPU and statements are reported on their own")
@@ -85,8 +85,8 @@ func run() error {
 		p.env = strings.Split(env, ",")
 	}
 	for _, o := range strings.Split(orders, ",") {
-		if o != "ascending" && o != "scattered" {
-			return fmt.Errorf("-limit-order: %q is neither ascending nor scattered", o)
+		if o != "ascending" && o != "scattered" && o != "grouped" {
+			return fmt.Errorf("-limit-order: %q is not ascending, scattered or grouped", o)
 		}
 		p.keyOrders = append(p.keyOrders, o)
 	}
@@ -145,14 +145,14 @@ func atoi(s string) (int, error) {
 func printSummary(rs []result, lims []limit) {
 	fmt.Println("\nsummary (targets: 6,500 practices x 28 days under 30 s at 200 ms and under 60 s at 1 s; peak RSS under 200 MB; >= 60% of the decode+COPY limit per slot)")
 	lim := lims[0]
-	fmt.Printf("  decode+COPY limit: %.0f slots/s (codes %s)\n", lim.slotsPerSec, lim.order)
+	fmt.Printf("  decode+COPY limit: %.0f slots/s (%s)\n", lim.slotsPerSec, lim.describe())
 	for _, r := range rs {
 		fmt.Printf("  latency %-6s ceiling %-4d  wall %6.1fs  %7.0f slots/s = %5.1f%% of the limit  peak RSS %5.1f MiB (%5.1f MB)  load %s -> %s\n",
 			r.latency, r.ceiling, r.wall.Seconds(), r.slotsPerSec(), 100*r.slotsPerSec()/lim.slotsPerSec,
 			r.rssMiB, r.rssMiB*1.048576, r.loadBefore, r.loadAfter)
 	}
 	for _, other := range lims[1:] {
-		fmt.Printf("  beside it, the limit with %s codes: %.0f slots/s (%.1f%% of the reference's); gpfed's share of it:", other.order,
+		fmt.Printf("  beside it, the limit %s: %.0f slots/s (%.1f%% of the reference's); gpfed's share of it:", other.describe(),
 			other.slotsPerSec, 100*other.slotsPerSec/lim.slotsPerSec)
 		for _, r := range rs {
 			fmt.Printf("  %s %.1f%%", r.latency, 100*r.slotsPerSec()/other.slotsPerSec)

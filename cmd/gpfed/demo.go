@@ -203,7 +203,7 @@ func startDemoServices(ctx context.Context, g *service.Group, app *App, c *conns
 		ln.Close()
 		return err
 	}
-	mux, err := workerMux(app, c.DB, engine)
+	mux, err := workerMux(ctx, g, app, c.DB, engine)
 	if err != nil {
 		ln.Close()
 		return err

@@ -74,12 +74,12 @@ func newSyncer(app *App, db *store.DB, client *asynq.Client, insp *asynq.Inspect
 // processRun works the run's tasks in-process (the same asynq handler path a
 // worker uses), shows progress, and prints the summary.
 func processRun(ctx context.Context, app *App, db *store.DB, redis asynq.RedisConnOpt, run store.SyncRun) error {
-	mux, err := workerMux(app, db, nil)
+	g := service.Group{Log: app.Log}
+	defer g.Stop()
+	mux, err := workerMux(ctx, &g, app, db, nil)
 	if err != nil {
 		return err
 	}
-	g := service.Group{Log: app.Log}
-	defer g.Stop()
 	if err := startQueueServer(ctx, &g, app, redis, mux, "capacity", map[string]int{queue.QueueCapacity: 1}, app.Cfg.Sync.Concurrency); err != nil {
 		return err
 	}

@@ -33,12 +33,12 @@ func runWorker(ctx context.Context, app *App, args []string) error {
 	if err != nil {
 		return err
 	}
-	mux, err := workerMux(app, c.DB, engine)
+	g := service.Group{Log: app.Log}
+	defer g.Stop()
+	mux, err := workerMux(ctx, &g, app, c.DB, engine)
 	if err != nil {
 		return err
 	}
-	g := service.Group{Log: app.Log}
-	defer g.Stop()
 	startWorkerServices(ctx, &g, app, engine, sweeper, true)
 	if err := startWorkerQueues(ctx, &g, app, c.Redis, mux); err != nil {
 		return err
@@ -64,8 +64,9 @@ func startWorkerServices(ctx context.Context, g *service.Group, app *App, engine
 }
 
 // workerMux builds the handler mux: capacity fetches, booking settles and
-// cancels and, with engine, delivery claims.
-func workerMux(app *App, db *store.DB, engine *worker.Engine) (*asynq.ServeMux, error) {
+// cancels and, with engine, delivery claims. It starts in g what the
+// handlers depend on (the snapshot saver), so start the queue server after.
+func workerMux(ctx context.Context, g *service.Group, app *App, db *store.DB, engine *worker.Engine) (*asynq.ServeMux, error) {
 	gpc, err := newGPConnectClient(app)
 	if err != nil {
 		return nil, err
@@ -74,6 +75,8 @@ func workerMux(app *App, db *store.DB, engine *worker.Engine) (*asynq.ServeMux, 
 	if err != nil {
 		return nil, err
 	}
+	fetch.Saver = worker.NewSnapshotSaver(db, app.Log)
+	g.Start(ctx, "snapshot saver", fetch.Saver.Run)
 	// Settle and cancel jobs queue nothing themselves.
 	bookings, err := newBookingService(app, db, nil)
 	if err != nil {

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"sync"
+	"io"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,30 +15,72 @@ import (
 // the records. pgx's generic CopyFrom boxes every value in an interface and looks its encoder up
 // per value; this is the hot loop of a sync (millions of rows a night for a region), so it
 // writes the wire format itself: per row 20 length-prefixed fields, no allocation.
-func copySlots(ctx context.Context, tx pgx.Tx, ods string, runID int64, rows []insertRow, now time.Time) error {
-	return copySlotsSQLInto(ctx, tx, copySlotsSQL, ods, runID, rows, now)
+// Several practices' rows go in one COPY (a group of snapshots saved together).
+func copySlots(ctx context.Context, tx pgx.Tx, parts []slotRows, now time.Time) error {
+	return copySlotsSQLInto(ctx, tx, copySlotsSQL, parts, now)
 }
 
-func copySlotsSQLInto(ctx context.Context, tx pgx.Tx, sql, ods string, runID int64, rows []insertRow, now time.Time) error {
-	if len(rows) == 0 {
+// slotRows are one practice's rows to copy in.
+type slotRows struct {
+	ods   string
+	runID int64
+	rows  []insertRow
+}
+
+func copySlotsSQLInto(ctx context.Context, tx pgx.Tx, sql string, parts []slotRows, now time.Time) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p.rows)
+	}
+	if n == 0 {
 		return nil
 	}
-	buf := copyBufs.Get().(*bytes.Buffer)
-	defer copyBufs.Put(buf)
-	buf.Reset()
-	e := copyEncoder{buf: buf}
-	e.header()
-	for _, s := range rows {
-		if err := e.slot(ods, runID, s, now); err != nil {
-			return err
-		}
-	}
-	e.trailer()
-	_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf.Bytes()), sql)
+	r := copyReader{parts: parts, now: now}
+	r.e.buf = &r.buf
+	r.e.header()
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, &r, sql)
 	if err != nil {
 		return fmt.Errorf("copy slots: %w", err)
 	}
 	return nil
+}
+
+// copyReader encodes rows as COPY reads them, a chunk at a time, so that a
+// group of practices (thousands of rows) never sits in memory encoded whole.
+type copyReader struct {
+	parts     []slotRows
+	part, row int
+	now       time.Time
+	buf       bytes.Buffer
+	e         copyEncoder
+	done      bool
+}
+
+// copyChunk is how much encoded data a Read prepares at most (pgconn reads
+// 64 KiB at a time).
+const copyChunk = 64 << 10
+
+func (r *copyReader) Read(p []byte) (int, error) {
+	for r.buf.Len() < min(len(p), copyChunk) && !r.done {
+		if r.part == len(r.parts) {
+			r.e.trailer()
+			r.done = true
+			break
+		}
+		pr := r.parts[r.part]
+		if r.row == len(pr.rows) {
+			r.part, r.row = r.part+1, 0
+			continue
+		}
+		if err := r.e.slot(pr.ods, pr.runID, pr.rows[r.row], r.now); err != nil {
+			return 0, err
+		}
+		r.row++
+	}
+	if r.buf.Len() == 0 && r.done {
+		return 0, io.EOF
+	}
+	return r.buf.Read(p)
 }
 
 const copySlotsSQLFor = `COPY %s (ods_code, slot_id, start_at, end_at, start_text, end_text, local_date,
@@ -46,8 +88,6 @@ const copySlotsSQLFor = `COPY %s (ods_code, slot_id, start_at, end_at, start_tex
 	role_display, delivery_channel, slot_type, first_seen_at, first_run_id) FROM STDIN WITH (FORMAT binary)`
 
 var copySlotsSQL = fmt.Sprintf(copySlotsSQLFor, "slots")
-
-var copyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // copyEncoder writes PostgreSQL's binary COPY format.
 type copyEncoder struct {

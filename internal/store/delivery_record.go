@@ -148,6 +148,9 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome, opt RecordOpti
 
 // sendBatch runs stmts in tx as one pipelined round trip.
 func sendBatch(ctx context.Context, tx pgx.Tx, stmts []stmt) error {
+	if len(stmts) == 0 {
+		return nil
+	}
 	b := &pgx.Batch{}
 	for _, s := range stmts {
 		s.queue(b)

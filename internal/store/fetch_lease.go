@@ -108,8 +108,13 @@ func (db *DB) ClaimFetch(ctx context.Context, runID int64, ods, interaction, ins
 // RenewFetchLeases extends every lease instance holds, in one statement (a
 // worker renews all its practices at once, every few seconds).
 func (db *DB) RenewFetchLeases(ctx context.Context, instance string, ttl time.Duration) (int64, error) {
+	// A lease row locked by someone else is being released (a snapshot
+	// saved, a fetch given up) or taken over (it lapsed): it needs no renewal,
+	// and waiting for it would deadlock with a group of snapshots releasing
+	// several leases in one transaction.
 	tag, err := db.Pool.Exec(ctx, `UPDATE practice_fetch_leases SET expires_at = now() + make_interval(secs => $2)
-		WHERE instance = $1`, instance, ttl.Seconds())
+		WHERE ods_code IN (SELECT ods_code FROM practice_fetch_leases WHERE instance = $1 FOR UPDATE SKIP LOCKED)`,
+		instance, ttl.Seconds())
 	if err != nil {
 		return 0, translate(fmt.Errorf("renew fetch leases: %w", err))
 	}
@@ -138,6 +143,23 @@ func endLease(ctx context.Context, tx pgx.Tx, ods, token string) error {
 
 // endLeaseStmt is endLease as a statement, to pipeline with others.
 func endLeaseStmt(ods, token string) stmt {
+	var verdict error
+	s := releaseLeaseStmt(ods, token, &verdict)
+	release := s.scan
+	s.scan = func(row pgx.Row) error {
+		if err := release(row); err != nil {
+			return err
+		}
+		return verdict
+	}
+	return s
+}
+
+// releaseLeaseStmt is endLease whose verdict on the practice (ErrNotFound,
+// ErrLeaseLost or nil) goes to *verdict instead of failing its batch: a
+// group of snapshots saved together goes on without the practices whose
+// lease lapsed.
+func releaseLeaseStmt(ods, token string, verdict *error) stmt {
 	var tok any
 	if token != "" {
 		tok = token
@@ -149,13 +171,14 @@ func endLeaseStmt(ods, token string) stmt {
 		args: []any{ods, tok},
 		scan: func(row pgx.Row) error {
 			var held, exists bool
-			switch err := row.Scan(&held, &exists); {
-			case err != nil:
+			if err := row.Scan(&held, &exists); err != nil {
 				return fmt.Errorf("end fetch lease: %w", err)
+			}
+			switch {
 			case !exists:
-				return fmt.Errorf("practice %s: %w", ods, ErrNotFound)
+				*verdict = fmt.Errorf("practice %s: %w", ods, ErrNotFound)
 			case !held:
-				return ErrLeaseLost
+				*verdict = ErrLeaseLost
 			}
 			return nil
 		}}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,55 +62,116 @@ type SnapshotChanges struct{ Added, Removed, Expired, Changed, Kept int }
 // rows are copied in, so a nightly re-sync of an unchanged practice touches
 // almost nothing. A practice's first snapshot records no 'added' changes
 // (first_seen_at says when each slot appeared).
-//
-// A region's sync saves thousands of practices, so the transaction is a few
-// round trips, not one per statement: one pipelined batch reads what the
-// diff needs (under the fetch lease and the capacity lock), the slots go in
-// by COPY, and one batch writes everything else (see pipeline.go).
 func (db *DB) SaveSnapshot(ctx context.Context, o FetchOutcome, windowFrom, windowTo time.Time, slots []SlotRecord) (SnapshotChanges, error) {
-	var ch SnapshotChanges
+	rs, err := db.SaveSnapshots(ctx, []SnapshotSave{{Outcome: o, From: windowFrom, To: windowTo, Slots: slots}})
+	if err != nil {
+		return SnapshotChanges{}, err
+	}
+	return rs[0].Changes, rs[0].Err
+}
+
+// SnapshotSave is one practice's fetched snapshot to save: its outcome, the
+// window fetched and the slots found.
+type SnapshotSave struct {
+	Outcome  FetchOutcome
+	From, To time.Time
+	Slots    []SlotRecord
+}
+
+// SnapshotResult is what saving one snapshot of a group did.
+type SnapshotResult struct {
+	Changes SnapshotChanges
+	// Err is the practice's own failure (ErrLeaseLost, ErrNotFound): it
+	// wrote nothing, and the rest of the group was saved.
+	Err error
+}
+
+// SaveSnapshots saves several practices' snapshots, as SaveSnapshot does
+// each, in one transaction: every snapshot is replaced atomically and all of
+// them commit together. A practice whose fetch lease lapsed (or that no
+// longer exists) gets its own error in its result and writes nothing;
+// any other error fails the whole group and is returned (the caller may
+// save each practice alone to find the one at fault).
+//
+// A region's sync saves thousands of practices, and on a loopback
+// connection a round trip costs more CPU than most of these statements do,
+// so the transaction is a few round trips for the whole group, not a dozen
+// per practice: one pipelined batch reads what the diffs need (under each
+// practice's fetch lease and capacity lock, taken in ODS code order), one
+// deletes changed and departed slots when there are any, one COPY writes
+// every practice's new slots, and one batch writes everything else (see
+// pipeline.go).
+func (db *DB) SaveSnapshots(ctx context.Context, saves []SnapshotSave) ([]SnapshotResult, error) {
+	order := make([]int, len(saves))
+	for i := range order {
+		order[i] = i
+	}
+	// Locks in one order, so two groups (or a group and a booking) never deadlock.
+	slices.SortStableFunc(order, func(a, b int) int {
+		return strings.Compare(saves[a].Outcome.ODSCode, saves[b].Outcome.ODSCode)
+	})
+	var results []SnapshotResult
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		var old map[string]storedSlot
-		var booked []string
-		// The snapshot can always be fetched again: if a crash loses this commit, the
-		// practice stays pending in its run and reconciliation fetches it again.
-		err := sendBatch(ctx, tx, []stmt{{sql: `SET LOCAL synchronous_commit = off`},
-			endLeaseStmt(o.ODSCode, o.LeaseToken), lockCapacityStmt(o.ODSCode),
-			currentSnapshotStmt(o.ODSCode, &old), justBookedStmt(o, &booked)})
-		if err != nil {
+		results = make([]SnapshotResult, len(saves)) // afresh on every attempt
+		verdicts := make([]error, len(saves))
+		olds := make([]map[string]storedSlot, len(saves))
+		booked := make([][]string, len(saves))
+		// The snapshots can always be fetched again: if a crash loses this commit, the
+		// practices stay pending in their runs and reconciliation fetches them again.
+		reads := []stmt{{sql: `SET LOCAL synchronous_commit = off`}}
+		for _, i := range order {
+			o := saves[i].Outcome
+			reads = append(reads, releaseLeaseStmt(o.ODSCode, o.LeaseToken, &verdicts[i]), lockCapacityStmt(o.ODSCode),
+				currentSnapshotStmt(o.ODSCode, &olds[i]), justBookedStmt(o, &booked[i]))
+		}
+		if err := sendBatch(ctx, tx, reads); err != nil {
 			return err
 		}
-		slots = withoutBooked(slots, booked)
-		d := diffSnapshot(old, slots, windowFrom)
-		ch = d.counts
 		now := time.Now()
-		var writes []stmt
-		if len(d.deletes) > 0 {
-			// Changed slots are deleted and copied in again: the delete goes first.
-			if err := (stmt{what: "delete slots", sql: `DELETE FROM slots WHERE ods_code = $1 AND slot_id = ANY($2)`,
-				args: []any{o.ODSCode, d.deletes}}).run(ctx, tx); err != nil {
+		var deletes, writes []stmt
+		var copies []slotRows
+		for _, i := range order {
+			sv := saves[i]
+			o := sv.Outcome
+			if verdicts[i] != nil {
+				results[i].Err = verdicts[i]
+				continue
+			}
+			slots := withoutBooked(sv.Slots, booked[i])
+			d := diffSnapshot(olds[i], slots, sv.From)
+			results[i].Changes = d.counts
+			if len(d.deletes) > 0 {
+				// Changed slots are deleted and copied in again: the deletes go first.
+				deletes = append(deletes, stmt{what: "delete slots", sql: `DELETE FROM slots WHERE ods_code = $1 AND slot_id = ANY($2)`,
+					args: []any{o.ODSCode, d.deletes}})
+			}
+			copies = append(copies, slotRows{ods: o.ODSCode, runID: o.RunID, rows: d.inserts})
+			if s, ok := changesStmt(o, d, len(olds[i]) > 0, now); ok {
+				writes = append(writes, s)
+			}
+			capacity, err := capacityStmts(o.ODSCode, slots)
+			if err != nil {
 				return err
 			}
+			writes = append(writes, capacity...)
+			writes = append(writes, capacityHistoryStmts(o, sv.From, sv.To)...)
+			if s, ok := recordEndpointStmt(o); ok {
+				writes = append(writes, s)
+			}
+			writes = append(writes, recordOKStmts(o, sv.From, sv.To, len(slots))...)
 		}
-		if err := copySlots(ctx, tx, o.ODSCode, o.RunID, d.inserts, now); err != nil {
+		if err := sendBatch(ctx, tx, deletes); err != nil {
 			return err
 		}
-		if s, ok := changesStmt(o, d, len(old) > 0, now); ok {
-			writes = append(writes, s)
-		}
-		cap, err := capacityStmts(o.ODSCode, slots)
-		if err != nil {
+		if err := copySlots(ctx, tx, copies, now); err != nil {
 			return err
 		}
-		writes = append(writes, cap...)
-		writes = append(writes, capacityHistoryStmts(o, windowFrom, windowTo)...)
-		if s, ok := recordEndpointStmt(o); ok {
-			writes = append(writes, s)
-		}
-		writes = append(writes, recordOKStmts(o, windowFrom, windowTo, len(slots))...)
 		return sendBatch(ctx, tx, writes)
 	})
-	return ch, err
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
 }
 
 // justBookedStmt reads the slots gpfed booked while this fetch was in

@@ -1,0 +1,79 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gpfed/gpfed/internal/batch"
+	"github.com/gpfed/gpfed/internal/store"
+)
+
+// SnapshotSaver saves the snapshots of practices fetched at the same time
+// in groups (store.SaveSnapshots: one transaction of a few round trips per
+// group instead of per practice). A practice waits for no timer: while one
+// group is being saved the next gathers, so groups grow only when saves
+// queue up, as they do in a region's sync.
+type SnapshotSaver struct {
+	db    *store.DB
+	log   *slog.Logger
+	group *batch.Group[store.SnapshotSave, store.SnapshotResult]
+}
+
+// Groups of up to SaveGroupMax practices (~460 slots each in a 28-day
+// window), saveFlushers groups in flight at once.
+const (
+	SaveGroupMax = 16
+	saveFlushers = 4
+	// saveGroupTimeout bounds one group's transaction (milliseconds when well).
+	saveGroupTimeout = time.Minute
+)
+
+// NewSnapshotSaver returns a saver; run it with Run before the capacity
+// handlers that use it start, and stop it after them.
+func NewSnapshotSaver(db *store.DB, log *slog.Logger) *SnapshotSaver {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &SnapshotSaver{db: db, log: log.With("component", "capacity")}
+	s.group = batch.New(s.saveGroup, SaveGroupMax, saveFlushers)
+	return s
+}
+
+// Run saves groups until ctx ends, then saves what is still queued.
+func (s *SnapshotSaver) Run(ctx context.Context) { s.group.Run(ctx) }
+
+// Save saves one practice's snapshot with whatever others are waiting.
+func (s *SnapshotSaver) Save(ctx context.Context, in store.SnapshotSave) (store.SnapshotChanges, error) {
+	r, err := s.group.Do(ctx, in)
+	if err != nil {
+		return store.SnapshotChanges{}, err
+	}
+	return r.Changes, r.Err
+}
+
+// saveGroup saves a group in one transaction. If that fails, each practice
+// is saved alone, so that one practice's failure (bad data, a statement
+// Postgres refuses) is its own and the others' snapshots still land.
+func (s *SnapshotSaver) saveGroup(ctx context.Context, saves []store.SnapshotSave) ([]store.SnapshotResult, error) {
+	// The group outlives its callers' contexts (a caller that gave up finds
+	// its lease released and its save refused); a stuck database must not
+	// hold the flusher for ever.
+	ctx, cancel := context.WithTimeout(ctx, saveGroupTimeout)
+	defer cancel()
+	rs, err := s.db.SaveSnapshots(ctx, saves)
+	if err == nil || len(saves) == 1 {
+		return rs, err
+	}
+	s.log.Warn("saving a group of snapshots failed; saving each alone", "practices", len(saves), "error", err)
+	rs = make([]store.SnapshotResult, len(saves))
+	for i := range saves {
+		one, err := s.db.SaveSnapshots(ctx, saves[i:i+1])
+		if err != nil {
+			rs[i].Err = err
+			continue
+		}
+		rs[i] = one[0]
+	}
+	return rs, nil
+}
