@@ -29,12 +29,19 @@ func capacityHistoryStmts(o FetchOutcome, from, to time.Time) []stmt {
 // fetch in one run, with its days) recorded before cutoff, as the slot
 // change history is pruned, and returns how many it deleted.
 func (db *DB) PruneCapacityHistory(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	tag, err := db.Pool.Exec(ctx, `
-		DELETE FROM capacity_history_fetches WHERE (ods_code, run_id) IN (
-			SELECT ods_code, run_id FROM capacity_history_fetches WHERE recorded_at < $1
-			ORDER BY recorded_at LIMIT $2)`, cutoff, limit)
+	// An entry's days go with it (no foreign key does it: migration 0100).
+	var n int
+	err := db.Pool.QueryRow(ctx, `
+		WITH gone AS (
+			DELETE FROM capacity_history_fetches WHERE (ods_code, run_id) IN (
+				SELECT ods_code, run_id FROM capacity_history_fetches WHERE recorded_at < $1
+				ORDER BY recorded_at LIMIT $2)
+			RETURNING ods_code, run_id),
+		days AS (
+			DELETE FROM capacity_history h USING gone WHERE h.ods_code = gone.ods_code AND h.run_id = gone.run_id)
+		SELECT count(*) FROM gone`, cutoff, limit).Scan(&n)
 	if err != nil {
 		return 0, translate(fmt.Errorf("prune capacity history: %w", err))
 	}
-	return int(tag.RowsAffected()), nil
+	return n, nil
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -353,6 +355,50 @@ func changesStmt(o FetchOutcome, d snapshotDiff, hadSnapshot bool, now time.Time
 		args: []any{o.RunID, o.ODSCode, c.ids, c.kinds, c.starts, c.dates, c.minutes, c.roles, c.channels, now}}, true
 }
 
+// countsJSON renders a day's counts as a JSON object, keys sorted. A
+// region's sync writes a hundred of these per practice; encoding/json's
+// reflection and map sorting were a tenth of the snapshot save's CPU.
+func countsJSON(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b := make([]byte, 0, 16*len(m)+2)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(m[k]), 10)
+	}
+	return string(append(b, '}'))
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 goes through
+// encoding/json, which replaces it as Postgres's jsonb would otherwise refuse.
+func appendJSONString(b []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		j, _ := json.Marshal(s) // a string always encodes
+		return append(b, j...)
+	}
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
 // dayAggregate is one capacity_daily row being built.
 type dayAggregate struct {
 	slots, minutes                                       int
@@ -399,16 +445,9 @@ func capacityStmts(ods string, slots []SlotRecord) ([]stmt, error) {
 			return nil, fmt.Errorf("capacity date %q: %w", date, err)
 		}
 		dates, free, minutes = append(dates, date), append(free, d.slots), append(minutes, d.minutes)
-		for _, c := range []struct {
-			to *[]string
-			m  map[string]int
-		}{{&channel, d.byChannel}, {&role, d.byRole}, {&site, d.bySite}, {&minsChannel, d.minsByChannel}, {&minsRole, d.minsByRole}} {
-			j, err := json.Marshal(c.m) // keys sorted
-			if err != nil {
-				return nil, fmt.Errorf("capacity of %s on %s: %w", ods, date, err)
-			}
-			*c.to = append(*c.to, string(j))
-		}
+		channel, role = append(channel, countsJSON(d.byChannel)), append(role, countsJSON(d.byRole))
+		site, minsChannel = append(site, countsJSON(d.bySite)), append(minsChannel, countsJSON(d.minsByChannel))
+		minsRole = append(minsRole, countsJSON(d.minsByRole))
 	}
 	return []stmt{{what: "clear capacity", sql: `DELETE FROM capacity_daily WHERE ods_code = $1`, args: []any{ods}},
 		{what: "rebuild capacity", sql: `INSERT INTO capacity_daily (ods_code, local_date, free_slots, free_minutes, by_delivery_channel, by_role,

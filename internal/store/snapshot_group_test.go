@@ -2,7 +2,10 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,5 +114,79 @@ func TestRenewFetchLeasesSkipsLeasesBeingReleased(t *testing.T) {
 	n, err := db.RenewFetchLeases(rctx, "test", time.Minute)
 	if err != nil || n != 2 {
 		t.Errorf("renewed %d leases (%v), want the 2 not being released", n, err)
+	}
+}
+
+// TestCapacityCountsKeepAnyName stores capacity for sites whose names need
+// escaping in JSON: every name comes back from the jsonb column as it was.
+func TestCapacityCountsKeepAnyName(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := testdb.New(t)
+	if _, err := db.ImportPractices(ctx, []practice.Practice{mk("A20047", "Legg")}, false); err != nil {
+		t.Fatal(err)
+	}
+	from, to := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 18, 0, 0, 0, 0, time.UTC)
+	run, _, err := db.CreateSyncRun(ctx, "manual", from, to, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{`Dr "Q" \ Surgery`, "Tab\there\nand\x01", "<Main & Co>", "Ünïcode ☃ 𝄞", ""}
+	var slots []store.SlotRecord
+	for i, n := range names {
+		s := slotAt(fmt.Sprint("s", i), 23, 9+i, "R0260")
+		s.SiteName = n
+		slots = append(slots, s)
+	}
+	if _, err := db.SaveSnapshot(ctx, store.FetchOutcome{RunID: run.ID, ODSCode: "A20047"}, from, to, slots); err != nil {
+		t.Fatal(err)
+	}
+	var raw []byte
+	if err := db.Pool.QueryRow(ctx, `SELECT by_site::text FROM capacity_daily WHERE ods_code = 'A20047'`).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]int
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatalf("by_site %s: %v", raw, err)
+	}
+	want := map[string]int{"unspecified": 1}
+	for _, n := range names[:4] {
+		want[n] = 1
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("by_site (-want +got):\n%s", diff)
+	}
+}
+
+// TestPruneCapacityHistoryTakesItsDays prunes old capacity history: each
+// entry goes with its days, newer entries stay whole, and a practice that
+// still has capacity cannot be deleted.
+func TestPruneCapacityHistoryTakesItsDays(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := testdb.New(t)
+	_, saves := groupFixture(t, db)
+	if _, err := db.SaveSnapshots(ctx, saves); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE capacity_history_fetches SET recorded_at = now() - interval '400 days'
+		WHERE ods_code <> 'C30003'`); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.PruneCapacityHistory(ctx, time.Now().Add(-24*time.Hour), 100)
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d entries (%v), want 2", n, err)
+	}
+	left := testdb.Strings(t, db.Pool, `SELECT DISTINCT ods_code FROM capacity_history
+		UNION ALL SELECT 'fetch ' || ods_code FROM capacity_history_fetches ORDER BY 1`)
+	if diff := cmp.Diff([]string{"C30003", "fetch C30003"}, left); diff != "" {
+		t.Errorf("history left (-want +got):\n%s", diff)
+	}
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM slots WHERE ods_code = 'A10001'`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Pool.Exec(ctx, `DELETE FROM practices WHERE ods_code = 'A10001'`)
+	if err == nil || !strings.Contains(err.Error(), "practice A10001 still has slots") {
+		t.Errorf("deleting a practice with capacity rows but no slots: %v, want the trigger's refusal", err)
 	}
 }
