@@ -3,6 +3,9 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -39,8 +42,13 @@ func benchSlots(ods string, from time.Time) []store.SlotRecord {
 	return out
 }
 
-// BenchmarkSaveFirstSnapshot stores first snapshots (every slot new, as in bench-sync) from two
-// goroutines, the per-slot write cost of a sync. Reported: slots/s.
+// BenchmarkSaveFirstSnapshot stores first snapshots (every slot new, as in bench-sync), the
+// per-slot write cost of a sync, three ways in the same run: "copy" is the floor, the decode+COPY
+// limit's transaction (the slots COPYed into a copy of the table, nothing else); "alone" saves
+// each practice in its own transaction (SaveSnapshot); "group" saves 16 practices per transaction
+// (SaveSnapshots, as the worker's saver does when saves queue up). Reported: slots/s, this
+// process's CPU per slot, and the whole machine's (Postgres included) per slot, from /proc/stat.
+// Compare the three within one run: the machine's speed and load move all of them.
 func BenchmarkSaveFirstSnapshot(b *testing.B) {
 	db, _ := testdb.New(b)
 	ctx := context.Background()
@@ -53,41 +61,90 @@ func BenchmarkSaveFirstSnapshot(b *testing.B) {
 	if _, err := db.ImportPractices(ctx, ps, false); err != nil {
 		b.Fatal(err)
 	}
+	if _, err := db.Pool.Exec(ctx, `CREATE TABLE limit_slots (LIKE slots INCLUDING ALL)`); err != nil {
+		b.Fatal(err)
+	}
 	london, _ := time.LoadLocation("Europe/London")
 	from := time.Date(2026, 11, 23, 0, 0, 0, 0, london)
 	to := from.AddDate(0, 0, 28)
 	slots := benchSlots("B", from)
-	var total atomic.Int64
-	b.ResetTimer()
-	start, cpu0 := time.Now(), processCPU()
-	for range b.N {
-		run, codes, err := db.CreateSyncRun(ctx, "manual", from, to, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := db.Pool.Exec(ctx, `TRUNCATE slots, capacity_daily`); err != nil {
-			b.Fatal(err)
-		}
-		var wg sync.WaitGroup
-		next := atomic.Int64{}
-		for range 2 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := next.Add(1) - 1; i < int64(len(codes)); i = next.Add(1) - 1 {
-					o := store.FetchOutcome{RunID: run.ID, ODSCode: codes[i]}
-					if _, err := db.SaveSnapshot(ctx, o, from, to, slots); err != nil {
-						b.Error(err)
-						return
-					}
-					total.Add(int64(len(slots)))
-				}
-			}()
-		}
-		wg.Wait()
+	const group = 16
+	save := map[string]func(run int64, codes []string) error{
+		"copy": func(_ int64, codes []string) error {
+			return db.CopySlotsInto(ctx, "limit_slots", store.PracticeSlots{ODS: codes[0], Slots: slots})
+		},
+		"alone": func(run int64, codes []string) error {
+			_, err := db.SaveSnapshot(ctx, store.FetchOutcome{RunID: run, ODSCode: codes[0]}, from, to, slots)
+			return err
+		},
+		"group": func(run int64, codes []string) error {
+			saves := make([]store.SnapshotSave, len(codes))
+			for i, c := range codes {
+				saves[i] = store.SnapshotSave{Outcome: store.FetchOutcome{RunID: run, ODSCode: c}, From: from, To: to, Slots: slots}
+			}
+			_, err := db.SaveSnapshots(ctx, saves)
+			return err
+		},
 	}
-	b.ReportMetric(float64(total.Load())/time.Since(start).Seconds(), "slots/s")
-	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(total.Load()), "client-cpu-ns/slot")
+	for _, way := range []string{"copy", "alone", "group"} {
+		per := 1
+		if way == "group" {
+			per = group
+		}
+		b.Run(way, func(b *testing.B) {
+			var total atomic.Int64
+			var elapsed, self, machine time.Duration
+			for range b.N {
+				run, codes, err := db.CreateSyncRun(ctx, "manual", from, to, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := db.Pool.Exec(ctx, `TRUNCATE slots, capacity_daily, capacity_history, limit_slots`); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := db.Pool.Exec(ctx, `CHECKPOINT`); err != nil {
+					b.Fatal(err)
+				}
+				start, self0, machine0 := time.Now(), processCPU(), machineCPU()
+				var wg sync.WaitGroup
+				next := atomic.Int64{}
+				for range 4 {
+					wg.Go(func() {
+						for i := int(next.Add(int64(per))) - per; i < len(codes); i = int(next.Add(int64(per))) - per {
+							batch := codes[i:min(i+per, len(codes))]
+							if err := save[way](run.ID, batch); err != nil {
+								b.Error(err)
+								return
+							}
+							total.Add(int64(len(batch) * len(slots)))
+						}
+					})
+				}
+				wg.Wait()
+				elapsed, self, machine = elapsed+time.Since(start), self+processCPU()-self0, machine+machineCPU()-machine0
+			}
+			n := float64(total.Load())
+			b.ReportMetric(n/elapsed.Seconds(), "slots/s")
+			b.ReportMetric(float64(self.Nanoseconds())/n, "client-cpu-ns/slot")
+			b.ReportMetric(float64(machine.Nanoseconds())/n, "machine-cpu-ns/slot")
+		})
+	}
+}
+
+// machineCPU is the whole machine's busy CPU time so far (/proc/stat: all but idle and iowait).
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
+	var busy int64
+	for i, v := range f[1:] {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && i != 3 && i != 4 {
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / 100
 }
 
 // processCPU is this process's user+system CPU time so far.
