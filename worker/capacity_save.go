@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gpfed/gpfed/internal/batch"
+	"github.com/gpfed/gpfed/internal/metrics"
 	"github.com/gpfed/gpfed/internal/store"
 )
 
@@ -61,6 +62,8 @@ func (s *SnapshotSaver) saveGroup(ctx context.Context, saves []store.SnapshotSav
 	// hold the flusher for ever.
 	ctx, cancel := context.WithTimeout(ctx, saveGroupTimeout)
 	defer cancel()
+	metrics.SnapshotSaveGroups.Observe(float64(len(saves)))
+	defer func(start time.Time) { metrics.SnapshotSaveSeconds.Observe(time.Since(start).Seconds()) }(time.Now())
 	rs, err := s.db.SaveSnapshots(ctx, saves)
 	if err == nil || len(saves) == 1 {
 		return rs, err

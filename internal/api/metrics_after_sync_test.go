@@ -44,6 +44,8 @@ func TestMetricsAfterSync(t *testing.T) {
 		`gpfed_sync_practices_total{outcome="failed",spine_code="ACCESS_DENIED"}`: 1,
 		`gpfed_sync_slots_fetched_total`:                                          float64(done.SlotsTotal),
 		`gpfed_sync_run_duration_seconds_count`:                                   1,
+		`gpfed_sync_save_group_practices_sum`:                                     4, // every saved snapshot went through a group
+		`gpfed_sync_save_group_duration_seconds_count`:                            1,
 		`gpfed_gpconnect_request_duration_seconds_count{interaction="urn:nhs:names:services:gpconnect:fhir:rest:search:slot-1",status="200"}`: 4,
 		`gpfed_gpconnect_request_duration_seconds_count{interaction="urn:nhs:names:services:gpconnect:fhir:rest:search:slot-1",status="403"}`: 1,
 	}

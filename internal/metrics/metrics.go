@@ -31,6 +31,18 @@ var (
 		Name: "gpfed_sync_slots_fetched_total",
 		Help: "Free slots fetched and stored by successful practice fetches.",
 	})
+	// SnapshotSaveGroups observes each group of snapshots saved in one
+	// transaction: how many practices it held and how long it took.
+	SnapshotSaveGroups = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "gpfed_sync_save_group_practices",
+		Help:    "Practices whose snapshots were saved together in one transaction (groups form when saves queue up).",
+		Buckets: []float64{1, 2, 4, 8, 12, 16},
+	})
+	SnapshotSaveSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "gpfed_sync_save_group_duration_seconds",
+		Help:    "Time to save one group of practices' snapshots (its transaction).",
+		Buckets: prometheus.ExponentialBuckets(0.002, 2, 12),
+	})
 	// GPConnectCalls observes every HTTP attempt to a GP Connect provider.
 	GPConnectCalls = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "gpfed_gpconnect_request_duration_seconds",
@@ -54,7 +66,8 @@ func init() {
 	Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		SyncRunDuration, SyncPractices, SlotsFetched, GPConnectCalls, SDSCalls, GPConnectLimit,
+		SyncRunDuration, SyncPractices, SlotsFetched, SnapshotSaveGroups, SnapshotSaveSeconds, GPConnectCalls, SDSCalls,
+		GPConnectLimit,
 	)
 }
 

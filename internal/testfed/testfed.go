@@ -162,8 +162,33 @@ func newSDS(t testing.TB, fed *sim.Federation, log *slog.Logger) *sds.Client {
 // the test ends (or the returned stop func is called).
 func (f *Fed) StartWorker(t testing.TB, concurrency int) (stop func()) {
 	t.Helper()
-	mux := worker.NewMux(worker.Deps{DB: f.DB, Log: f.Log, Capacity: worker.CapacityDeps{GPC: f.GPC}, Fetch: f.Fetch})
-	return f.serve(t, mux, concurrency, 10*time.Second, queue.QueueCapacity)
+	fetch := f.Fetch
+	var saverDone chan struct{}
+	var stopSaver context.CancelFunc
+	if fetch.Saver == nil {
+		// Snapshots are saved as a worker saves them: in groups.
+		fetch.Saver = worker.NewSnapshotSaver(f.DB, f.Log)
+		var ctx context.Context
+		ctx, stopSaver = context.WithCancel(context.Background())
+		saverDone = make(chan struct{})
+		go func() { defer close(saverDone); fetch.Saver.Run(ctx) }()
+	}
+	mux := worker.NewMux(worker.Deps{DB: f.DB, Log: f.Log, Capacity: worker.CapacityDeps{GPC: f.GPC}, Fetch: fetch})
+	stopServer := f.serve(t, mux, concurrency, 10*time.Second, queue.QueueCapacity)
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		stopServer() // the handlers first, then the saver they hand snapshots to
+		if stopSaver != nil {
+			stopSaver()
+			<-saverDone
+		}
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // serve runs an in-process asynq server for mux on one queue until the test
