@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,8 +40,57 @@ func (l limit) describe() string {
 func (l limit) print() {
 	fmt.Printf("\ndecode+COPY limit: the responses of %d practices (%.1f MB, both 14-day windows each) decoded by gpfed's parser and COPYed by its encoder into a copy of the slots table %s, %d goroutines, for %.1fs\n",
 		l.practices, float64(l.bodyBytes)/1e6, l.describe(), l.goroutines, l.elapsed.Seconds())
-	fmt.Printf("  %d slots = %.0f slots/s (decoding alone: %.0f slots/s); cpu: this process %.1fs, everything else (postgres, other users) %.1fs; load average %s -> %s\n",
+	fmt.Printf("  %d slots = %.0f slots/s (decoding alone: %.0f slots/s); cpu: the limit's own process %.1fs, everything else (postgres, other users) %.1fs; load average %s -> %s\n",
 		l.slots, l.slotsPerSec, l.decodePerSec, l.benchCPU.Seconds(), l.other.Seconds(), l.loadBefore, l.loadAfter)
+}
+
+// limitChildEnv makes this program measure one limit (the order it names) and print it as JSON.
+const limitChildEnv = "GPFED_BENCH_LIMIT_ORDER"
+
+// measureLimitApart measures a limit in a process of its own (this program, re-executed). The
+// limit holds its sample responses in memory, and a process's peak RSS passes to the children it
+// starts afterwards (Go starts them with vfork, and Linux carries the peak of the memory map an
+// exec leaves into the child's maxrss): measured in this process, it would inflate every later
+// sync's peak RSS.
+func measureLimitApart(ctx context.Context, p params, order string) (limit, error) {
+	cmd := exec.CommandContext(ctx, os.Args[0], os.Args[1:]...)
+	cmd.Env = append(os.Environ(), limitChildEnv+"="+order, "GPFED_TEST_DATABASE_URL="+adminURL())
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return limit{}, fmt.Errorf("limit (%s) in its own process: %w", order, err)
+	}
+	var j limitJSON
+	if err := json.Unmarshal(out, &j); err != nil {
+		return limit{}, fmt.Errorf("limit (%s): %w: %q", order, err, out)
+	}
+	return limit{order: j.Order, practices: j.Practices, goroutines: j.Goroutines, bodyBytes: j.BodyBytes, slots: j.Slots,
+		elapsed: j.Elapsed, slotsPerSec: j.SlotsPerSec, decodePerSec: j.DecodePerSec, benchCPU: j.BenchCPU,
+		other: j.Other, loadBefore: j.LoadBefore, loadAfter: j.LoadAfter}, nil
+}
+
+// limitChild is the re-executed program's work: one limit, as JSON on stdout.
+func limitChild(ctx context.Context, p params, order string) error {
+	l, err := measureLimit(ctx, p, order)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(limitJSON{Order: l.order, Practices: l.practices, Goroutines: l.goroutines,
+		BodyBytes: l.bodyBytes, Slots: l.slots, Elapsed: l.elapsed, SlotsPerSec: l.slotsPerSec, DecodePerSec: l.decodePerSec,
+		BenchCPU: l.benchCPU, Other: l.other, LoadBefore: l.loadBefore, LoadAfter: l.loadAfter})
+}
+
+// limitJSON is limit with exported fields, to travel between the processes.
+type limitJSON struct {
+	Order                 string
+	Practices, Goroutines int
+	BodyBytes             int64
+	Slots                 int64
+	Elapsed               time.Duration
+	SlotsPerSec           float64
+	DecodePerSec          float64
+	BenchCPU, Other       time.Duration
+	LoadBefore, LoadAfter string
 }
 
 // consumerFilter is what gpfed's default configuration sends in searchFilter.
