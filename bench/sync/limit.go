@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gpfed/gpfed/internal/cpustat"
 	"github.com/gpfed/gpfed/internal/gpconnect"
 	"github.com/gpfed/gpfed/internal/sim"
 	"github.com/gpfed/gpfed/internal/store"
@@ -124,10 +125,10 @@ func measureLimit(ctx context.Context, p params, order string) (limit, error) {
 	}
 	l.decodePerSec = replay(ctx, bodies, l.goroutines, 2*time.Second, nil, order).perSec
 	l.loadBefore = loadAverage()
-	self0, machine0 := selfCPU(), machineCPU()
+	self0, machine0 := cpustat.Process(os.Getpid()), cpustat.Machine()
 	r := replay(ctx, bodies, l.goroutines, p.limitDuration, db, order)
-	l.benchCPU, l.loadAfter = selfCPU()-self0, loadAverage()
-	l.other = machineCPU() - machine0 - l.benchCPU
+	l.benchCPU, l.loadAfter = cpustat.Process(os.Getpid())-self0, loadAverage()
+	l.other = cpustat.Machine() - machine0 - l.benchCPU
 	if r.err != nil {
 		return l, r.err
 	}

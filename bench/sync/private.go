@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gpfed/gpfed/e2e"
+	"github.com/gpfed/gpfed/internal/cpustat"
 )
 
 // private is the throwaway cluster of -private-postgres (nil: the shared server).
@@ -41,25 +39,7 @@ func privateCPU() time.Duration {
 	if private == nil {
 		return 0
 	}
-	root := private.Pid()
-	total := reapedCPU(root)
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndex(s, ")")+2:])
-		if ppid, _ := strconv.Atoi(f[1]); pid == root || ppid == root {
-			total += procCPU(pid)
-		}
-	}
-	return total
+	return cpustat.Reaped(private.Pid()) + cpustat.Tree(private.Pid())
 }
 
 func resetStatements(ctx context.Context, dbURL string) {
@@ -94,17 +74,4 @@ func topStatements(ctx context.Context, conn *pgx.Conn) []string {
 		out = append(out, fmt.Sprintf("%8.0f ms %7d calls %7.0f us/call  %s", ms, calls, 1000*ms/float64(max(calls, 1)), q))
 	}
 	return out
-}
-
-// reapedCPU is the CPU time of pid's children that have ended (cutime + cstime).
-func reapedCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndex(s, ")")+2:])
-	cu, _ := strconv.ParseInt(f[13], 10, 64)
-	cs, _ := strconv.ParseInt(f[14], 10, 64)
-	return time.Duration(cu+cs) * time.Second / 100
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gpfed/gpfed/e2e"
+	"github.com/gpfed/gpfed/internal/cpustat"
 )
 
 // result is one whole sync, measured.
@@ -134,11 +135,11 @@ func runSync(ctx context.Context, p params, env []string, simPid int, dbURL stri
 		conn.Close(ctx)
 	}
 	r.loadBefore = loadAverage()
-	machine0, sim0, pg0 := machineCPU(), procCPU(simPid), privateCPU()
+	machine0, sim0, pg0 := cpustat.Machine(), cpustat.Process(simPid), privateCPU()
 	start := time.Now()
 	err := cmd.Run()
 	r.wall = time.Since(start)
-	machine, simUsed := machineCPU()-machine0, procCPU(simPid)-sim0
+	machine, simUsed := cpustat.Machine()-machine0, cpustat.Process(simPid)-sim0
 	r.loadAfter = loadAverage()
 	if err != nil {
 		var ee *exec.ExitError

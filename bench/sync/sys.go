@@ -51,38 +51,3 @@ func loadAverage() string {
 	f := strings.Fields(string(b))
 	return strings.Join(f[:3], " ")
 }
-
-// procCPU reads a process's user+system CPU time from /proc/<pid>/stat.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndex(s, ")")+2:])
-	var ut, st int64
-	fmt.Sscan(fields[11], &ut)
-	fmt.Sscan(fields[12], &st)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ = 100 on Linux
-}
-
-// machineCPU is the busy (non-idle) CPU time of the whole machine so far.
-func machineCPU() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
-	var busy int64
-	for i, v := range f[1:] {
-		var n int64
-		fmt.Sscan(v, &n)
-		if i != 3 && i != 4 { // idle, iowait
-			busy += n
-		}
-	}
-	return time.Duration(busy) * time.Second / 100
-}
-
-// selfCPU is this process's CPU time so far.
-func selfCPU() time.Duration { return procCPU(os.Getpid()) }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gpfed/gpfed/internal/cpustat"
 )
 
 // usage is a snapshot of what the deployment has consumed so far: CPU time
@@ -22,10 +24,10 @@ type usage struct {
 func (e *env) usage(ctx context.Context) usage {
 	u := usage{cpu: map[string]float64{}}
 	for name, pid := range e.pids() {
-		u.cpu[name] = cpuSeconds(pid)
+		u.cpu[name] = cpustat.Process(pid).Seconds()
 	}
 	if e.pg != nil {
-		u.cpu["postgres (private)"] = treeCPUSeconds(e.pg.Pid())
+		u.cpu["postgres (private)"] = cpustat.Tree(e.pg.Pid()).Seconds()
 	}
 	u.redisCalls = redisCalls(ctx, e.redis.Addr())
 	u.pgCommits = pgCommits(ctx, e.adminURL, e.dbName)
@@ -54,42 +56,6 @@ func reportCost(before, after usage, tasks int) {
 	}
 	fmt.Printf("\n                   %.1f Redis commands, %.1f Postgres commits\n",
 		float64(after.redisCalls-before.redisCalls)/float64(tasks), float64(after.pgCommits-before.pgCommits)/float64(tasks))
-}
-
-// cpuSeconds is utime+stime of pid from /proc (0 when unknown).
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ is 100 on Linux
-}
-
-// treeCPUSeconds is the CPU time of pid and its live children (a
-// postmaster and its backends).
-func treeCPUSeconds(pid int) float64 {
-	total := cpuSeconds(pid)
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		child, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
-			total += cpuSeconds(child)
-		}
-	}
-	return total
 }
 
 func redisCalls(ctx context.Context, addr string) int64 {

@@ -3,15 +3,13 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gpfed/gpfed/internal/cpustat"
 	"github.com/gpfed/gpfed/internal/practice"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/testdb"
@@ -105,7 +103,7 @@ func BenchmarkSaveFirstSnapshot(b *testing.B) {
 				if _, err := db.Pool.Exec(ctx, `CHECKPOINT`); err != nil {
 					b.Fatal(err)
 				}
-				start, self0, machine0 := time.Now(), processCPU(), machineCPU()
+				start, self0, machine0 := time.Now(), processCPU(), cpustat.Machine()
 				var wg sync.WaitGroup
 				next := atomic.Int64{}
 				for range 4 {
@@ -121,7 +119,7 @@ func BenchmarkSaveFirstSnapshot(b *testing.B) {
 					})
 				}
 				wg.Wait()
-				elapsed, self, machine = elapsed+time.Since(start), self+processCPU()-self0, machine+machineCPU()-machine0
+				elapsed, self, machine = elapsed+time.Since(start), self+processCPU()-self0, machine+cpustat.Machine()-machine0
 			}
 			n := float64(total.Load())
 			b.ReportMetric(n/elapsed.Seconds(), "slots/s")
@@ -129,22 +127,6 @@ func BenchmarkSaveFirstSnapshot(b *testing.B) {
 			b.ReportMetric(float64(machine.Nanoseconds())/n, "machine-cpu-ns/slot")
 		})
 	}
-}
-
-// machineCPU is the whole machine's busy CPU time so far (/proc/stat: all but idle and iowait).
-func machineCPU() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
-	var busy int64
-	for i, v := range f[1:] {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && i != 3 && i != 4 {
-			busy += n
-		}
-	}
-	return time.Duration(busy) * time.Second / 100
 }
 
 // processCPU is this process's user+system CPU time so far.
