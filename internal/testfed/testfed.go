@@ -21,6 +21,7 @@ import (
 	"github.com/gpfed/gpfed/internal/metrics"
 	"github.com/gpfed/gpfed/internal/practice"
 	"github.com/gpfed/gpfed/internal/sds"
+	"github.com/gpfed/gpfed/internal/service"
 	"github.com/gpfed/gpfed/internal/sim"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/testdb"
@@ -163,30 +164,16 @@ func newSDS(t testing.TB, fed *sim.Federation, log *slog.Logger) *sds.Client {
 func (f *Fed) StartWorker(t testing.TB, concurrency int) (stop func()) {
 	t.Helper()
 	fetch := f.Fetch
-	var saverDone chan struct{}
-	var stopSaver context.CancelFunc
+	var g service.Group
 	if fetch.Saver == nil {
 		// Snapshots are saved as a worker saves them: in groups.
 		fetch.Saver = worker.NewSnapshotSaver(f.DB, f.Log)
-		var ctx context.Context
-		ctx, stopSaver = context.WithCancel(context.Background())
-		saverDone = make(chan struct{})
-		go func() { defer close(saverDone); fetch.Saver.Run(ctx) }()
+		g.Start(context.Background(), "snapshot saver", fetch.Saver.Run)
 	}
 	mux := worker.NewMux(worker.Deps{DB: f.DB, Log: f.Log, Capacity: worker.CapacityDeps{GPC: f.GPC}, Fetch: fetch})
 	stopServer := f.serve(t, mux, concurrency, 10*time.Second, queue.QueueCapacity)
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		stopServer() // the handlers first, then the saver they hand snapshots to
-		if stopSaver != nil {
-			stopSaver()
-			<-saverDone
-		}
-	}
+	// The handlers first, then the saver they hand snapshots to (both stop once).
+	stop = func() { stopServer(); g.Stop() }
 	t.Cleanup(stop)
 	return stop
 }
