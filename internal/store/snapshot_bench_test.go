@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/gpfed/gpfed/internal/cpustat"
 	"github.com/gpfed/gpfed/internal/practice"
 	"github.com/gpfed/gpfed/internal/store"
@@ -134,4 +136,38 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkRoundTrips is what one round trip to Postgres costs the whole machine (this process,
+// the backend, the kernel between them), against what its statements cost: one statement, and a
+// pipelined batch of four (the way the snapshot save sends its statements). Reported: the machine's
+// CPU per round trip, from /proc/stat.
+func BenchmarkRoundTrips(b *testing.B) {
+	db, _ := testdb.New(b)
+	ctx := context.Background()
+	const lock = `SELECT pg_advisory_xact_lock(730199, hashtext($1))`
+	for _, c := range []struct {
+		name string
+		run  func() error
+	}{
+		{"select-1", func() error { _, err := db.Pool.Exec(ctx, `SELECT 1`); return err }},
+		{"one-statement", func() error { _, err := db.Pool.Exec(ctx, lock, "A12345"); return err }},
+		{"batch-of-four", func() error {
+			batch := &pgx.Batch{}
+			for range 4 {
+				batch.Queue(lock, "A12345")
+			}
+			return db.Pool.SendBatch(ctx, batch).Close()
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			machine0 := cpustat.Machine()
+			for range b.N {
+				if err := c.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64((cpustat.Machine()-machine0).Nanoseconds())/1e3/float64(b.N), "machine-cpu-us/op")
+		})
+	}
 }
