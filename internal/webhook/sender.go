@@ -98,6 +98,16 @@ func NewClient(timeout time.Duration) *http.Client {
 	return NewClientFor(timeout, Policy{})
 }
 
+// maxIdleConns is how many idle connections a Sender's client keeps, to
+// one host or in all: as many as a worker has deliveries in flight by
+// default (GPFED_DELIVERY_MAX_IN_FLIGHT), so a connection is closed when it
+// has been idle for 90 s (the transport's IdleConnTimeout), not because
+// more were busy at once than the pool keeps. A federation's practices may share one host (a supplier's gateway);
+// with Go's default of 2 per host (32 here before), bench/tasks's receivers,
+// one listener for all practices, saw about one delivery in nine dial a new
+// connection and close it again.
+const maxIdleConns = 128
+
 // NewClientFor returns an http.Client for a Sender: per-attempt timeout,
 // bounded connection set-up, no redirects, no proxy (the target check must
 // see the real destination), and every connection checked against p at
@@ -105,7 +115,7 @@ func NewClient(timeout time.Duration) *http.Client {
 func NewClientFor(timeout time.Duration, p Policy) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil
-	tr.MaxIdleConnsPerHost = 32
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = maxIdleConns, maxIdleConns
 	tr.ResponseHeaderTimeout = timeout
 	tr.DialContext = p.dialContext(&net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second})
 	return &http.Client{

@@ -2,10 +2,14 @@ package webhook_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,5 +148,44 @@ func TestSenderTimeoutAndUnreachable(t *testing.T) {
 				t.Errorf("error leaks the URL: %q", msg)
 			}
 		})
+	}
+}
+
+// TestSenderKeepsConnectionsToOneHost: practices that share a host (one
+// supplier's gateway) get many deliveries at once; the connections they
+// used are kept for the next round instead of being closed and dialled
+// again (Go's default keeps 2 per host).
+func TestSenderKeepsConnectionsToOneHost(t *testing.T) {
+	t.Parallel()
+	const inFlight = 64
+	var dialled atomic.Int64
+	var arrived sync.WaitGroup
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Done()
+		arrived.Wait() // every request of a round is in flight at once
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dialled.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	s := &webhook.Sender{Client: webhook.NewClientFor(5*time.Second, loopback)}
+	for round := range 3 {
+		arrived.Add(inFlight)
+		var done sync.WaitGroup
+		for i := range inFlight {
+			done.Go(func() {
+				key := fmt.Sprintf("key-%d-%d", round, i)
+				if res := s.Send(context.Background(), srv.URL+"/hook", []string{"s3cret"}, webhook.EventTask, key, []byte(`{}`)); res.Outcome != webhook.Delivered {
+					t.Errorf("%s: %v", key, res.Err)
+				}
+			})
+		}
+		done.Wait()
+	}
+	if n := dialled.Load(); n != inFlight {
+		t.Errorf("3 rounds of %d deliveries at once dialled %d connections, want %d (one per delivery in flight)", inFlight, n, inFlight)
 	}
 }
