@@ -181,14 +181,15 @@ func (db *DB) Claim(ctx context.Context, opt ClaimOptions) ([]ClaimedItem, error
 	}
 	// One round trip claims (the claim commits, releasing the lock, in it);
 	// a second, only when it took something, reads the content by id in a
-	// fresh snapshot.
+	// fresh snapshot (a transaction of its own, for its generic plan).
 	var ids []uuid.UUID
 	b := &pgx.Batch{}
 	for _, s := range []stmt{
 		{sql: `BEGIN`},
 		{sql: `SET LOCAL synchronous_commit = off`},
 		{sql: `SELECT pg_advisory_xact_lock($1)`, args: []any{int64(claimLockID)}},
-		{sql: claimSQL, args: []any{opt.Limit, opt.Cap, token, opt.Lease, finishedIDs, finishedTokens}, scan: func(r pgx.Row) error { return r.Scan(&ids) }},
+		{sql: claimSQL, args: []any{opt.Limit, opt.Cap, token, opt.Lease, finishedIDs, finishedTokens}, scan: func(r pgx.Row) error { return r.Scan(&ids) },
+			generic: true},
 		{sql: `COMMIT`},
 	} {
 		s.queue(b)
@@ -199,22 +200,20 @@ func (db *DB) Claim(ctx context.Context, opt ClaimOptions) ([]ClaimedItem, error
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := db.Pool.Query(ctx, claimedSQL, token, ids)
-	if err != nil {
-		return nil, fmt.Errorf("read claimed deliveries: %w", translate(err))
-	}
-	defer rows.Close()
 	items := make([]ClaimedItem, 0, len(ids))
-	for rows.Next() {
-		it, err := scanClaimed(rows)
-		if err != nil {
-			return nil, err
+	err := db.pipelineTx(ctx, stmt{sql: claimedSQL, args: []any{token, ids}, generic: true, rows: func(rows pgx.Rows) error {
+		for rows.Next() {
+			it, err := scanClaimed(rows)
+			if err != nil {
+				return err
+			}
+			it.Token = token
+			items = append(items, it)
 		}
-		it.Token = token
-		items = append(items, it)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read claimed deliveries: %w", translate(err))
+		return rows.Err()
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("read claimed deliveries: %w", err)
 	}
 	return items, nil
 }

@@ -285,7 +285,7 @@ func taskFinalStmt(state string, outs []Outcome, ttl time.Duration, updated, not
 		nq AS (INSERT INTO delivery_queue (ref_id, kind, endpoint) SELECT id, 'notification', recipient_ods FROM n)
 		SELECT (SELECT count(*) FROM u)::int, (SELECT count(*) FROM n)::int`,
 		args: append(a.args(), state, kind, ttl),
-		scan: func(r pgx.Row) error { return r.Scan(updated, notified) }}
+		scan: func(r pgx.Row) error { return r.Scan(updated, notified) }, generic: true}
 }
 
 // retryStmt schedules owned items' next attempts (or, for a released
@@ -299,7 +299,7 @@ func retryStmt(table, openState string, outs []Outcome, scan func(pgx.Row) error
 				last_error = COALESCE(NULLIF(o.err, ''), t.last_error)` + updatedAt(table) + `
 			FROM o JOIN d ON d.ref_id = o.id WHERE t.id = ANY($1::uuid[]) AND t.id = o.id AND t.state = '` + openState + `' RETURNING t.id)
 		SELECT count(*)::int FROM d`,
-		args: a.args(), scan: scan}
+		args: a.args(), scan: scan, generic: true}
 }
 
 func updatedAt(table string) string {
@@ -328,7 +328,7 @@ func notificationFinalStmt(outs []Outcome, scan func(pgx.Row) error) stmt {
 			FROM o JOIN d ON d.ref_id = o.id JOIN f ON f.id = o.id
 			WHERE n.id = ANY($1::uuid[]) AND n.id = o.id AND n.state = 'pending' RETURNING n.id)
 		SELECT count(*)::int FROM u`,
-		args: append(a.args(), failed), scan: scan}
+		args: append(a.args(), failed), scan: scan, generic: true}
 }
 
 // dropStmt removes owned queue rows of items that needed nothing more.
@@ -336,5 +336,5 @@ func dropStmt(outs []Outcome, scan func(pgx.Row) error) stmt {
 	a := arrays(outs)
 	return stmt{sql: `WITH ` + outcomeInput + `,
 		d AS (DELETE FROM delivery_queue q USING o WHERE q.ref_id = o.id AND ` + ownsRow + ` RETURNING q.ref_id)
-		SELECT count(*)::int FROM d`, args: a.args(), scan: scan}
+		SELECT count(*)::int FROM d`, args: a.args(), scan: scan, generic: true}
 }
