@@ -42,7 +42,9 @@ type bundleIndex struct {
 // with a *ParseError, as is anything that is not a JSON Bundle. Slots that are not free are
 // skipped. The result is de-duplicated by id and sorted by Start, then ID.
 func ParseSlotBundle(data []byte) ([]Slot, error) {
-	rt, entries, err := decodeEntries(data)
+	b := parsePool.Get().(*parseBuffers)
+	defer b.release()
+	rt, entries, err := decodeEntries(data, b)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +53,7 @@ func ParseSlotBundle(data []byte) ([]Slot, error) {
 	}
 	idx, free := indexBundle(entries)
 	slots := make([]Slot, 0, len(free))
-	seen := make(map[string]struct{}, len(free))
+	seen := b.seen
 	var day dayCache
 	for _, fs := range free {
 		s, err := idx.slot(fs, &day)

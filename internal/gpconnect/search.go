@@ -98,7 +98,9 @@ func mergeWindows(results []windowResult, from, to time.Time) []Slot {
 		n += len(r.slots)
 	}
 	out := make([]Slot, 0, n)
-	seen := make(map[string]struct{}, n)
+	b := parsePool.Get().(*parseBuffers) // for its seen set
+	defer b.release()
+	seen := b.seen
 	for _, r := range results {
 		for _, s := range r.slots {
 			// A provider that returns slots outside the asked-for range (some ignore the window)
