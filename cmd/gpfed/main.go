@@ -160,6 +160,11 @@ func realMain(ctx context.Context, args []string) error {
 		}
 		defer stop()
 	}
+	if path := os.Getenv("GPFED_MEMPROFILE"); path != "" {
+		// For benchmarking: where the command allocated (go tool pprof
+		// -sample_index=alloc_space), written when it ends.
+		defer writeHeapProfile(path+"."+args[0], log)
+	}
 	err = cmd.run(ctx, app, args[1:])
 	if err != nil && loggedCommands[args[0]] && !errors.As(err, new(UsageError)) {
 		// A service's last word is a log record like all its others (JSON
@@ -201,6 +206,19 @@ func printUsage(w io.Writer) {
 	b.WriteString("\n`gpfed COMMAND --help` (or `gpfed help COMMAND`) shows a command's usage.\n")
 	b.WriteString("Configuration is read from the environment; see README.md.\n")
 	fmt.Fprint(w, b.String())
+}
+
+func writeHeapProfile(path string, log *slog.Logger) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		log.Warn("write memory profile", "path", path, "error", err.Error())
+	}
 }
 
 func startCPUProfile(path string) (func(), error) {
