@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strconv"
 	"time"
@@ -96,11 +95,11 @@ func (e *Engine) post(ctx context.Context, it store.ClaimedItem, o *store.Outcom
 func eventBody(it store.ClaimedItem) (string, []byte, error) {
 	if it.Kind == store.KindTask {
 		t := it.Task
-		b, err := json.Marshal(webhook.TaskEvent{
+		b, err := webhook.TaskEvent{
 			Event: webhook.EventTask, ID: it.ID, SenderODS: t.SenderODS, RecipientODS: t.RecipientODS,
 			Type: t.Type, Priority: t.Priority, Subject: t.Subject, Body: t.Body,
 			PatientNHSNumber: t.PatientNHSNumber, DueDate: t.DueDate, CreatedAt: it.CreatedAt.UTC(),
-		})
+		}.AppendJSON(make([]byte, 0, 512+len(t.Subject)+len(t.Body)))
 		return webhook.EventTask, b, err
 	}
 	n := it.Notification
@@ -108,10 +107,10 @@ func eventBody(it store.ClaimedItem) (string, []byte, error) {
 	if data == nil {
 		data = map[string]any{}
 	}
-	b, err := json.Marshal(webhook.NotificationEvent{
+	b, err := webhook.NotificationEvent{
 		Event: webhook.EventNotification, ID: it.ID, Kind: n.Kind, RecipientODS: n.RecipientODS,
 		TaskID: n.TaskID, SubjectODS: n.SubjectODS, Data: data, CreatedAt: it.CreatedAt.UTC(),
-	})
+	}.AppendJSON(make([]byte, 0, 384))
 	return webhook.EventNotification, b, err
 }
 

@@ -2,15 +2,15 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/gpfed/gpfed/internal/jsonenc"
 )
 
 // SlotRecord is one free slot as stored in the snapshot.
@@ -370,33 +370,11 @@ func countsJSON(m map[string]int) string {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = jsonenc.AppendString(b, k)
 		b = append(b, ':')
 		b = strconv.AppendInt(b, int64(m[k]), 10)
 	}
 	return string(append(b, '}'))
-}
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 goes through
-// encoding/json, which replaces it as Postgres's jsonb would otherwise refuse.
-func appendJSONString(b []byte, s string) []byte {
-	if !utf8.ValidString(s) {
-		j, _ := json.Marshal(s) // a string always encodes
-		return append(b, j...)
-	}
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
 }
 
 // dayAggregate is one capacity_daily row being built.

@@ -1,9 +1,13 @@
 package webhook
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/gpfed/gpfed/internal/jsonenc"
 )
 
 // TaskEvent is the body of a Gpfed-Event: task delivery. The receiving
@@ -34,4 +38,60 @@ type NotificationEvent struct {
 	SubjectODS   string         `json:"subject_ods,omitempty"`
 	Data         map[string]any `json:"data"`
 	CreatedAt    time.Time      `json:"created_at"`
+}
+
+// AppendJSON appends e as encoding/json would marshal it, byte for byte
+// (TestEventsMatchEncodingJSON): one is built per delivery, and
+// encoding/json's reflection was 8% of the worker's CPU in bench/tasks.
+func (e TaskEvent) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"event":`...)
+	b = jsonenc.AppendString(b, e.Event)
+	b = appendField(b, "id", e.ID.String())
+	b = appendField(b, "sender_ods", e.SenderODS)
+	b = appendField(b, "recipient_ods", e.RecipientODS)
+	b = appendField(b, "type", e.Type)
+	b = appendField(b, "priority", e.Priority)
+	b = appendField(b, "subject", e.Subject)
+	b = appendField(b, "body", e.Body)
+	b = appendField(b, "patient_nhs_number", e.PatientNHSNumber)
+	if e.DueDate != "" {
+		b = appendField(b, "due_date", e.DueDate)
+	}
+	return appendCreatedAt(b, e.CreatedAt)
+}
+
+// AppendJSON appends e as encoding/json would marshal it (its data through
+// encoding/json itself).
+func (e NotificationEvent) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"event":`...)
+	b = jsonenc.AppendString(b, e.Event)
+	b = appendField(b, "id", e.ID.String())
+	b = appendField(b, "kind", e.Kind)
+	b = appendField(b, "recipient_ods", e.RecipientODS)
+	if e.TaskID != nil {
+		b = appendField(b, "task_id", e.TaskID.String())
+	}
+	if e.SubjectODS != "" {
+		b = appendField(b, "subject_ods", e.SubjectODS)
+	}
+	data, err := json.Marshal(e.Data)
+	if err != nil {
+		return nil, err
+	}
+	b = append(append(b, `,"data":`...), data...)
+	return appendCreatedAt(b, e.CreatedAt)
+}
+
+func appendField(b []byte, name, value string) []byte {
+	b = append(append(append(b, ',', '"'), name...), '"', ':')
+	return jsonenc.AppendString(b, value)
+}
+
+func appendCreatedAt(b []byte, t time.Time) ([]byte, error) {
+	b = append(b, `,"created_at":`...)
+	b, ok := jsonenc.AppendTime(b, t)
+	if !ok {
+		return nil, fmt.Errorf("created_at %v: year outside 0-9999", t)
+	}
+	return append(b, '}'), nil
 }
