@@ -47,9 +47,10 @@ var parsePool = sync.Pool{New: func() any {
 }}
 
 // release empties b (no string or slice of the Bundle stays reachable
-// through it) and returns it to the pool.
+// through it) and returns it to the pool. Only entries[:len] can hold
+// anything: the rest was cleared by the release before, or never used.
 func (b *parseBuffers) release() {
-	clear(b.entries[:cap(b.entries)])
+	clear(b.entries)
 	b.entries = b.entries[:0]
 	clear(b.intern)
 	clear(b.seen)
