@@ -38,6 +38,7 @@ type params struct {
 	keyOrders  []string
 	bin        string
 	env        []string
+	syncEnv    []string // the sync process's alone
 	privatePG  bool
 	pgSettings []string // extra settings for the private cluster
 }
@@ -51,7 +52,7 @@ func main() {
 
 func run() error {
 	var p params
-	var lat, ceil, env string
+	var lat, ceil, env, syncEnv string
 	flag.IntVar(&p.practices, "practices", 6500, "federation size")
 	flag.StringVar(&lat, "latency", "200ms,1s", "median provider latencies to run, comma-separated")
 	flag.StringVar(&ceil, "concurrency", "512", "GPFED_GPC_MAX_CONCURRENT ceilings to try, comma-separated (the limit adapts below it)")
@@ -64,6 +65,7 @@ func run() error {
 	flag.StringVar(&orders, "limit-order", "ascending,scattered,grouped", "orders of the limit's practice codes, comma-separated, each measured: ascending (the reference: every insert at the primary key's right edge, one practice per transaction), scattered (spread over the key space, as a federation's practices finish) or grouped (ascending, as many practices per transaction as the sync's saver groups)")
 	flag.StringVar(&p.bin, "bin", "bin/gpfed", "gpfed binary")
 	flag.StringVar(&env, "env", "", "extra KEY=VALUE settings for gpfed, comma-separated (e.g. GPFED_SYNC_MAX_BYTES_IN_FLIGHT=33554432)")
+	flag.StringVar(&syncEnv, "sync-env", "", "extra KEY=VALUE settings for the sync process alone, comma-separated (e.g. GOGC=200: -env would set it for the simulator too)")
 	flag.BoolVar(&p.privatePG, "private-postgres", false, "use a throwaway PostgreSQL cluster (fsync on, pg_stat_statements) whose CPU and statements are reported on their own")
 	var pgSettings string
 	flag.StringVar(&pgSettings, "pg-settings", "", "extra settings for the -private-postgres cluster, comma-separated (e.g. shared_buffers=1GB)")
@@ -83,6 +85,9 @@ func run() error {
 	}
 	if env != "" {
 		p.env = strings.Split(env, ",")
+	}
+	if syncEnv != "" {
+		p.syncEnv = strings.Split(syncEnv, ",")
 	}
 	for _, o := range strings.Split(orders, ",") {
 		if o != "ascending" && o != "scattered" && o != "grouped" {

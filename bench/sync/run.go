@@ -91,6 +91,9 @@ func benchSync(ctx context.Context, p params, latency time.Duration, ceiling int
 	r.settings = append(r.settings, p.env...)
 	env := append(os.Environ(), "DATABASE_URL="+dbURL, "REDIS_URL="+redis.URL(), "GPFED_LOG_LEVEL=warn")
 	env = append(env, r.settings...)
+	for _, kv := range p.syncEnv { // printed with the rest, set for the sync process alone
+		r.settings = append(r.settings, "sync:"+kv)
+	}
 
 	csvPath := filepath.Join(tmp, "federation.csv")
 	simArgs := []string{"sim", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--practices", fmt.Sprint(p.practices),
@@ -127,7 +130,7 @@ func benchSync(ctx context.Context, p params, latency time.Duration, ceiling int
 // runSync runs `gpfed sync --once` and measures it.
 func runSync(ctx context.Context, p params, env []string, simPid int, dbURL string, r *result) error {
 	cmd := exec.Command(p.bin, "sync", "--once")
-	cmd.Env = env
+	cmd.Env = append(env, p.syncEnv...)
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, os.Stderr
 	if conn, err := pgx.Connect(ctx, dbURL); err == nil {

@@ -48,6 +48,7 @@ func runSync(ctx context.Context, app *App, args []string) error {
 	if *days < 1 || *days > 366 {
 		return usagef("--days must be between 1 and 366")
 	}
+	tuneFetchGC(app)
 	c, err := connect(ctx, app)
 	if err != nil {
 		return err

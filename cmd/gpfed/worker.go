@@ -21,6 +21,7 @@ func runWorker(ctx context.Context, app *App, args []string) error {
 	if len(args) > 0 {
 		return usagef("worker takes no arguments (concurrency: GPFED_WORKER_CONCURRENCY)")
 	}
+	tuneFetchGC(app)
 	c, err := connect(ctx, app)
 	if err != nil {
 		return err
