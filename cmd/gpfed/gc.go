@@ -44,5 +44,6 @@ func tuneFetchGC(app *App) {
 	}
 	debug.SetGCPercent(s.percent)
 	debug.SetMemoryLimit(s.limit)
-	app.Log.Debug("garbage collector set for fetching", slog.Int("gogc", s.percent), slog.Int64("memory_limit_bytes", s.limit))
+	app.Log.Debug("garbage collector set for fetching", slog.String("component", "process"), slog.Int("gogc", s.percent),
+		slog.Int64("memory_limit_bytes", s.limit))
 }
