@@ -36,7 +36,7 @@ func Process(pid int) time.Duration {
 	if f == nil {
 		return 0
 	}
-	return ticks(f[11]) + ticks(f[12])
+	return own(f)
 }
 
 // Reaped is the CPU time of pid's children that have ended and been waited
@@ -61,7 +61,7 @@ func Tree(pid int) time.Duration {
 		}
 		if f := statFields(child); f != nil {
 			if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
-				total += Process(child)
+				total += own(f)
 			}
 		}
 	}
@@ -86,6 +86,9 @@ func statFields(pid int) []string {
 	}
 	return nil
 }
+
+// own is the user+system time in a process's stat fields.
+func own(f []string) time.Duration { return ticks(f[11]) + ticks(f[12]) }
 
 func ticks(v string) time.Duration {
 	n, _ := strconv.ParseInt(v, 10, 64)

@@ -59,11 +59,11 @@ func (s stmt) run(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, genericPlans); err != nil {
 			return err
 		}
-		err := stmt{what: s.what, sql: s.sql, args: s.args, scan: s.scan, rows: s.rows}.run(ctx, tx)
-		if err != nil {
+		s.generic = false // s is a copy: the statement itself, once
+		if err := s.run(ctx, tx); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, defaultPlans)
+		_, err := tx.Exec(ctx, defaultPlans)
 		return err
 	}
 	switch {

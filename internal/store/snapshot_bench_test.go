@@ -3,9 +3,9 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -105,7 +105,7 @@ func BenchmarkSaveFirstSnapshot(b *testing.B) {
 				if _, err := db.Pool.Exec(ctx, `CHECKPOINT`); err != nil {
 					b.Fatal(err)
 				}
-				start, self0, machine0 := time.Now(), processCPU(), cpustat.Machine()
+				start, self0, machine0 := time.Now(), cpustat.Process(os.Getpid()), cpustat.Machine()
 				var wg sync.WaitGroup
 				next := atomic.Int64{}
 				for range 4 {
@@ -121,7 +121,7 @@ func BenchmarkSaveFirstSnapshot(b *testing.B) {
 					})
 				}
 				wg.Wait()
-				elapsed, self, machine = elapsed+time.Since(start), self+processCPU()-self0, machine+cpustat.Machine()-machine0
+				elapsed, self, machine = elapsed+time.Since(start), self+cpustat.Process(os.Getpid())-self0, machine+cpustat.Machine()-machine0
 			}
 			n := float64(total.Load())
 			b.ReportMetric(n/elapsed.Seconds(), "slots/s")
@@ -129,13 +129,6 @@ func BenchmarkSaveFirstSnapshot(b *testing.B) {
 			b.ReportMetric(float64(machine.Nanoseconds())/n, "machine-cpu-ns/slot")
 		})
 	}
-}
-
-// processCPU is this process's user+system CPU time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkRoundTrips is what one round trip to Postgres costs the whole machine (this process,
