@@ -15,7 +15,7 @@ import (
 // ~17% of its CPU collecting; in three alternating pairs of
 // 3,000-practice syncs at 200 ms (bench/sync -sync-env, docs/BENCHMARKS.md)
 // GOGC=200 with a 150 MiB limit took the machine's CPU per slot stored to
-// 0.81x, 1.05x and 0.85x of the default's, for 3-10 MiB more peak RSS.
+// 0.81x, 1.05x and 0.85x of the default's, for 2-12 MiB more peak RSS.
 const (
 	fetchGCPercent     = 200
 	fetchMemoryBudgets = 3

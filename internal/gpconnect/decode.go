@@ -32,7 +32,7 @@ func (d *decoder) keep(b []byte) string {
 }
 
 // parseBuffers are what parsing one Bundle needs only while it runs: the
-// decoded resources (~330 bytes an entry, a third of all a regional sync
+// decoded resources (~330 bytes an entry, a fifth of all a regional sync
 // allocated per slot before they were reused), the interning table and the
 // set of slot ids seen. ParseSlotBundle takes them from parsePool and puts
 // them back emptied, so that its garbage is the slots it returns.
