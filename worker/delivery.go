@@ -88,16 +88,6 @@ type Engine struct {
 	// endpoints' in-flight counts (store.ClaimOptions.Finished).
 	finishedMu sync.Mutex
 	finished   map[store.FinishedItem]struct{}
-	// reserved is room (of MaxInFlight) set aside for claims and
-	// pre-claiming records in progress; roomMu guards it.
-	roomMu   sync.Mutex
-	reserved int
-	// work and running are what deliveries run under (Run sets them
-	// before anything is delivered); stopping is set once Run's context
-	// ends, after which nothing new is claimed.
-	work     context.Context
-	running  *sync.WaitGroup
-	stopping atomic.Bool
 }
 
 // NewEngine builds an engine; waker and sweeper may be nil (tests).
@@ -169,40 +159,15 @@ func (e *Engine) Poke() {
 // interrupts them), records their outcomes and returns. Stop it after the
 // asynq server, whose handlers only poke it.
 func (e *Engine) Run(ctx context.Context) {
-	// Deliveries run under work, not ctx: a shutdown lets them finish.
-	work, interrupt := context.WithCancel(context.WithoutCancel(ctx))
-	defer interrupt()
-	e.work, e.running = work, &sync.WaitGroup{}
 	cctx, stopCompleter := context.WithCancel(context.WithoutCancel(ctx))
 	var completed sync.WaitGroup
 	for _, g := range []*batch.Group[store.Outcome, struct{}]{e.completer, e.failures} {
 		completed.Add(1)
 		go func() { defer completed.Done(); g.Run(cctx) }()
 	}
-	e.claimLoop(ctx, interrupt)
+	e.claimLoop(ctx)
 	stopCompleter()
 	completed.Wait()
-}
-
-// reserve sets aside room for up to want more deliveries (what MaxInFlight
-// leaves beside those in flight and those already reserved) and returns
-// how many it got; the caller gives it back with unreserve once what it
-// claimed with it is counted in flight.
-func (e *Engine) reserve(want int) int {
-	e.roomMu.Lock()
-	defer e.roomMu.Unlock()
-	n := min(want, e.cfg.MaxInFlight-int(e.inFlight.Load())-e.reserved)
-	if n <= 0 {
-		return 0
-	}
-	e.reserved += n
-	return n
-}
-
-func (e *Engine) unreserve(n int) {
-	e.roomMu.Lock()
-	defer e.roomMu.Unlock()
-	e.reserved -= n
 }
 
 // markFinished records (done) or forgets (!done) that an item's delivery

@@ -27,10 +27,13 @@ const claimsInFlight = 4
 // those in flight (interrupting them after DrainTimeout). Room is reserved
 // before a claim (MaxInFlight minus what is in flight or being claimed),
 // so concurrent claims never take more than the process may run.
-func (e *Engine) claimLoop(ctx context.Context, interrupt context.CancelFunc) {
-	var claiming sync.WaitGroup
+func (e *Engine) claimLoop(ctx context.Context) {
+	// Deliveries run under work, not ctx: a shutdown lets them finish.
+	work, interrupt := context.WithCancel(context.WithoutCancel(ctx))
+	defer interrupt()
+	var running, claiming sync.WaitGroup
 	var mu sync.Mutex
-	outstanding, failures := 0, 0
+	reserved, outstanding, failures := 0, 0, 0
 	claim := func(limit int) {
 		defer claiming.Done()
 		started := time.Now()
@@ -40,10 +43,10 @@ func (e *Engine) claimLoop(ctx context.Context, interrupt context.CancelFunc) {
 		metrics.DeliveryClaims.Inc()
 		metrics.DeliveryClaimed.Add(float64(len(items)))
 		if len(items) > 0 {
-			e.launch(items)
+			e.launch(work, &running, items)
 		}
-		e.unreserve(limit)
 		mu.Lock()
+		reserved -= limit
 		outstanding--
 		if err != nil {
 			failures++
@@ -66,9 +69,8 @@ func (e *Engine) claimLoop(ctx context.Context, interrupt context.CancelFunc) {
 	for {
 		select {
 		case <-ctx.Done():
-			e.stopping.Store(true)
 			claiming.Wait()
-			e.drain(interrupt)
+			e.drain(&running, interrupt)
 			return
 		case <-e.poke:
 		}
@@ -76,31 +78,28 @@ func (e *Engine) claimLoop(ctx context.Context, interrupt context.CancelFunc) {
 		// by every finishing delivery and every full claim, and so keeps up
 		// to claimsInFlight claims going.
 		mu.Lock()
-		if outstanding < claimsInFlight {
-			if limit := e.reserve(e.cfg.BatchSize); limit > 0 {
-				outstanding++
-				claiming.Add(1)
-				go claim(limit)
-			}
+		if room := e.cfg.MaxInFlight - int(e.inFlight.Load()) - reserved; outstanding < claimsInFlight && room > 0 {
+			limit := min(room, e.cfg.BatchSize)
+			reserved += limit
+			outstanding++
+			claiming.Add(1)
+			go claim(limit)
 		}
 		mu.Unlock()
 	}
 }
 
-// launch delivers a claimed batch (one claim token): one goroutine per
-// item, and a lease keeper that renews the claim until every item's
-// outcome is recorded. It is called by a claim, or by a record that
-// pre-claimed, while the caller's own delivery is still running, so the
-// running count never reaches zero in between.
-func (e *Engine) launch(items []store.ClaimedItem) {
+// launch delivers a claimed batch: one goroutine per item, and a lease
+// keeper that renews the claim until every item's outcome is recorded.
+func (e *Engine) launch(work context.Context, running *sync.WaitGroup, items []store.ClaimedItem) {
 	e.inFlight.Add(int64(len(items)))
-	lctx, release := e.holdLease(e.work, items)
+	lctx, release := e.holdLease(work, items)
 	var batch sync.WaitGroup
 	for _, it := range items {
 		batch.Add(1)
-		e.running.Add(1)
+		running.Add(1)
 		go func() {
-			defer e.running.Done()
+			defer running.Done()
 			defer batch.Done()
 			e.deliver(lctx, it)
 			e.inFlight.Add(-1)
@@ -112,9 +111,9 @@ func (e *Engine) launch(items []store.ClaimedItem) {
 
 // drain waits for deliveries in flight, interrupting them after
 // DrainTimeout (an interrupted one is released, not counted).
-func (e *Engine) drain(interrupt context.CancelFunc) {
+func (e *Engine) drain(running *sync.WaitGroup, interrupt context.CancelFunc) {
 	done := make(chan struct{})
-	go func() { e.running.Wait(); close(done) }()
+	go func() { running.Wait(); close(done) }()
 	select {
 	case <-done:
 		return

@@ -17,16 +17,8 @@ const recordPatience = 10 * time.Second
 // outcomes in one round trip, then pokes the sweeper when it scheduled
 // retries (each recorded delivery pokes the claim loop itself: it may
 // have created a notification or freed an endpoint's slot).
-//
-// A record that makes sender notifications pre-claims as many of them as
-// this process has room for (store.PreClaim) and delivers them at once.
 func (e *Engine) record(ctx context.Context, outs []store.Outcome) ([]struct{}, error) {
 	opt := store.RecordOptions{NotificationTTL: e.cfg.NotificationTTL, Breaker: e.cfg.Breaker}
-	if n := notifying(outs); n > 0 && e.work != nil && !e.stopping.Load() {
-		room := e.reserve(n)
-		defer e.unreserve(room)
-		opt.PreClaim = store.PreClaim{Limit: room, Cap: e.cfg.EndpointCap, Lease: e.cfg.Lease}
-	}
 	var rep store.RecordReport
 	var err error
 	wait := 50 * time.Millisecond
@@ -42,10 +34,6 @@ func (e *Engine) record(ctx context.Context, outs []store.Outcome) ([]struct{}, 
 	}
 	if err != nil {
 		return nil, err
-	}
-	if len(rep.PreClaimed) > 0 {
-		metrics.DeliveryPreClaimed.Add(float64(len(rep.PreClaimed)))
-		e.launch(rep.PreClaimed)
 	}
 	for _, t := range rep.Transitions {
 		e.logTransition(t)
@@ -83,16 +71,4 @@ func fmtTime(t *time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-// notifying counts the outcomes whose record makes a sender notification
-// (a task delivered or failed).
-func notifying(outs []store.Outcome) int {
-	n := 0
-	for _, o := range outs {
-		if o.Kind == store.KindTask && (o.Result == store.Delivered || o.Result == store.Failed) {
-			n++
-		}
-	}
-	return n
 }

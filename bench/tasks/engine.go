@@ -10,7 +10,7 @@ import (
 
 // engineStats are the worker's claim-loop counters at one moment.
 type engineStats struct {
-	claims, claimed, preClaimed          float64
+	claims, claimed                      float64
 	claimSeconds, recordSeconds, records float64
 }
 
@@ -51,7 +51,6 @@ func (e *env) engine() engineStats {
 		return 0
 	}
 	s.claims, s.claimed = value("gpfed_delivery_claims_total"), value("gpfed_delivery_claimed_total")
-	s.preClaimed = value("gpfed_delivery_preclaimed_total")
 	s.claimSeconds = value("gpfed_delivery_claim_duration_seconds")
 	s.recordSeconds, s.records = value("gpfed_delivery_record_duration_seconds"), count("gpfed_delivery_record_duration_seconds")
 	return s
@@ -64,8 +63,7 @@ func reportEngine(before, after engineStats, tasks int) {
 		return
 	}
 	records := after.records - before.records
-	claimed, preClaimed := after.claimed-before.claimed, after.preClaimed-before.preClaimed
-	fmt.Printf("    delivery engine: %.2f claims per task, %.1f deliveries per claim, %.2f ms per claim; %.2f pre-claimed per task; %.1f outcomes per record, %.2f ms per record\n",
-		claims/float64(tasks), claimed/claims, 1000*(after.claimSeconds-before.claimSeconds)/claims, preClaimed/float64(tasks),
-		(claimed+preClaimed)/max(records, 1), 1000*(after.recordSeconds-before.recordSeconds)/max(records, 1))
+	fmt.Printf("    delivery engine: %.2f claims per task, %.1f deliveries per claim, %.2f ms per claim; %.1f outcomes per record, %.2f ms per record\n",
+		claims/float64(tasks), (after.claimed-before.claimed)/claims, 1000*(after.claimSeconds-before.claimSeconds)/claims,
+		(after.claimed-before.claimed)/max(records, 1), 1000*(after.recordSeconds-before.recordSeconds)/max(records, 1))
 }

@@ -66,10 +66,6 @@ var (
 		Name: "gpfed_delivery_claimed_total",
 		Help: "Deliveries claimed (tasks and notifications).",
 	})
-	DeliveryPreClaimed = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "gpfed_delivery_preclaimed_total",
-		Help: "Sender notifications claimed by the record that made them and delivered at once, without a claim of their own.",
-	})
 	DeliveryClaimSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "gpfed_delivery_claim_duration_seconds",
 		Help:    "Time one claim took, lock wait included.",
@@ -83,5 +79,5 @@ var (
 )
 
 func init() {
-	Registry.MustRegister(DeliveryClaims, DeliveryClaimed, DeliveryPreClaimed, DeliveryClaimSeconds, DeliveryRecordSeconds)
+	Registry.MustRegister(DeliveryClaims, DeliveryClaimed, DeliveryClaimSeconds, DeliveryRecordSeconds)
 }

@@ -137,7 +137,15 @@ var claimSQL = distinctEndpoints + `,
 // claim lock. Items are found by id: no index needs the claim token, so a
 // claim changes one index fewer per item.
 const claimedSQL = `
-	SELECT ` + claimedColumns + `
+	SELECT c.ref_id, c.kind, c.endpoint, c.priority, COALESCE(h.state = 'open', false), COALESCE(p.active, false),
+		` + webhookColumns + `,
+		COALESCE(t.state = 'accepted', n.state = 'pending', false),
+		COALESCE(t.attempts, n.attempts, 0), COALESCE(t.last_error, n.last_error, ''),
+		COALESCE(t.created_at, n.created_at, now()), COALESCE(t.expires_at, n.expires_at, now()),
+		COALESCE(t.sender_ods, ''), COALESCE(t.recipient_ods, ''), COALESCE(t.patient_nhs_number, ''),
+		COALESCE(t.type, ''), COALESCE(t.priority, ''), COALESCE(t.subject, ''), COALESCE(t.body, ''),
+		COALESCE(to_char(t.due_date, 'YYYY-MM-DD'), ''),
+		COALESCE(n.kind, ''), n.task_id, COALESCE(n.subject_ods, ''), COALESCE(n.data, '{}'), COALESCE(n.recipient_ods, '')
 	FROM delivery_queue c
 	LEFT JOIN practices p ON p.ods_code = c.endpoint
 	LEFT JOIN endpoint_health h ON h.ods_code = c.endpoint
@@ -148,19 +156,6 @@ const claimedSQL = `
 	LEFT JOIN LATERAL (SELECT * FROM notifications WHERE c.kind = 'notification' AND id = c.ref_id OFFSET 0) n ON true
 	WHERE c.ref_id = ANY ($2::uuid[]) AND c.claim_token = $1
 	ORDER BY c.priority, c.due_at`
-
-// claimedColumns are what scanClaimed reads of a claimed queue row c, its
-// recipient practice p and endpoint health h, and its task t or
-// notification n.
-const claimedColumns = `c.ref_id, c.kind, c.endpoint, c.priority, COALESCE(h.state = 'open', false), COALESCE(p.active, false),
-		` + webhookColumns + `,
-		COALESCE(t.state = 'accepted', n.state = 'pending', false),
-		COALESCE(t.attempts, n.attempts, 0), COALESCE(t.last_error, n.last_error, ''),
-		COALESCE(t.created_at, n.created_at, now()), COALESCE(t.expires_at, n.expires_at, now()),
-		COALESCE(t.sender_ods, ''), COALESCE(t.recipient_ods, ''), COALESCE(t.patient_nhs_number, ''),
-		COALESCE(t.type, ''), COALESCE(t.priority, ''), COALESCE(t.subject, ''), COALESCE(t.body, ''),
-		COALESCE(to_char(t.due_date, 'YYYY-MM-DD'), ''),
-		COALESCE(n.kind, ''), n.task_id, COALESCE(n.subject_ods, ''), COALESCE(n.data, '{}'), COALESCE(n.recipient_ods, '')`
 
 // webhookColumns are the recipient practice p's webhook URL, its secret,
 // and the replaced secret while a rotation keeps it valid (else empty).

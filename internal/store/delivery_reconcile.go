@@ -102,15 +102,8 @@ func failUndelivered(ctx context.Context, tx pgx.Tx, codes []string, reason, msg
 	g := groupOutcomes(outs)
 	var tasks, notes, sent int
 	if len(g.taskFailed) > 0 {
-		noteIDs := newIDs(len(g.taskFailed))
-		if err := taskFinalStmt(TaskFailed, g.taskFailed, noteIDs, ttl, &tasks, &sent).run(ctx, tx); err != nil {
+		if err := taskFinalStmt(TaskFailed, g.taskFailed, ttl, &tasks, &sent).run(ctx, tx); err != nil {
 			return 0, fmt.Errorf("fail undelivered tasks: %w", err)
-		}
-		var none []ClaimedItem // nothing is pre-claimed here
-		for _, s := range queueNotificationsStmts(noteIDs, PreClaim{}, &none) {
-			if err := s.run(ctx, tx); err != nil {
-				return 0, fmt.Errorf("queue the senders' notifications: %w", err)
-			}
 		}
 	}
 	if len(g.noteFinal) > 0 {

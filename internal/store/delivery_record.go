@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -64,25 +63,6 @@ type RecordOptions struct {
 	// NotificationTTL is how long the sender's delivered/failed notification may take to deliver.
 	NotificationTTL time.Duration
 	Breaker         BreakerPolicy
-	// PreClaim, when its Limit is positive, has the record claim the
-	// sender notifications it creates for the caller.
-	PreClaim PreClaim
-}
-
-// PreClaim lets a record hand the sender notifications it creates straight
-// to its caller, claimed, instead of queueing them for a later claim: the
-// caller delivers them at once, and the claim statement, the read of the
-// claimed content and their transaction are saved for each. The rules of a
-// claim hold: at most Limit items (the room the caller has), each within
-// its endpoint's free in-flight slots (Cap unless the practice overrides
-// it), none to an endpoint whose circuit is open or to a practice that is
-// not active, counted under the claim lock. The lock is only tried: when a
-// claim holds it, the notifications are queued unclaimed, as without
-// PreClaim, and the record never waits for it.
-type PreClaim struct {
-	Limit int
-	Cap   int
-	Lease time.Duration
 }
 
 // RecordReport says what a RecordOutcomes call changed.
@@ -90,10 +70,6 @@ type RecordReport struct {
 	Applied       int // outcomes whose claim was still theirs
 	Notifications int // sender notifications created (each due at once)
 	Transitions   []EndpointTransition
-	// PreClaimed are the notifications claimed for the caller (PreClaim),
-	// under one claim token, with what their delivery needs; the caller
-	// owns them as it owns what Claim returns.
-	PreClaimed []ClaimedItem
 }
 
 // RecordOutcomes applies a batch of outcomes in one transaction sent as one
@@ -131,9 +107,8 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome, opt RecordOpti
 		return func(r pgx.Row) error { return r.Scan(n) }
 	}
 	var delivered, failed, retried, noteFinal, noteRetry, dropped, notesD, notesF int
-	idsD, idsF := newIDs(len(g.taskDelivered)), newIDs(len(g.taskFailed))
-	add(taskFinalStmt(TaskDelivered, g.taskDelivered, idsD, opt.NotificationTTL, &delivered, &notesD), len(g.taskDelivered) > 0)
-	add(taskFinalStmt(TaskFailed, g.taskFailed, idsF, opt.NotificationTTL, &failed, &notesF), len(g.taskFailed) > 0)
+	add(taskFinalStmt(TaskDelivered, g.taskDelivered, opt.NotificationTTL, &delivered, &notesD), len(g.taskDelivered) > 0)
+	add(taskFinalStmt(TaskFailed, g.taskFailed, opt.NotificationTTL, &failed, &notesF), len(g.taskFailed) > 0)
 	add(retryStmt("tasks", "accepted", g.taskRetry, count(&retried)), len(g.taskRetry) > 0)
 	add(notificationFinalStmt(g.noteFinal, count(&noteFinal)), len(g.noteFinal) > 0)
 	add(retryStmt("notifications", "pending", g.noteRetry, count(&noteRetry)), len(g.noteRetry) > 0)
@@ -141,17 +116,6 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome, opt RecordOpti
 	healthy, failing := summariseEndpoints(outs)
 	var recovered []EndpointHealth
 	add(endpointsSucceededStmt(healthy, &recovered), len(healthy) > 0)
-	// The sender notifications' queue rows come last: a pre-claim takes
-	// the claim lock there, and holds it only until the COMMIT after it.
-	// A record with failures commits with the breaker's verdict, a round
-	// trip later, so it pre-claims nothing.
-	if notes := slices.Concat(idsD, idsF); len(notes) > 0 {
-		pc := opt.PreClaim
-		if len(failing) > 0 {
-			pc.Limit = 0
-		}
-		stmts = append(stmts, queueNotificationsStmts(notes, pc, &rep.PreClaimed)...)
-	}
 	var err error
 	if len(failing) == 0 {
 		err = db.pipelineTx(ctx, stmts...)
@@ -168,8 +132,6 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome, opt RecordOpti
 		})
 	}
 	if err != nil {
-		// A record whose COMMIT was lost may still have committed: its
-		// pre-claimed items are then left to their lease.
 		return RecordReport{}, fmt.Errorf("record %d delivery outcomes: %w", len(outs), err)
 	}
 	rep.Applied = delivered + failed + retried + noteFinal + noteRetry + dropped
@@ -298,11 +260,9 @@ var taskFinalUpdates = map[string]string{
 }
 
 // taskFinalStmt records delivered or failed tasks with their audit events
-// and their senders' notifications (none for a sender that has left), in
-// one statement. noteIDs are the notifications' ids, one per outcome in
-// order (an id whose notification is not made is never used):
-// queueNotificationsStmts queues what was made.
-func taskFinalStmt(state string, outs []Outcome, noteIDs []uuid.UUID, ttl time.Duration, updated, notified *int) stmt {
+// and their senders' notifications (queued, due at once; none for a sender
+// that has left), in one statement.
+func taskFinalStmt(state string, outs []Outcome, ttl time.Duration, updated, notified *int) stmt {
 	kind := NotifyTaskDelivered
 	if state == TaskFailed {
 		kind = NotifyTaskFailed
@@ -316,15 +276,15 @@ func taskFinalStmt(state string, outs []Outcome, noteIDs []uuid.UUID, ttl time.D
 		e AS (INSERT INTO task_events (task_id, at, actor, action, from_state, to_state, detail)
 			SELECT id, at, 'system', $11::text, 'accepted', $11::text, detail FROM x),
 		n AS (INSERT INTO notifications (id, recipient_ods, kind, task_id, subject_ods, data, coalesce_key, expires_at)
-			SELECT ni.note_id, x.sender_ods, $12::text, x.id, x.recipient_ods,
+			SELECT gen_random_uuid(), x.sender_ods, $12::text, x.id, x.recipient_ods,
 				jsonb_build_object('task_id', x.id, 'recipient_ods', x.recipient_ods) || x.detail,
 				$12::text || ':' || x.id || CASE WHEN x.redeliveries > 0 THEN ':r' || x.redeliveries ELSE '' END,
 				now() + $13::interval
 			FROM x JOIN practices s ON s.ods_code = x.sender_ods AND s.active
-				JOIN unnest($1::uuid[], $14::uuid[]) AS ni(id, note_id) ON ni.id = x.id
-			ON CONFLICT (coalesce_key) WHERE coalesce_key IS NOT NULL DO NOTHING RETURNING id)
+			ON CONFLICT (coalesce_key) WHERE coalesce_key IS NOT NULL DO NOTHING RETURNING id, recipient_ods),
+		nq AS (INSERT INTO delivery_queue (ref_id, kind, endpoint) SELECT id, 'notification', recipient_ods FROM n)
 		SELECT (SELECT count(*) FROM u)::int, (SELECT count(*) FROM n)::int`,
-		args: append(a.args(), state, kind, ttl, noteIDs),
+		args: append(a.args(), state, kind, ttl),
 		scan: func(r pgx.Row) error { return r.Scan(updated, notified) }, generic: true}
 }
 

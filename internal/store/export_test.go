@@ -6,15 +6,11 @@ func GenericPlanStatements() map[string]string {
 	return map[string]string{
 		"claim":                  claimSQL,
 		"claimed content":        claimedSQL,
-		"tasks delivered":        taskFinalStmt(TaskDelivered, nil, nil, 0, nil, nil).sql,
-		"tasks failed":           taskFinalStmt(TaskFailed, nil, nil, 0, nil, nil).sql,
+		"tasks delivered":        taskFinalStmt(TaskDelivered, nil, 0, nil, nil).sql,
+		"tasks failed":           taskFinalStmt(TaskFailed, nil, 0, nil, nil).sql,
 		"tasks retried":          retryStmt("tasks", "accepted", nil, nil).sql,
 		"notifications finished": notificationFinalStmt(nil, nil).sql,
 		"notifications retried":  retryStmt("notifications", "pending", nil, nil).sql,
 		"dropped queue rows":     dropStmt(nil, nil).sql,
-		"notifications queued":   queueNotificationsSQL,
 	}
 }
-
-// ClaimLockID is the advisory lock claims (and pre-claiming records) take.
-const ClaimLockID = claimLockID
