@@ -12,16 +12,20 @@ import (
 	"github.com/gpfed/gpfed/internal/store"
 )
 
-// claimsInFlight is how many claims one process keeps going at once. The
-// claim statement itself is short and serialised by the claim lock, but
-// under load most of a claim's time is the round trip and scheduling, which
-// overlap. Each claim walks every endpoint with queued work, so fewer
-// claims in flight cost Postgres less (2 made 0.20 claims per task against
-// 0.26-0.31 in closed loops, 5% fewer buffer accesses per task, throughput
-// and p99 the same within the noise); 2 was tried and set back while CI's
-// isolation test failed, a failure later found with another change, so 2
-// is still worth trying with repeated CI runs.
-const claimsInFlight = 4
+// claimsInFlight is how many claims one process keeps going at once: one.
+// Claims are serialised by the claim lock anyway, and under the CPU
+// saturation of a busy worker the lock's holder waits for a core, so every
+// claim queued behind it waits longer still: sampling pg_locks every 5 ms
+// during a bench/tasks run at 80% of its closed loop found the lock held
+// 95% of the time with 1.5 claims waiting (4 in flight), though the claim
+// statement alone takes ~0.7 ms. One claim at a time takes everything due
+// that has room (22-23 deliveries a claim instead of 7-8; 0.09 claims a
+// task instead of 0.26), and a claim that fills its batch pokes the next at
+// once. Six alternating closed-loop pairs (scripts/ab-bench.sh, session 8):
+// 4 in flight 878/1,215/963/1,048/1,129/1,150 tasks/s, 1 in flight
+// 1,185/1,030/1,060/1,320/1,441/1,443, the worker's CPU a task 0.43-0.49
+// ms against 0.35-0.47 in the last four pairs.
+const claimsInFlight = 1
 
 // claimLoop claims and launches deliveries until ctx ends, then waits for
 // those in flight (interrupting them after DrainTimeout). Room is reserved
