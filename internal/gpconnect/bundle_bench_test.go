@@ -3,6 +3,7 @@ package gpconnect
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 // BenchmarkParseSlotBundle parses a 14-day response of ~230 slots with its
@@ -49,4 +50,28 @@ func BenchmarkParseSimBundle(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// BenchmarkMergeWindows decodes a practice's two 14-day simulator responses and merges them into
+// the one sorted list a 28-day search returns, as SearchFreeSlots does once its calls are in.
+func BenchmarkMergeWindows(b *testing.B) {
+	const practices = 4
+	bodies := simBundles(b, practices) // two windows a practice, in window order
+	from := localMidnight(time.Now())
+	to := from.AddDate(0, 0, 28)
+	b.ReportAllocs()
+	i, n := 0, 0
+	for b.Loop() {
+		results := make([]windowResult, 2)
+		for j := range results {
+			slots, err := ParseSlotBundle(bodies[2*(i%practices)+j])
+			if err != nil {
+				b.Fatal(err)
+			}
+			results[j].slots = slots
+		}
+		n += len(mergeWindows(results, from, to))
+		i++
+	}
+	b.ReportMetric(float64(n)/float64(i), "slots/op")
 }
