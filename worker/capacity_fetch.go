@@ -68,35 +68,22 @@ func (h *capacityHandler) process(ctx context.Context, p queue.CapacityFetch, c 
 }
 
 func (h *capacityHandler) save(ctx context.Context, out store.FetchOutcome, c *store.FetchClaim, res *gpconnect.SlotSearchResult) error {
-	recs := SlotRecords(res.Slots)
+	slots := res.Slots // the snapshot stores the decoded slots themselves: a sync copies none
 	var ch store.SnapshotChanges
 	var err error
 	if h.saver != nil {
-		ch, err = h.saver.Save(ctx, store.SnapshotSave{Outcome: out, From: c.From, To: c.To, Slots: recs})
+		ch, err = h.saver.Save(ctx, store.SnapshotSave{Outcome: out, From: c.From, To: c.To, Slots: slots})
 	} else {
-		ch, err = h.db.SaveSnapshot(ctx, out, c.From, c.To, recs)
+		ch, err = h.db.SaveSnapshot(ctx, out, c.From, c.To, slots)
 	}
 	if err != nil {
 		return fmt.Errorf("save snapshot for %s: %w", out.ODSCode, err)
 	}
 	metrics.SyncPractices.WithLabelValues(store.OutcomeOK, "").Inc()
-	metrics.SlotsFetched.Add(float64(len(recs)))
-	h.log.Info("practice synced", "run_id", out.RunID, "ods_code", out.ODSCode, "slots", len(recs), "calls", out.Calls,
+	metrics.SlotsFetched.Add(float64(len(slots)))
+	h.log.Info("practice synced", "run_id", out.RunID, "ods_code", out.ODSCode, "slots", len(slots), "calls", out.Calls,
 		"added", ch.Added, "removed", ch.Removed, "expired", ch.Expired, "duration_ms", out.Duration.Milliseconds())
 	return nil
-}
-
-// SlotRecords is what the snapshot stores of the slots a search returned.
-func SlotRecords(slots []gpconnect.Slot) []store.SlotRecord {
-	recs := make([]store.SlotRecord, len(slots))
-	for i, s := range slots {
-		recs[i] = store.SlotRecord{SlotID: s.ID, Start: s.Start, End: s.End, StartText: s.StartText, EndText: s.EndText,
-			LocalDate: s.LocalDate, DurationMinutes: s.DurationMinutes, LocationID: s.LocationID, SiteName: s.SiteName,
-			ScheduleID: s.ScheduleID, SessionName: s.SessionName, PractitionerID: s.PractitionerID,
-			PractitionerName: s.PractitionerName, RoleCode: s.RoleCode, RoleDisplay: s.RoleDisplay,
-			DeliveryChannel: s.DeliveryChannel, SlotType: s.SlotType}
-	}
-	return recs
 }
 
 // resolve finds the service root and ASID to call: the practice's override,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gpfed/gpfed/internal/practice"
+	"github.com/gpfed/gpfed/internal/slot"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/testdb"
 )
@@ -33,13 +34,13 @@ func TestSaveGroupFailureSavesEachAlone(t *testing.T) {
 	var saves []store.SnapshotSave
 	for _, ods := range codes {
 		start := from.Add(33 * time.Hour)
-		slot := store.SlotRecord{SlotID: "s1", Start: start, End: start.Add(10 * time.Minute), LocalDate: "2026-11-24",
+		free := slot.Slot{ID: "s1", Start: start, End: start.Add(10 * time.Minute), LocalDate: "2026-11-24",
 			DurationMinutes: 10, SiteName: "Main"}
 		if ods == "B20002" {
-			slot.LocalDate = "2026-13-01" // no such day: its COPY fails
+			free.LocalDate = "2026-13-01" // no such day: its COPY fails
 		}
 		saves = append(saves, store.SnapshotSave{Outcome: store.FetchOutcome{RunID: run.ID, ODSCode: ods}, From: from, To: to,
-			Slots: []store.SlotRecord{slot}})
+			Slots: []slot.Slot{free}})
 	}
 	s := NewSnapshotSaver(db, nil)
 	rs, err := s.saveGroup(ctx, saves)

@@ -13,6 +13,7 @@ import (
 	"github.com/gpfed/gpfed/internal/cpustat"
 	"github.com/gpfed/gpfed/internal/gpconnect"
 	"github.com/gpfed/gpfed/internal/sim"
+	"github.com/gpfed/gpfed/internal/slot"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/worker"
 )
@@ -224,16 +225,15 @@ func replay(ctx context.Context, bodies [][2][]byte, goroutines int, d time.Dura
 	return r
 }
 
-// decodeOne decodes a practice's two windows into the records a sync stores.
-func decodeOne(bodies [2][]byte) ([]store.SlotRecord, error) {
-	var recs []store.SlotRecord
+// decodeOne decodes a practice's two windows into the slots a sync stores.
+func decodeOne(bodies [2][]byte) ([]slot.Slot, error) {
+	var slots []slot.Slot
 	for _, b := range bodies {
-		slots, err := gpconnect.ParseSlotBundle(b)
+		w, err := gpconnect.ParseSlotBundle(b)
 		if err != nil {
 			return nil, err
 		}
-		// the same record a sync stores, every column filled as the sync fills it
-		recs = append(recs, worker.SlotRecords(slots)...)
+		slots = append(slots, w...)
 	}
-	return recs, nil
+	return slots, nil
 }

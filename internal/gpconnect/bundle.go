@@ -6,28 +6,9 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// Slot is one free, GP-Connect-bookable slot with what its Schedule, Location and Practitioner
-// say about it. Fields whose source resource is absent from the Bundle are empty.
-type Slot struct {
-	ID               string
-	Start, End       time.Time
-	StartText        string // Slot.start exactly as the provider wrote it: a booking sends it back byte for byte
-	EndText          string
-	LocalDate        string // YYYY-MM-DD, Europe/London date of Start
-	DurationMinutes  int
-	ScheduleID       string // Schedule.id
-	SessionName      string // Schedule.serviceCategory.text
-	LocationID       string // first Location actor of the Schedule
-	SiteName         string // that Location's name
-	PractitionerID   string
-	PractitionerName string
-	RoleCode         string // Extension-GPConnect-PractitionerRole-1 on the Schedule
-	RoleDisplay      string
-	DeliveryChannel  string // In-person | Telephone | Video | "" (absent)
-	SlotType         string // Slot.serviceType[0].text
-}
+	"github.com/gpfed/gpfed/internal/slot"
+)
 
 // bundleIndex holds the included resources a Slot refers to, by type and id.
 type bundleIndex struct {
@@ -41,7 +22,7 @@ type bundleIndex struct {
 // counts: a free Slot must have an id and a valid start < end, else the whole Bundle is rejected
 // with a *ParseError, as is anything that is not a JSON Bundle. Slots that are not free are
 // skipped. The result is de-duplicated by id and sorted by Start, then ID.
-func ParseSlotBundle(data []byte) ([]Slot, error) {
+func ParseSlotBundle(data []byte) ([]slot.Slot, error) {
 	b := parsePool.Get().(*parseBuffers)
 	defer b.release()
 	rt, entries, err := decodeEntries(data, b)
@@ -52,7 +33,7 @@ func ParseSlotBundle(data []byte) ([]Slot, error) {
 		return nil, &ParseError{Reason: fmt.Sprintf("resourceType %.40q, want Bundle", rt)}
 	}
 	idx, free := indexBundle(entries)
-	slots := make([]Slot, 0, len(free))
+	slots := make([]slot.Slot, 0, len(free))
 	seen := b.seen
 	var day dayCache
 	for _, fs := range free {
@@ -69,8 +50,8 @@ func ParseSlotBundle(data []byte) ([]Slot, error) {
 	return slots, nil
 }
 
-func sortSlots(slots []Slot) {
-	slices.SortFunc(slots, func(a, b Slot) int {
+func sortSlots(slots []slot.Slot) {
+	slices.SortFunc(slots, func(a, b slot.Slot) int {
 		if c := a.Start.Compare(b.Start); c != 0 {
 			return c
 		}
@@ -129,20 +110,20 @@ func (c *dayCache) format(t time.Time) string {
 }
 
 // slot validates one free Slot and joins it to its Schedule, Location and Practitioner.
-func (idx bundleIndex) slot(fs *fhirResource, day *dayCache) (Slot, error) {
+func (idx bundleIndex) slot(fs *fhirResource, day *dayCache) (slot.Slot, error) {
 	if fs.ID == "" {
-		return Slot{}, &ParseError{Reason: "free Slot without id"}
+		return slot.Slot{}, &ParseError{Reason: "free Slot without id"}
 	}
 	if fs.StartErr != nil {
-		return Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q start", fs.ID), Err: fs.StartErr}
+		return slot.Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q start", fs.ID), Err: fs.StartErr}
 	}
 	if fs.EndErr != nil {
-		return Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q end", fs.ID), Err: fs.EndErr}
+		return slot.Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q end", fs.ID), Err: fs.EndErr}
 	}
 	if !fs.End.After(fs.Start) {
-		return Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q ends at or before its start", fs.ID)}
+		return slot.Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q ends at or before its start", fs.ID)}
 	}
-	s := Slot{
+	s := slot.Slot{
 		ID:              fs.ID,
 		Start:           fs.Start,
 		End:             fs.End,
@@ -163,7 +144,7 @@ func (idx bundleIndex) slot(fs *fhirResource, day *dayCache) (Slot, error) {
 		s.RoleCode, s.RoleDisplay, s.DeliveryChannel, s.SlotType) {
 		// PostgreSQL text cannot hold U+0000: refuse the Bundle here, as malformed, rather than
 		// fail the practice's save over and over.
-		return Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q carries a NUL character (\\u0000)", s.ID)}
+		return slot.Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q carries a NUL character (\\u0000)", s.ID)}
 	}
 	return s, nil
 }
@@ -178,7 +159,7 @@ func hasNUL(fields ...string) bool {
 }
 
 // applySchedule fills session, role, site and clinician from the Slot's Schedule.
-func (idx bundleIndex) applySchedule(s *Slot, sched schedule) {
+func (idx bundleIndex) applySchedule(s *slot.Slot, sched schedule) {
 	s.SessionName = sched.sessionName
 	if sched.role.Set {
 		s.RoleCode, s.RoleDisplay = sched.role.Code, sched.role.Display

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/gpfed/gpfed/internal/slot"
 )
 
 // TestParseSlotBundleKeepsTimeText: a booking must send a slot's start and
@@ -33,7 +34,7 @@ func TestParseSlotBundleFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	bst := time.FixedZone("BST", 3600)
-	common := Slot{
+	common := slot.Slot{
 		LocalDate: "2016-08-15", DurationMinutes: 10,
 		ScheduleID: "14", SessionName: "General GP Appointments",
 		LocationID: "17", SiteName: "The Trevelyan Practice",
@@ -48,7 +49,7 @@ func TestParseSlotBundleFixture(t *testing.T) {
 	s2.ID, s2.SlotType = "1644", "NHS Health Check"
 	s2.Start, s2.End = time.Date(2016, 8, 15, 11, 40, 0, 0, bst), time.Date(2016, 8, 15, 11, 50, 0, 0, bst)
 	s2.StartText, s2.EndText = "2016-08-15T11:40:00+01:00", "2016-08-15T11:50:00+01:00"
-	if diff := cmp.Diff([]Slot{s1, s2}, got); diff != "" {
+	if diff := cmp.Diff([]slot.Slot{s1, s2}, got); diff != "" {
 		t.Errorf("slots (-want +got):\n%s", diff)
 	}
 }
@@ -79,7 +80,7 @@ const (
 
 func TestParseSlotBundleLenient(t *testing.T) {
 	t.Parallel()
-	full := Slot{
+	full := slot.Slot{
 		ID: "a", LocalDate: "2026-10-25", DurationMinutes: 15,
 		ScheduleID: "S1", SessionName: "Nurse clinic", LocationID: "L1", SiteName: "Branch Surgery",
 		PractitionerID: "P1", PractitionerName: "Ann B Smith", RoleCode: "R0620", RoleDisplay: "Staff Nurse",
@@ -89,34 +90,34 @@ func TestParseSlotBundleLenient(t *testing.T) {
 	tests := []struct {
 		name string
 		body string
-		want []Slot
+		want []slot.Slot
 	}{
-		{"no entry", `{"resourceType":"Bundle","type":"searchset"}`, []Slot{}},
-		{"empty entry", emptyBundle, []Slot{}},
-		{"null entry", `{"resourceType":"Bundle","entry":null}`, []Slot{}},
-		{"telecom object and unknown elements", bundleJSON(slotJSON("a", start, end, ""), scheduleS1, locationL1Object, practitionerP1), []Slot{full}},
-		{"telecom array", bundleJSON(slotJSON("a", start, end, ""), scheduleS1, locationL1Array, practitionerP1), []Slot{full}},
+		{"no entry", `{"resourceType":"Bundle","type":"searchset"}`, []slot.Slot{}},
+		{"empty entry", emptyBundle, []slot.Slot{}},
+		{"null entry", `{"resourceType":"Bundle","entry":null}`, []slot.Slot{}},
+		{"telecom object and unknown elements", bundleJSON(slotJSON("a", start, end, ""), scheduleS1, locationL1Object, practitionerP1), []slot.Slot{full}},
+		{"telecom array", bundleJSON(slotJSON("a", start, end, ""), scheduleS1, locationL1Array, practitionerP1), []slot.Slot{full}},
 		{
 			"missing includes: schedule only",
 			bundleJSON(slotJSON("a", start, end, ""), scheduleS1),
-			[]Slot{with(full, func(s *Slot) { s.SiteName, s.PractitionerName = "", "" })},
+			[]slot.Slot{with(full, func(s *slot.Slot) { s.SiteName, s.PractitionerName = "", "" })},
 		},
 		{
 			"schedule unresolved: still counted",
 			bundleJSON(slotJSON("a", start, end, "")),
-			[]Slot{{ID: "a", Start: full.Start, End: full.End, LocalDate: "2026-10-25", DurationMinutes: 15, ScheduleID: "S1"}},
+			[]slot.Slot{{ID: "a", Start: full.Start, End: full.End, LocalDate: "2026-10-25", DurationMinutes: 15, ScheduleID: "S1"}},
 		},
 		{
 			"Z and fractional seconds from a provider",
 			bundleJSON(slotJSON("a", "2026-10-25T09:00:00.000Z", "2026-10-25T09:15:00.5Z", "")),
-			[]Slot{{ID: "a", Start: full.Start, End: full.End.Add(500 * time.Millisecond), LocalDate: "2026-10-25", DurationMinutes: 15, ScheduleID: "S1"}},
+			[]slot.Slot{{ID: "a", Start: full.Start, End: full.End.Add(500 * time.Millisecond), LocalDate: "2026-10-25", DurationMinutes: 15, ScheduleID: "S1"}},
 		},
 		{
 			"busy slots, unknown resources and junk entries skipped",
 			bundleJSON(`{"resource":{"resourceType":"Slot","id":"b","status":"busy","start":"x"}}`,
 				`{"resource":{"resourceType":"HealthcareService","id":"H1"}}`, `{"fullUrl":"x"}`, `{"resource":7}`,
 				slotJSON("a", start, end, `,"serviceType":[{"text":"Dressing"}],"extension":[{"url":"https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-DeliveryChannel-2","valueCode":"Telephone"}]`)),
-			[]Slot{{ID: "a", Start: full.Start, End: full.End, LocalDate: "2026-10-25", DurationMinutes: 15, ScheduleID: "S1", SlotType: "Dressing", DeliveryChannel: "Telephone"}},
+			[]slot.Slot{{ID: "a", Start: full.Start, End: full.End, LocalDate: "2026-10-25", DurationMinutes: 15, ScheduleID: "S1", SlotType: "Dressing", DeliveryChannel: "Telephone"}},
 		},
 		{
 			"delivery channel -1 as CodeableConcept; duplicate ids once; sorted",
@@ -124,7 +125,7 @@ func TestParseSlotBundleLenient(t *testing.T) {
 				slotJSON("b", start, end, ""),
 				slotJSON("a", start, end, `,"extension":[{"url":"https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-DeliveryChannel-1","valueCodeableConcept":{"coding":[{"code":"Video"}]}}]`),
 				slotJSON("a", start, end, "")),
-			[]Slot{
+			[]slot.Slot{
 				{ID: "a", Start: full.Start, End: full.End, LocalDate: "2026-10-25", DurationMinutes: 15, ScheduleID: "S1", DeliveryChannel: "Video"},
 				{ID: "b", Start: full.Start, End: full.End, LocalDate: "2026-10-25", DurationMinutes: 15, ScheduleID: "S1"},
 			},
@@ -132,7 +133,7 @@ func TestParseSlotBundleLenient(t *testing.T) {
 		{
 			"LocalDate is the UK date (BST, just after midnight)",
 			bundleJSON(slotJSON("a", "2026-07-01T23:30:00Z", "2026-07-01T23:40:00Z", "")),
-			[]Slot{{ID: "a", Start: time.Date(2026, 7, 1, 23, 30, 0, 0, time.UTC), End: time.Date(2026, 7, 1, 23, 40, 0, 0, time.UTC), LocalDate: "2026-07-02", DurationMinutes: 10, ScheduleID: "S1"}},
+			[]slot.Slot{{ID: "a", Start: time.Date(2026, 7, 1, 23, 30, 0, 0, time.UTC), End: time.Date(2026, 7, 1, 23, 40, 0, 0, time.UTC), LocalDate: "2026-07-02", DurationMinutes: 10, ScheduleID: "S1"}},
 		},
 	}
 	for _, tc := range tests {
@@ -143,14 +144,14 @@ func TestParseSlotBundleLenient(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The provider's own start/end text is checked in TestParseSlotBundleKeepsTimeText.
-			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(Slot{}, "StartText", "EndText")); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(slot.Slot{}, "StartText", "EndText")); diff != "" {
 				t.Errorf("slots (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
-func with(s Slot, f func(*Slot)) Slot {
+func with(s slot.Slot, f func(*slot.Slot)) slot.Slot {
 	f(&s)
 	return s
 }

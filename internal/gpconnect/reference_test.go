@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gpfed/gpfed/internal/slot"
 )
 
 // bundleIndexStd holds the included resources a Slot refers to, keyed "Type/id".
@@ -30,7 +32,7 @@ type bundleIndexStd struct {
 // counts: a free Slot must have an id and a valid start < end, else the whole Bundle is rejected
 // with a *ParseError, as is anything that is not a JSON Bundle. Slots that are not free are
 // skipped. The result is de-duplicated by id and sorted by Start, then ID.
-func ParseSlotBundleStd(data []byte) ([]Slot, error) {
+func ParseSlotBundleStd(data []byte) ([]slot.Slot, error) {
 	b, err := decodeBundleStd(data)
 	if err != nil {
 		return nil, err
@@ -42,7 +44,7 @@ func ParseSlotBundleStd(data []byte) ([]Slot, error) {
 	if err != nil {
 		return nil, err
 	}
-	slots := make([]Slot, 0, len(raw))
+	slots := make([]slot.Slot, 0, len(raw))
 	seen := make(map[string]bool, len(raw))
 	for _, fs := range raw {
 		s, err := idx.slotStd(fs)
@@ -58,8 +60,8 @@ func ParseSlotBundleStd(data []byte) ([]Slot, error) {
 	return slots, nil
 }
 
-func sortSlotsStd(slots []Slot) {
-	slices.SortFunc(slots, func(a, b Slot) int {
+func sortSlotsStd(slots []slot.Slot) {
+	slices.SortFunc(slots, func(a, b slot.Slot) int {
 		if c := a.Start.Compare(b.Start); c != 0 {
 			return c
 		}
@@ -124,22 +126,22 @@ func addFirstStd[T any](m map[string]T, key string, build func() T) {
 }
 
 // slot validates one free Slot and joins it to its Schedule, Location and Practitioner.
-func (idx bundleIndexStd) slotStd(fs fhirSlotStd) (Slot, error) {
+func (idx bundleIndexStd) slotStd(fs fhirSlotStd) (slot.Slot, error) {
 	if fs.ID == "" {
-		return Slot{}, &ParseError{Reason: "free Slot without id"}
+		return slot.Slot{}, &ParseError{Reason: "free Slot without id"}
 	}
 	start, err := parseInstantStd(fs.Start)
 	if err != nil {
-		return Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q start", fs.ID), Err: err}
+		return slot.Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q start", fs.ID), Err: err}
 	}
 	end, err := parseInstantStd(fs.End)
 	if err != nil {
-		return Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q end", fs.ID), Err: err}
+		return slot.Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q end", fs.ID), Err: err}
 	}
 	if !end.After(start) {
-		return Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q ends at or before its start", fs.ID)}
+		return slot.Slot{}, &ParseError{Reason: fmt.Sprintf("Slot %.64q ends at or before its start", fs.ID)}
 	}
-	s := Slot{
+	s := slot.Slot{
 		ID:              fs.ID,
 		Start:           start,
 		End:             end,
@@ -162,7 +164,7 @@ func (idx bundleIndexStd) slotStd(fs fhirSlotStd) (Slot, error) {
 }
 
 // applyScheduleStd fills session, role, site and clinician from the Slot's Schedule.
-func (idx bundleIndexStd) applyScheduleStd(s *Slot, sched fhirScheduleStd) {
+func (idx bundleIndexStd) applyScheduleStd(s *slot.Slot, sched fhirScheduleStd) {
 	if sc, ok := sched.ServiceCategory.first(); ok {
 		s.SessionName = sc.textStd()
 	}

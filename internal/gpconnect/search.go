@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/gpfed/gpfed/internal/flight"
+	"github.com/gpfed/gpfed/internal/slot"
 )
 
 // SlotSearchResult is the outcome of SearchFreeSlots.
 type SlotSearchResult struct {
-	Slots    []Slot
+	Slots    []slot.Slot
 	Calls    int      // HTTP requests made, retries included
 	TraceIDs []string // Ssp-TraceID of every request, in order
 }
@@ -61,7 +62,7 @@ const decodedSlotBytes = 320
 // windowResult is one window's search.
 type windowResult struct {
 	w        window
-	slots    []Slot
+	slots    []slot.Slot
 	traceIDs []string
 	err      error
 	failedAt time.Time
@@ -92,12 +93,12 @@ func (c *Client) searchWindows(ctx context.Context, p Provider, windows []window
 
 // mergeWindows joins the windows' slots in window order, keeping [from, to) only and each
 // Slot.id once, sorted by start then id.
-func mergeWindows(results []windowResult, from, to time.Time) []Slot {
+func mergeWindows(results []windowResult, from, to time.Time) []slot.Slot {
 	n := 0
 	for _, r := range results {
 		n += len(r.slots)
 	}
-	out := make([]Slot, 0, n)
+	out := make([]slot.Slot, 0, n)
 	b := parsePool.Get().(*parseBuffers) // for its seen set
 	defer b.release()
 	seen := b.seen
@@ -119,7 +120,7 @@ func mergeWindows(results []windowResult, from, to time.Time) []Slot {
 }
 
 // searchWindow makes one Slot search and parses its Bundle.
-func (c *Client) searchWindow(ctx context.Context, p Provider, w window) ([]Slot, []string, error) {
+func (c *Client) searchWindow(ctx context.Context, p Provider, w window) ([]slot.Slot, []string, error) {
 	q := "/Slot?" + slotQuery(w, c.cfg.Consumer.ODS, c.cfg.OrgType)
 	cr, err := c.get(ctx, p, InteractionSearchSlots, q)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gpfed/gpfed/internal/gpconnect"
 	"github.com/gpfed/gpfed/internal/sim"
+	"github.com/gpfed/gpfed/internal/slot"
 )
 
 // The client against the strict simulator: every call a booking makes is accepted as the
@@ -37,7 +38,7 @@ func simClient(t *testing.T) (*gpconnect.Client, *sim.Federation, []gpconnect.Pr
 	return c, fed, ps
 }
 
-func firstSlot(t *testing.T, c *gpconnect.Client, p gpconnect.Provider) gpconnect.Slot {
+func firstSlot(t *testing.T, c *gpconnect.Client, p gpconnect.Provider) slot.Slot {
 	t.Helper()
 	now := time.Now()
 	res, err := c.SearchFreeSlots(t.Context(), p, now.AddDate(0, 0, 1), now.AddDate(0, 0, 6))
@@ -62,7 +63,7 @@ func stillFree(t *testing.T, c *gpconnect.Client, p gpconnect.Provider, id strin
 	return false
 }
 
-func appointmentFor(s gpconnect.Slot, patientID string) gpconnect.NewAppointment {
+func appointmentFor(s slot.Slot, patientID string) gpconnect.NewAppointment {
 	return gpconnect.NewAppointment{SlotIDs: []string{s.ID}, Start: s.StartText, End: s.EndText, PatientID: patientID,
 		LocationID: s.LocationID, PractitionerID: s.PractitionerID, Description: "Hub appointment",
 		BookingOrg: gpconnect.BookingOrg{ODS: "B81016", Name: "Riverside", Telephone: "0113 496 0000", OrgType: "gp-practice"}}

@@ -10,12 +10,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gpfed/gpfed/internal/practice"
+	"github.com/gpfed/gpfed/internal/slot"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/testdb"
 )
 
 // bookingSetup is two practices and a snapshot of future slots at the second.
-func bookingSetup(t *testing.T) (*store.DB, []store.SlotRecord, func(...store.SlotRecord)) {
+func bookingSetup(t *testing.T) (*store.DB, []slot.Slot, func(...slot.Slot)) {
 	t.Helper()
 	db, _ := testdb.New(t)
 	ctx := context.Background()
@@ -23,16 +24,16 @@ func bookingSetup(t *testing.T) (*store.DB, []store.SlotRecord, func(...store.Sl
 		t.Fatal(err)
 	}
 	day := time.Now().AddDate(0, 0, 2).UTC()
-	var slots []store.SlotRecord
+	var slots []slot.Slot
 	for i, role := range []string{"R0260", "R0260", "R0620", "R0260"} {
 		start := time.Date(day.Year(), day.Month(), day.Day(), 9+i, 0, 0, 0, time.UTC)
-		s := store.SlotRecord{SlotID: "s" + string(rune('1'+i)), Start: start, End: start.Add(15 * time.Minute),
+		s := slot.Slot{ID: "s" + string(rune('1'+i)), Start: start, End: start.Add(15 * time.Minute),
 			StartText: start.Format("2006-01-02T15:04:05-07:00"), EndText: start.Add(15 * time.Minute).Format("2006-01-02T15:04:05-07:00"),
 			LocalDate: start.Format(time.DateOnly), DurationMinutes: 15, RoleCode: role, DeliveryChannel: []string{"In-person", "Telephone"}[i%2],
 			LocationID: "L1", SiteName: "Main"}
 		slots = append(slots, s)
 	}
-	save := func(ss ...store.SlotRecord) {
+	save := func(ss ...slot.Slot) {
 		t.Helper()
 		from, to := day.AddDate(0, 0, -2), day.AddDate(0, 0, 5)
 		run, _, err := db.CreateSyncRun(ctx, "manual", from, to, []string{"B81016"})

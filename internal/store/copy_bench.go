@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/gpfed/gpfed/internal/slot"
 )
 
 // CopySlotsInto writes the slots of one or more practices into table, a copy of the slots table
@@ -17,7 +19,7 @@ func (db *DB) CopySlotsInto(ctx context.Context, table string, practices ...Prac
 	for i, p := range practices {
 		rows := make([]insertRow, len(p.Slots))
 		for j := range p.Slots {
-			rows[j] = insertRow{SlotRecord: &p.Slots[j]}
+			rows[j] = insertRow{Slot: &p.Slots[j]}
 		}
 		parts[i] = slotRows{ods: p.ODS, rows: rows}
 	}
@@ -33,5 +35,5 @@ func (db *DB) CopySlotsInto(ctx context.Context, table string, practices ...Prac
 // PracticeSlots is one practice's slots for CopySlotsInto.
 type PracticeSlots struct {
 	ODS   string
-	Slots []SlotRecord
+	Slots []slot.Slot
 }

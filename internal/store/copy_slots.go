@@ -134,7 +134,7 @@ func (e *copyEncoder) timestamptz(t time.Time) {
 func (e *copyEncoder) slot(ods string, runID int64, s insertRow, now time.Time) error {
 	days, err := pgDate(s.LocalDate)
 	if err != nil {
-		return fmt.Errorf("slot %s: local date %q: %w", s.SlotID, s.LocalDate, err)
+		return fmt.Errorf("slot %s: local date %q: %w", s.ID, s.LocalDate, err)
 	}
 	firstSeen, firstRun := s.firstSeen, s.firstRun
 	if firstSeen.IsZero() {
@@ -142,7 +142,7 @@ func (e *copyEncoder) slot(ods string, runID int64, s insertRow, now time.Time) 
 	}
 	e.int16(20)
 	e.text(ods)
-	e.text(s.SlotID)
+	e.text(s.ID)
 	e.timestamptz(s.Start)
 	e.timestamptz(s.End)
 	e.text(s.StartText)

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gpfed/gpfed/internal/practice"
+	"github.com/gpfed/gpfed/internal/slot"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/testdb"
 )
@@ -25,12 +26,12 @@ func TestPlanningReadModels(t *testing.T) {
 	now := time.Now().In(london(t))
 	from := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC) // today (UK)
 	to := from.AddDate(0, 0, 28)
-	slot := func(id string, day, hour int) store.SlotRecord {
+	at := func(id string, day, hour int) slot.Slot {
 		start := from.AddDate(0, 0, day).Add(time.Duration(hour) * time.Hour)
-		return store.SlotRecord{SlotID: id, Start: start, End: start.Add(10 * time.Minute),
+		return slot.Slot{ID: id, Start: start, End: start.Add(10 * time.Minute),
 			LocalDate: start.Format(time.DateOnly), DurationMinutes: 10, RoleCode: "R0260"}
 	}
-	run := func(saves map[string][]store.SlotRecord) int64 {
+	run := func(saves map[string][]slot.Slot) int64 {
 		t.Helper()
 		r, _, err := db.CreateSyncRun(ctx, "manual", from, to, nil)
 		if err != nil {
@@ -43,11 +44,11 @@ func TestPlanningReadModels(t *testing.T) {
 		}
 		return r.ID
 	}
-	a1 := []store.SlotRecord{slot("a1", 0, 9), slot("a2", 1, 9), slot("a3", 10, 9)}
-	b1 := []store.SlotRecord{slot("b1", 2, 9), slot("b2", 2, 10)}
-	r1 := run(map[string][]store.SlotRecord{"A20047": a1, "B81016": b1})
-	r2 := run(map[string][]store.SlotRecord{"A20047": a1[:2]}) // a3 booked
-	r3 := run(map[string][]store.SlotRecord{"A20047": a1[:2], "B81016": b1[:1]})
+	a1 := []slot.Slot{at("a1", 0, 9), at("a2", 1, 9), at("a3", 10, 9)}
+	b1 := []slot.Slot{at("b1", 2, 9), at("b2", 2, 10)}
+	r1 := run(map[string][]slot.Slot{"A20047": a1, "B81016": b1})
+	r2 := run(map[string][]slot.Slot{"A20047": a1[:2]}) // a3 booked
+	r3 := run(map[string][]slot.Slot{"A20047": a1[:2], "B81016": b1[:1]})
 
 	// Horizon 10 days from today: a3 (day 10) is outside it, so A has 20 minutes throughout.
 	points, err := db.CapacityTrend(ctx, 5, 10)

@@ -11,27 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gpfed/gpfed/internal/jsonenc"
+	"github.com/gpfed/gpfed/internal/slot"
 )
-
-// SlotRecord is one free slot as stored in the snapshot.
-type SlotRecord struct {
-	SlotID           string
-	Start, End       time.Time
-	StartText        string // the provider's text for Start: a booking sends it back byte for byte
-	EndText          string
-	LocalDate        string // YYYY-MM-DD, UK local date of Start
-	DurationMinutes  int
-	LocationID       string
-	SiteName         string
-	ScheduleID       string
-	SessionName      string
-	PractitionerID   string
-	PractitionerName string
-	RoleCode         string
-	RoleDisplay      string
-	DeliveryChannel  string
-	SlotType         string
-}
 
 // FetchOutcome describes how a practice fetch went, for the run record.
 type FetchOutcome struct {
@@ -64,7 +45,7 @@ type SnapshotChanges struct{ Added, Removed, Expired, Changed, Kept int }
 // rows are copied in, so a nightly re-sync of an unchanged practice touches
 // almost nothing. A practice's first snapshot records no 'added' changes
 // (first_seen_at says when each slot appeared).
-func (db *DB) SaveSnapshot(ctx context.Context, o FetchOutcome, windowFrom, windowTo time.Time, slots []SlotRecord) (SnapshotChanges, error) {
+func (db *DB) SaveSnapshot(ctx context.Context, o FetchOutcome, windowFrom, windowTo time.Time, slots []slot.Slot) (SnapshotChanges, error) {
 	rs, err := db.SaveSnapshots(ctx, []SnapshotSave{{Outcome: o, From: windowFrom, To: windowTo, Slots: slots}})
 	if err != nil {
 		return SnapshotChanges{}, err
@@ -77,7 +58,7 @@ func (db *DB) SaveSnapshot(ctx context.Context, o FetchOutcome, windowFrom, wind
 type SnapshotSave struct {
 	Outcome  FetchOutcome
 	From, To time.Time
-	Slots    []SlotRecord
+	Slots    []slot.Slot
 }
 
 // SnapshotResult is what saving one snapshot of a group did.
@@ -197,7 +178,7 @@ func justBookedStmt(o FetchOutcome, booked *[]string) stmt {
 }
 
 // withoutBooked returns slots less those whose ids are in booked.
-func withoutBooked(slots []SlotRecord, booked []string) []SlotRecord {
+func withoutBooked(slots []slot.Slot, booked []string) []slot.Slot {
 	if len(booked) == 0 {
 		return slots
 	}
@@ -205,9 +186,9 @@ func withoutBooked(slots []SlotRecord, booked []string) []SlotRecord {
 	for _, id := range booked {
 		drop[id] = true
 	}
-	kept := make([]SlotRecord, 0, len(slots))
+	kept := make([]slot.Slot, 0, len(slots))
 	for _, s := range slots {
-		if !drop[s.SlotID] {
+		if !drop[s.ID] {
 			kept = append(kept, s)
 		}
 	}
@@ -220,7 +201,7 @@ const bookedDuringFetchMargin = 30 * time.Second
 
 // storedSlot is a snapshot row with when it was first seen.
 type storedSlot struct {
-	SlotRecord
+	slot.Slot
 	firstSeen time.Time
 	firstRun  *int64
 }
@@ -234,12 +215,12 @@ func currentSnapshotStmt(ods string, out *map[string]storedSlot) stmt {
 			m := map[string]storedSlot{}
 			for rows.Next() {
 				var s storedSlot
-				if err := rows.Scan(&s.SlotID, &s.Start, &s.End, &s.StartText, &s.EndText, &s.LocalDate, &s.DurationMinutes,
+				if err := rows.Scan(&s.ID, &s.Start, &s.End, &s.StartText, &s.EndText, &s.LocalDate, &s.DurationMinutes,
 					&s.LocationID, &s.SiteName, &s.ScheduleID, &s.SessionName, &s.PractitionerID, &s.PractitionerName,
 					&s.RoleCode, &s.RoleDisplay, &s.DeliveryChannel, &s.SlotType, &s.firstSeen, &s.firstRun); err != nil {
 					return fmt.Errorf("read snapshot: %w", err)
 				}
-				m[s.SlotID] = s
+				m[s.ID] = s
 			}
 			if err := rows.Err(); err != nil {
 				return fmt.Errorf("read snapshot: %w", err)
@@ -252,7 +233,7 @@ func currentSnapshotStmt(ods string, out *map[string]storedSlot) stmt {
 // goneSlot is a slot that left the snapshot: "removed" (booked or withdrawn)
 // or "expired" (its start passed before this fetch's window).
 type goneSlot struct {
-	SlotRecord
+	slot.Slot
 	kind string
 }
 
@@ -260,7 +241,7 @@ type goneSlot struct {
 // this run). It points into the caller's slice: a region's sync stores
 // millions of slots, so the diff copies none of them.
 type insertRow struct {
-	*SlotRecord
+	*slot.Slot
 	firstSeen time.Time
 	firstRun  *int64
 }
@@ -269,11 +250,11 @@ type snapshotDiff struct {
 	gone    []goneSlot
 	deletes []string    // gone plus changed: rows to delete
 	inserts []insertRow // added plus changed (changed keep their first_seen)
-	added   []*SlotRecord
+	added   []*slot.Slot
 	counts  SnapshotChanges
 }
 
-func diffSnapshot(old map[string]storedSlot, slots []SlotRecord, from time.Time) snapshotDiff {
+func diffSnapshot(old map[string]storedSlot, slots []slot.Slot, from time.Time) snapshotDiff {
 	d := snapshotDiff{inserts: make([]insertRow, 0, len(slots))}
 	var seen map[string]struct{}
 	if len(old) > 0 {
@@ -282,17 +263,17 @@ func diffSnapshot(old map[string]storedSlot, slots []SlotRecord, from time.Time)
 	for i := range slots {
 		s := &slots[i]
 		if seen != nil {
-			seen[s.SlotID] = struct{}{}
+			seen[s.ID] = struct{}{}
 		}
-		prev, ok := old[s.SlotID]
+		prev, ok := old[s.ID]
 		switch {
 		case !ok:
-			d.inserts = append(d.inserts, insertRow{SlotRecord: s})
+			d.inserts = append(d.inserts, insertRow{Slot: s})
 			d.added = append(d.added, s)
 			d.counts.Added++
-		case !sameSlot(prev.SlotRecord, *s):
-			d.deletes = append(d.deletes, s.SlotID)
-			d.inserts = append(d.inserts, insertRow{SlotRecord: s, firstSeen: prev.firstSeen, firstRun: prev.firstRun})
+		case !sameSlot(prev.Slot, *s):
+			d.deletes = append(d.deletes, s.ID)
+			d.inserts = append(d.inserts, insertRow{Slot: s, firstSeen: prev.firstSeen, firstRun: prev.firstRun})
 			d.counts.Changed++
 		default:
 			d.counts.Kept++
@@ -304,17 +285,17 @@ func diffSnapshot(old map[string]storedSlot, slots []SlotRecord, from time.Time)
 		}
 		d.deletes = append(d.deletes, id)
 		if s.Start.Before(from) {
-			d.gone = append(d.gone, goneSlot{s.SlotRecord, "expired"})
+			d.gone = append(d.gone, goneSlot{s.Slot, "expired"})
 			d.counts.Expired++
 		} else {
-			d.gone = append(d.gone, goneSlot{s.SlotRecord, "removed"})
+			d.gone = append(d.gone, goneSlot{s.Slot, "removed"})
 			d.counts.Removed++
 		}
 	}
 	return d
 }
 
-func sameSlot(a, b SlotRecord) bool {
+func sameSlot(a, b slot.Slot) bool {
 	return a.Start.Equal(b.Start) && a.End.Equal(b.End) && a.LocalDate == b.LocalDate &&
 		a.DurationMinutes == b.DurationMinutes && a.LocationID == b.LocationID && a.SiteName == b.SiteName &&
 		a.ScheduleID == b.ScheduleID && a.SessionName == b.SessionName && a.PractitionerID == b.PractitionerID &&
@@ -331,13 +312,13 @@ func changesStmt(o FetchOutcome, d snapshotDiff, hadSnapshot bool, now time.Time
 		starts                             []time.Time
 		minutes                            []int
 	}
-	add := func(s *SlotRecord, kind string) {
-		c.ids, c.kinds, c.dates = append(c.ids, s.SlotID), append(c.kinds, kind), append(c.dates, s.LocalDate)
+	add := func(s *slot.Slot, kind string) {
+		c.ids, c.kinds, c.dates = append(c.ids, s.ID), append(c.kinds, kind), append(c.dates, s.LocalDate)
 		c.roles, c.channels = append(c.roles, s.RoleCode), append(c.channels, s.DeliveryChannel)
 		c.starts, c.minutes = append(c.starts, s.Start), append(c.minutes, s.DurationMinutes)
 	}
 	for i := range d.gone {
-		add(&d.gone[i].SlotRecord, d.gone[i].kind)
+		add(&d.gone[i].Slot, d.gone[i].kind)
 	}
 	if hadSnapshot {
 		for _, s := range d.added {
@@ -392,7 +373,7 @@ func orUnspecified(s string) string {
 
 // aggregateDays folds a practice's snapshot into per-day capacity rows in
 // one pass (cheaper than re-reading the rows just written).
-func aggregateDays(slots []SlotRecord) map[string]*dayAggregate {
+func aggregateDays(slots []slot.Slot) map[string]*dayAggregate {
 	days := map[string]*dayAggregate{}
 	for _, s := range slots {
 		d := days[s.LocalDate]
@@ -413,7 +394,7 @@ func aggregateDays(slots []SlotRecord) map[string]*dayAggregate {
 	return days
 }
 
-func capacityStmts(ods string, slots []SlotRecord) ([]stmt, error) {
+func capacityStmts(ods string, slots []slot.Slot) ([]stmt, error) {
 	days := aggregateDays(slots)
 	dates := make([]string, 0, len(days))
 	var free, minutes []int

@@ -13,17 +13,18 @@ import (
 
 	"github.com/gpfed/gpfed/internal/cpustat"
 	"github.com/gpfed/gpfed/internal/practice"
+	"github.com/gpfed/gpfed/internal/slot"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/testdb"
 )
 
 // benchSlots is a practice's 28-day snapshot in the simulator's shape: ~460 slots over weekdays,
 // four schedules, real-looking text.
-func benchSlots(ods string, from time.Time) []store.SlotRecord {
+func benchSlots(ods string, from time.Time) []slot.Slot {
 	roles := [][3]string{{"R0260", "General Medical Practitioner", "GP Morning Surgery"},
 		{"R0620", "Staff Nurse", "Nurse Clinic"}, {"R1480", "Healthcare Assistant", "HCA Bloods"},
 		{"R1290", "Pharmacist", "Medication Reviews"}}
-	var out []store.SlotRecord
+	var out []slot.Slot
 	for d := range 28 {
 		day := from.AddDate(0, 0, d)
 		if day.Weekday() == time.Saturday || day.Weekday() == time.Sunday {
@@ -32,7 +33,7 @@ func benchSlots(ods string, from time.Time) []store.SlotRecord {
 		for k := range 23 {
 			r := roles[k%4]
 			start := day.Add(time.Duration(8*60+k*15) * time.Minute)
-			out = append(out, store.SlotRecord{SlotID: fmt.Sprintf("%d%04d", 983000+d, k), Start: start,
+			out = append(out, slot.Slot{ID: fmt.Sprintf("%d%04d", 983000+d, k), Start: start,
 				End: start.Add(10 * time.Minute), LocalDate: day.Format(time.DateOnly), DurationMinutes: 10,
 				LocationID: "23", SiteName: ods + " Main Surgery", ScheduleID: fmt.Sprint(k % 4), SessionName: r[2],
 				PractitionerID: fmt.Sprint(k%4 + 1), RoleCode: r[0], RoleDisplay: r[1], DeliveryChannel: "In-person",

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gpfed/gpfed/internal/practice"
+	"github.com/gpfed/gpfed/internal/slot"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/testdb"
 )
@@ -30,7 +31,7 @@ func groupFixture(t *testing.T, db *store.DB) (run int64, saves []store.Snapshot
 	if err != nil {
 		t.Fatal(err)
 	}
-	slots := map[string][]store.SlotRecord{
+	slots := map[string][]slot.Slot{
 		"C30003": {slotAt("s1", 23, 9, "R0260"), slotAt("s2", 24, 10, "R0620")},
 		"A10001": {slotAt("s1", 23, 9, "R0260"), slotAt("x9", 26, 14, "R0260"), slotAt("x8", 26, 15, "R1480")},
 		"B20002": {slotAt("b1", 25, 11, "R0260")},
@@ -132,7 +133,7 @@ func TestCapacityCountsKeepAnyName(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := []string{`Dr "Q" \ Surgery`, "Tab\there\nand\x01", "<Main & Co>", "Ünïcode ☃ 𝄞", ""}
-	var slots []store.SlotRecord
+	var slots []slot.Slot
 	for i, n := range names {
 		s := slotAt(fmt.Sprint("s", i), 23, 9+i, "R0260")
 		s.SiteName = n

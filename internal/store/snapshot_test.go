@@ -8,13 +8,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gpfed/gpfed/internal/practice"
+	"github.com/gpfed/gpfed/internal/slot"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/testdb"
 )
 
-func slotAt(id string, day, hour int, role string) store.SlotRecord {
+func slotAt(id string, day, hour int, role string) slot.Slot {
 	start := time.Date(2026, 11, day, hour, 0, 0, 0, time.UTC)
-	return store.SlotRecord{SlotID: id, Start: start, End: start.Add(10 * time.Minute),
+	return slot.Slot{ID: id, Start: start, End: start.Add(10 * time.Minute),
 		LocalDate: start.Format(time.DateOnly), DurationMinutes: 10, RoleCode: role, DeliveryChannel: "In-person",
 		LocationID: "L1", SiteName: "Main"}
 }
@@ -30,7 +31,7 @@ func TestSaveSnapshotDiff(t *testing.T) {
 		t.Fatal(err)
 	}
 	from1, to := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 18, 0, 0, 0, 0, time.UTC)
-	save := func(from time.Time, slots ...store.SlotRecord) (int64, store.SnapshotChanges) {
+	save := func(from time.Time, slots ...slot.Slot) (int64, store.SnapshotChanges) {
 		t.Helper()
 		run, _, err := db.CreateSyncRun(ctx, "manual", from, to, nil)
 		if err != nil {
