@@ -225,15 +225,15 @@ func replay(ctx context.Context, bodies [][2][]byte, goroutines int, d time.Dura
 	return r
 }
 
-// decodeOne decodes a practice's two windows into the slots a sync stores.
+// decodeOne decodes a practice's two windows into the slots a sync stores, gathered in one slice
+// as a search gathers them.
 func decodeOne(bodies [2][]byte) ([]slot.Slot, error) {
 	var slots []slot.Slot
 	for _, b := range bodies {
-		w, err := gpconnect.ParseSlotBundle(b)
-		if err != nil {
+		var err error
+		if slots, err = gpconnect.AppendSlotBundle(slots, b); err != nil {
 			return nil, err
 		}
-		slots = append(slots, w...)
 	}
 	return slots, nil
 }

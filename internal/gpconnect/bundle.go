@@ -23,31 +23,75 @@ type bundleIndex struct {
 // with a *ParseError, as is anything that is not a JSON Bundle. Slots that are not free are
 // skipped. The result is de-duplicated by id and sorted by Start, then ID.
 func ParseSlotBundle(data []byte) ([]slot.Slot, error) {
-	b := parsePool.Get().(*parseBuffers)
-	defer b.release()
-	rt, entries, err := decodeEntries(data, b)
+	slots, err := AppendSlotBundle([]slot.Slot{}, data)
 	if err != nil {
 		return nil, err
 	}
-	if rt != "Bundle" {
-		return nil, &ParseError{Reason: fmt.Sprintf("resourceType %.40q, want Bundle", rt)}
+	return slots, nil
+}
+
+// AppendSlotBundle reads a Slot search response as ParseSlotBundle does and appends its slots,
+// de-duplicated by id and sorted by Start then ID among themselves, to dst, which grows to exactly
+// the length it needs when its capacity is short. On error it returns dst unchanged. A search
+// gathers its windows' slots this way into one slice, which is then the result: bench/sync's
+// decode+COPY limit decodes like that too.
+func AppendSlotBundle(dst []slot.Slot, data []byte) ([]slot.Slot, error) {
+	d, err := decodeSlotBundle(data)
+	if err != nil {
+		return dst, err
+	}
+	defer d.release()
+	return d.appendTo(dst)
+}
+
+// decodedBundle is a Slot search response decoded, its slots not yet built: its free Slots and
+// the resources they refer to, held in pooled buffers until release.
+type decodedBundle struct {
+	b    *parseBuffers
+	idx  bundleIndex
+	free []*fhirResource
+}
+
+// decodeSlotBundle decodes data into pooled buffers, which the caller gives back with release.
+func decodeSlotBundle(data []byte) (decodedBundle, error) {
+	b := parsePool.Get().(*parseBuffers)
+	rt, entries, err := decodeEntries(data, b)
+	if err == nil && rt != "Bundle" {
+		err = &ParseError{Reason: fmt.Sprintf("resourceType %.40q, want Bundle", rt)}
+	}
+	if err != nil {
+		b.release()
+		return decodedBundle{}, err
 	}
 	idx, free := indexBundle(entries)
-	slots := make([]slot.Slot, 0, len(free))
-	seen := b.seen
+	return decodedBundle{b: b, idx: idx, free: free}, nil
+}
+
+func (d decodedBundle) release() { d.b.release() }
+
+// appendTo validates the free slots and appends them to dst (see AppendSlotBundle). Growing dst
+// to exactly what it needs, rather than by append's doubling, keeps a search's result no larger
+// than its slots, which is what the flight budget charges for.
+func (d decodedBundle) appendTo(dst []slot.Slot) ([]slot.Slot, error) {
+	n, out := len(dst), dst
+	if need := n + len(d.free); need > cap(out) {
+		out = append(make([]slot.Slot, 0, need), dst...)
+	}
+	seen := d.b.seen
 	var day dayCache
-	for _, fs := range free {
-		s, err := idx.slot(fs, &day)
+	for _, fs := range d.free {
+		s, err := d.idx.slot(fs, &day)
 		if err != nil {
-			return nil, err
+			clear(out[n:]) // nothing of this Bundle stays reachable from dst's spare capacity
+			return dst, err
 		}
 		if _, dup := seen[s.ID]; !dup {
 			seen[s.ID] = struct{}{}
-			slots = append(slots, s)
+			out = append(out, s)
 		}
 	}
-	sortSlots(slots)
-	return slots, nil
+	sortSlots(out[n:])
+	return out, nil
 }
 
 func sortSlots(slots []slot.Slot) {

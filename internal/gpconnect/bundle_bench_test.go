@@ -62,15 +62,13 @@ func BenchmarkMergeWindows(b *testing.B) {
 	b.ReportAllocs()
 	i, n := 0, 0
 	for b.Loop() {
-		results := make([]windowResult, 2)
-		for j := range results {
-			slots, err := ParseSlotBundle(bodies[2*(i%practices)+j])
-			if err != nil {
+		found := newWindowSlots(2)
+		for j := range 2 {
+			if _, err := found.add(j, bodies[2*(i%practices)+j]); err != nil {
 				b.Fatal(err)
 			}
-			results[j].slots = slots
 		}
-		n += len(mergeWindows(results, from, to))
+		n += len(found.merge(from, to))
 		i++
 	}
 	b.ReportMetric(float64(n)/float64(i), "slots/op")

@@ -1,9 +1,11 @@
 package gpconnect
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,7 +39,8 @@ func (c *Client) SearchFreeSlots(ctx context.Context, p Provider, from, to time.
 			p.ODS, to.Format(time.DateOnly), from.Format(time.DateOnly))
 	}
 	windows := splitWindows(from, to)
-	results := c.searchWindows(ctx, p, windows)
+	found := newWindowSlots(len(windows))
+	results := c.searchWindows(ctx, p, windows, found)
 	res := &SlotSearchResult{}
 	var first *windowResult
 	for i := range results {
@@ -52,7 +55,7 @@ func (c *Client) SearchFreeSlots(ctx context.Context, p Provider, from, to time.
 		return res, fmt.Errorf("search free slots for %s %s..%s: %w",
 			p.ODS, formatFHIRDateTime(first.w.Start), formatFHIRDateTime(first.w.End), first.err)
 	}
-	res.Slots = mergeWindows(results, from, to)
+	res.Slots = found.merge(from, to)
 	return res, nil
 }
 
@@ -62,14 +65,14 @@ const decodedSlotBytes = 320
 // windowResult is one window's search.
 type windowResult struct {
 	w        window
-	slots    []slot.Slot
 	traceIDs []string
 	err      error
 	failedAt time.Time
 }
 
-// searchWindows runs one search per window concurrently; the first failure cancels the rest.
-func (c *Client) searchWindows(ctx context.Context, p Provider, windows []window) []windowResult {
+// searchWindows runs one search per window concurrently, each adding its slots to found; the
+// first failure cancels the rest.
+func (c *Client) searchWindows(ctx context.Context, p Provider, windows []window, found *windowSlots) []windowResult {
 	results := make([]windowResult, len(windows))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -80,7 +83,7 @@ func (c *Client) searchWindows(ctx context.Context, p Provider, windows []window
 			defer wg.Done()
 			r := &results[i]
 			r.w = w
-			r.slots, r.traceIDs, r.err = c.searchWindow(ctx, p, w)
+			r.traceIDs, r.err = c.searchWindow(ctx, p, i, w, found)
 			if r.err != nil {
 				r.failedAt = time.Now()
 				cancel()
@@ -91,52 +94,110 @@ func (c *Client) searchWindows(ctx context.Context, p Provider, windows []window
 	return results
 }
 
-// mergeWindows joins the windows' slots in window order, keeping [from, to) only and each
-// Slot.id once, sorted by start then id.
-func mergeWindows(results []windowResult, from, to time.Time) []slot.Slot {
-	n := 0
-	for _, r := range results {
-		n += len(r.slots)
+// windowSlots gathers a search's slots in one slice as each window's response is decoded, in the
+// order the responses arrive, so that merging the windows copies no slot: a region's sync carries
+// millions. Windows add to it one at a time.
+type windowSlots struct {
+	mu    sync.Mutex
+	slots []slot.Slot
+	parts []windowPart // one per window added, in the order added
+}
+
+func newWindowSlots(windows int) *windowSlots {
+	// Non-nil: a search that finds nothing returns no slots, not the nil of a failed one.
+	return &windowSlots{slots: []slot.Slot{}, parts: make([]windowPart, 0, windows)}
+}
+
+// windowPart is where one window's slots lie in windowSlots.slots.
+type windowPart struct{ window, start, end int }
+
+// add decodes window's response body and appends its slots, reporting how many there were.
+// Decoding, the costly part, runs outside the lock.
+func (ws *windowSlots) add(window int, body []byte) (int, error) {
+	d, err := decodeSlotBundle(body)
+	if err != nil {
+		return 0, err
 	}
-	out := make([]slot.Slot, 0, n)
+	defer d.release()
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	start := len(ws.slots)
+	slots, err := d.appendTo(ws.slots)
+	if err != nil {
+		return 0, err
+	}
+	ws.slots = slots
+	ws.parts = append(ws.parts, windowPart{window: window, start: start, end: len(slots)})
+	return len(slots) - start, nil
+}
+
+// merge returns the windows' slots that start in [from, to), each Slot.id once (from the earliest
+// window that has it, as the windows are ordered, not as they answered), sorted by start then id.
+// It filters in place, once every window has been added.
+func (ws *windowSlots) merge(from, to time.Time) []slot.Slot {
+	// A provider that returns slots outside the asked-for range (some ignore the window) must not
+	// inflate capacity or leak slots across runs: keep [from, to) only.
+	inRange := func(s *slot.Slot) bool { return !s.Start.Before(from) && s.Start.Before(to) }
+	slots := ws.slots
+	if len(ws.parts) <= 1 {
+		// One window's slots are unique and sorted already (appendTo); a subsequence stays sorted.
+		return compact(slots, func(i int) bool { return inRange(&slots[i]) })
+	}
+	keep := make([]bool, len(slots))
 	b := parsePool.Get().(*parseBuffers) // for its seen set
 	defer b.release()
 	seen := b.seen
-	for _, r := range results {
-		for _, s := range r.slots {
-			// A provider that returns slots outside the asked-for range (some ignore the window)
-			// must not inflate capacity or leak slots across runs: keep [from, to) only.
-			if s.Start.Before(from) || !s.Start.Before(to) {
-				continue
-			}
-			if _, dup := seen[s.ID]; !dup {
-				seen[s.ID] = struct{}{}
-				out = append(out, s)
+	slices.SortFunc(ws.parts, func(x, y windowPart) int { return cmp.Compare(x.window, y.window) })
+	for _, part := range ws.parts {
+		for i := part.start; i < part.end; i++ {
+			if s := &slots[i]; inRange(s) {
+				if _, dup := seen[s.ID]; !dup {
+					seen[s.ID] = struct{}{}
+					keep[i] = true
+				}
 			}
 		}
 	}
-	sortSlots(out)
-	return out
+	kept := compact(slots, func(i int) bool { return keep[i] })
+	sortSlots(kept)
+	return kept
 }
 
-// searchWindow makes one Slot search and parses its Bundle.
-func (c *Client) searchWindow(ctx context.Context, p Provider, w window) ([]slot.Slot, []string, error) {
+// compact moves the slots that keep selects (by index) to the front of slots, in order, and
+// clears the rest so that their strings are not kept alive.
+func compact(slots []slot.Slot, keep func(i int) bool) []slot.Slot {
+	n := 0
+	for i := range slots {
+		if keep(i) {
+			if n != i {
+				slots[n] = slots[i]
+			}
+			n++
+		}
+	}
+	clear(slots[n:])
+	return slots[:n]
+}
+
+// searchWindow makes one Slot search and adds its slots to found.
+func (c *Client) searchWindow(ctx context.Context, p Provider, i int, w window, found *windowSlots) ([]string, error) {
 	q := "/Slot?" + slotQuery(w, c.cfg.Consumer.ODS, c.cfg.OrgType)
 	cr, err := c.get(ctx, p, InteractionSearchSlots, q)
 	if err != nil {
-		return nil, cr.traceIDs, err
+		return cr.traceIDs, err
 	}
-	slots, err := ParseSlotBundle(cr.body)
+	n, err := found.add(i, cr.body)
 	// The body is done with (the slots copy what they keep): its bytes go back to the budget, and
-	// the decoded slots, which live until the practice is saved, are charged instead.
+	// the decoded slots, which live until the practice is saved, are charged instead. found grows
+	// to exactly the slots it holds (appendTo), so charging per slot covers it.
 	claim := flight.FromContext(ctx)
 	claim.Return(int64(cap(cr.body)))
 	recycleBody(cr.body)
 	if err != nil {
-		return nil, cr.traceIDs, c.malformed(InteractionSearchSlots, cr, err)
+		return cr.traceIDs, c.malformed(InteractionSearchSlots, cr, err)
 	}
-	_ = claim.Take(ctx, int64(len(slots))*decodedSlotBytes)
-	return slots, cr.traceIDs, nil
+	_ = claim.Take(ctx, int64(n)*decodedSlotBytes)
+	return cr.traceIDs, nil
 }
 
 // malformed reports a 2xx body that cannot be used. It is not retried: the provider would most
