@@ -49,13 +49,23 @@ func (c FetchClaim) FreshFromOtherRun(runID int64) bool {
 // statement. Nothing stays locked: the lease is a row that expires unless
 // instance renews it (RenewFetchLeases), so no transaction or connection is
 // held across the GP Connect call.
+//
+// The claim commits without waiting for its WAL flush (synchronous_commit
+// off; BEGIN, the claim and COMMIT are one round trip). Other sessions see
+// the lease as soon as it commits, so only a database crash can lose it, and
+// a lost claim is harmless: the lease is gone (or back to the lapsed one it
+// replaced) and nothing else was written, so the fetch's outcome, which
+// must end the lease by its token (SaveSnapshot, MarkPracticeFailed and the
+// rest), fails with ErrLeaseLost and writes nothing, the task is retried and
+// claims afresh. That is what a lease lapsing mid-fetch already leads to.
+// Any later commit that waits for the disk flushes the claim with it.
 func (db *DB) ClaimFetch(ctx context.Context, runID int64, ods, interaction, instance string, ttl time.Duration) (FetchClaim, error) {
 	c := FetchClaim{Token: uuid.NewString()}
 	var holder *int64
 	var lastRun *int64
 	var wFrom, wTo *time.Time
 	var prevStatus, prevSource, prevAddr, prevASID, prevKey *string
-	err := db.Pool.QueryRow(ctx, `
+	err := db.pipelineTx(ctx, stmt{sql: `SET LOCAL synchronous_commit = off`}, stmt{sql: `
 		WITH rp AS (
 			SELECT p.status, r.from_date, r.to_date, r.started_at
 			FROM sync_run_practices p JOIN sync_runs r ON r.id = p.run_id
@@ -77,9 +87,12 @@ func (db *DB) ClaimFetch(ctx context.Context, runID int64, ods, interaction, ins
 			e.status, e.source, e.address, e.asid, e.party_key
 		FROM rp JOIN practices pr ON pr.ods_code = $2 LEFT JOIN practice_sync_state s ON s.ods_code = $2
 		LEFT JOIN practice_endpoints e ON e.ods_code = $2 AND e.interaction = $6`,
-		runID, ods, instance, c.Token, ttl.Seconds(), interaction).Scan(&c.Status, &c.From, &c.To, &c.RunStartedAt, &c.Acquired,
-		&holder, &c.Name, &c.ASID, &c.Endpoint, &c.LastSuccessAt, &lastRun, &wFrom, &wTo, &c.PreviousSlots,
-		&c.PreviousNotEnabledFrom, &prevStatus, &prevSource, &prevAddr, &prevASID, &prevKey)
+		args: []any{runID, ods, instance, c.Token, ttl.Seconds(), interaction},
+		scan: func(row pgx.Row) error {
+			return row.Scan(&c.Status, &c.From, &c.To, &c.RunStartedAt, &c.Acquired, &holder, &c.Name, &c.ASID, &c.Endpoint,
+				&c.LastSuccessAt, &lastRun, &wFrom, &wTo, &c.PreviousSlots, &c.PreviousNotEnabledFrom,
+				&prevStatus, &prevSource, &prevAddr, &prevASID, &prevKey)
+		}})
 	if err != nil {
 		return c, translate(fmt.Errorf("claim %s for run %d: %w", ods, runID, err))
 	}
