@@ -76,7 +76,7 @@ func (e *Engine) post(ctx context.Context, it store.ClaimedItem, o *store.Outcom
 	}
 	switch {
 	case res.Outcome == webhook.Delivered:
-		o.Result, o.At = store.Delivered, start.Add(res.Duration)
+		o.Result, o.At = store.Delivered, res.At
 	case res.Outcome == webhook.Permanent:
 		o.Result, o.Reason = store.Failed, store.ReasonRejected
 	case ctx.Err() != nil && res.Status == 0:

@@ -65,9 +65,12 @@ type Result struct {
 	Category   Category      // set when Outcome is not Delivered
 	Status     int           // 0 when no response arrived
 	RetryAfter time.Duration // from a 429/503 Retry-After header, else 0
-	Duration   time.Duration
-	Err        error
-	Detail     string
+	// At is when the answer's status arrived (or the request failed):
+	// a delivery's recorded time. Duration is the request's, from sending.
+	At       time.Time
+	Duration time.Duration
+	Err      error
+	Detail   string
 }
 
 // SecretOpener turns stored webhook secrets into plaintext
@@ -174,15 +177,16 @@ func (s *Sender) send(ctx context.Context, rawURL string, stored []string, event
 	req.Header.Set(HeaderSignature, SignAll(secrets, now(), body))
 	start := time.Now()
 	resp, err := s.Client.Do(req)
-	d := time.Since(start)
+	at := time.Now()
+	d := at.Sub(start)
 	if err != nil {
 		r := transportFailure(err)
-		r.Duration = d
+		r.At, r.Duration = at, d
 		return r
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
-	r := Result{Outcome: Classify(resp.StatusCode), Status: resp.StatusCode, Duration: d}
+	r := Result{Outcome: Classify(resp.StatusCode), Status: resp.StatusCode, At: at, Duration: d}
 	if r.Outcome != Delivered {
 		r.Category = statusCategory(resp.StatusCode)
 		r.Err = fmt.Errorf("webhook answered %d", resp.StatusCode)

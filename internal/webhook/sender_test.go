@@ -189,3 +189,28 @@ func TestSenderKeepsConnectionsToOneHost(t *testing.T) {
 		t.Errorf("3 rounds of %d deliveries at once dialled %d connections, want %d (one per delivery in flight)", inFlight, n, inFlight)
 	}
 }
+
+// A result's At is when the answer arrived: after the receiver answered,
+// never before it (a delivery's recorded time), and before Send returned.
+func TestSenderResultAtIsTheAnswer(t *testing.T) {
+	t.Parallel()
+	var answered atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		answered.Store(time.Now().UnixNano())
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	s := &webhook.Sender{Client: webhook.NewClientFor(2*time.Second, loopback)}
+	for range 20 {
+		res := s.Send(context.Background(), srv.URL+"/hook", []string{"s3cret"}, webhook.EventTask, "key-1", []byte(`{"a":1}`))
+		returned := time.Now()
+		if res.Outcome != webhook.Delivered {
+			t.Fatalf("outcome %v: %v", res.Outcome, res.Err)
+		}
+		if at := res.At.UnixNano(); at < answered.Load() || res.At.After(returned) || res.Duration < 20*time.Millisecond {
+			t.Fatalf("At %s is %s after the receiver's answer (want >= 0) and %s before Send returned; duration %s",
+				res.At.Format(time.RFC3339Nano), time.Duration(at-answered.Load()), returned.Sub(res.At), res.Duration)
+		}
+	}
+}
