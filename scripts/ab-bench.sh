@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 which=$1 n=$2 a=$3 b=$4
 shift 4
 case $which in
-tasks) args=(./bench/tasks -phases closed) want='delivered \(2xx\)|cost per task|receiver 2xx|delivery engine' ;;
+tasks) args=(./bench/tasks -phases closed) want='delivered \(2xx\)|senders notified|cost per task|receiver 2xx|delivery engine' ;;
 sync) args=(./bench/sync) want='wall=|cpu: sync|machine CPU per slot' ;;
 *) echo "usage: $0 tasks|sync N binA binB [flags]" >&2; exit 2 ;;
 esac

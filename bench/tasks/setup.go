@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -29,6 +32,8 @@ type env struct {
 	pg       *e2e.Postgres // private cluster, when asked for
 	pgDir    string
 	skeleton *e2e.Proc // the floor, while it runs
+	// notedRate is the last gpfed closed loop's tasks/s to the last sender notified.
+	notedRate float64
 	// workerMetrics is the gpfed worker's /metrics address.
 	workerMetrics string
 }
@@ -38,7 +43,7 @@ func setUp(p params) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{dir: dir, recv: &receipts{at: map[string]time.Time{}, notes: map[string]bool{}}, keep: p.keep}
+	e := &env{dir: dir, recv: &receipts{at: map[string]time.Time{}, notes: map[string]bool{}, noted: map[string]time.Time{}}, keep: p.keep}
 	if e.redis, err = e2e.StartRedis(dir); err != nil {
 		e.close()
 		return nil, err
@@ -152,12 +157,14 @@ func (e *env) close() {
 	os.RemoveAll(e.dir)
 }
 
-// receipts records when each task's webhook was first answered 2xx, and
-// counts duplicates: a task or notification answered 2xx more than once.
+// receipts records when each task's webhook was first answered 2xx and
+// when its sender's first notification about it was, and counts
+// duplicates: a task or notification answered 2xx more than once.
 type receipts struct {
 	mu            sync.Mutex
 	at            map[string]time.Time
 	notes         map[string]bool
+	noted         map[string]time.Time // task id -> its first notification's 2xx
 	notifications int
 	posts         int
 	duplicates    int
@@ -169,6 +176,12 @@ func (r *receipts) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, req)
 			return
 		}
+		task := req.Header.Get("Gpfed-Event") == "task"
+		var body []byte
+		if !task { // keep the body: the notification names its task
+			body, _ = io.ReadAll(req.Body)
+			req.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, req)
 		now := time.Now()
@@ -179,12 +192,20 @@ func (r *receipts) wrap(next http.Handler) http.Handler {
 			return
 		}
 		key := req.Header.Get("Idempotency-Key")
-		if req.Header.Get("Gpfed-Event") != "task" {
+		if !task {
 			r.notifications++
 			if r.notes[key] {
 				r.duplicates++
 			}
 			r.notes[key] = true
+			var n struct {
+				TaskID string `json:"task_id"`
+			}
+			if json.Unmarshal(body, &n) == nil && n.TaskID != "" {
+				if _, ok := r.noted[n.TaskID]; !ok {
+					r.noted[n.TaskID] = now
+				}
+			}
 			return
 		}
 		if _, ok := r.at[key]; !ok {
@@ -200,6 +221,15 @@ func (r *receipts) wrap(next http.Handler) http.Handler {
 // every 20ms) because it runs while gpfed is still delivering; the times
 // themselves are taken by the receiver, so polling adds no latency.
 func (r *receipts) wait(ids []string, timeout time.Duration) (map[string]time.Time, error) {
+	return r.waitFor(r.at, ids, timeout, "tasks received")
+}
+
+// waitNoted is wait for the senders' notifications about the tasks ids.
+func (r *receipts) waitNoted(ids []string, timeout time.Duration) (map[string]time.Time, error) {
+	return r.waitFor(r.noted, ids, timeout, "senders notified")
+}
+
+func (r *receipts) waitFor(times map[string]time.Time, ids []string, timeout time.Duration, what string) (map[string]time.Time, error) {
 	deadline := time.Now().Add(timeout)
 	got := make(map[string]time.Time, len(ids))
 	missing := ids
@@ -207,7 +237,7 @@ func (r *receipts) wait(ids []string, timeout time.Duration) (map[string]time.Ti
 		r.mu.Lock()
 		still := missing[:0:0]
 		for _, id := range missing {
-			if t, ok := r.at[id]; ok {
+			if t, ok := times[id]; ok {
 				got[id] = t
 			} else {
 				still = append(still, id)
@@ -219,7 +249,7 @@ func (r *receipts) wait(ids []string, timeout time.Duration) (map[string]time.Ti
 			return got, nil
 		}
 		if time.Now().After(deadline) {
-			return got, fmt.Errorf("%d of %d tasks received after %s", len(got), len(ids), timeout)
+			return got, fmt.Errorf("%d of %d %s after %s", len(got), len(ids), what, timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
