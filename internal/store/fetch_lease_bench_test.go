@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gpfed/gpfed/internal/practice"
 	"github.com/gpfed/gpfed/internal/testdb"
 )
 
@@ -16,14 +15,11 @@ func BenchmarkClaimFetch(b *testing.B) {
 	db, _ := testdb.New(b)
 	ctx := context.Background()
 	const practices = 2000
-	var ps []practice.Practice
-	for i := range practices {
-		ps = append(ps, practice.Practice{ODSCode: fmt.Sprintf("C%05d", i), Name: "P", ASID: "918999198993",
-			Endpoint: "https://gp.example/x"})
+	codes := make([]string, practices)
+	for i := range codes {
+		codes[i] = fmt.Sprintf("C%05d", i)
 	}
-	if _, err := db.ImportPractices(ctx, ps, false); err != nil {
-		b.Fatal(err)
-	}
+	testdb.Federation(b, db, codes...)
 	from := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 	run := func() int64 {
 		r, _, err := db.CreateSyncRun(ctx, "manual", from, from.AddDate(0, 0, 28), nil)
@@ -45,9 +41,9 @@ func BenchmarkClaimFetch(b *testing.B) {
 			runID, i = run(), 0
 			b.StartTimer()
 		}
-		c, err := db.ClaimFetch(ctx, runID, ps[i].ODSCode, "urn:nhs:names:services:gpconnect:fhir:rest:search:slot-1", "bench", time.Minute)
+		c, err := db.ClaimFetch(ctx, runID, codes[i], "urn:nhs:names:services:gpconnect:fhir:rest:search:slot-1", "bench", time.Minute)
 		if err != nil || !c.Acquired {
-			b.Fatalf("claim %s: %+v %v", ps[i].ODSCode, c, err)
+			b.Fatalf("claim %s: %+v %v", codes[i], c, err)
 		}
 		i++
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gpfed/gpfed/internal/practice"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/testdb"
 )
@@ -20,17 +19,14 @@ func TestClaimFetch(t *testing.T) {
 	db, _ := testdb.New(t)
 	ctx := context.Background()
 	const interaction = "urn:nhs:names:services:gpconnect:fhir:rest:search:slot-1"
-	ps := []practice.Practice{{ODSCode: "A10001", Name: "Ash", ASID: "918999198993", Endpoint: "https://gp.example/a"}}
-	if _, err := db.ImportPractices(ctx, ps, false); err != nil {
-		t.Fatal(err)
-	}
+	testdb.Federation(t, db, "A10001")
 	from := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 	r, _, err := db.CreateSyncRun(ctx, "manual", from, from.AddDate(0, 0, 28), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	first, err := db.ClaimFetch(ctx, r.ID, "A10001", interaction, "one", time.Minute)
-	if err != nil || !first.Acquired || first.Status != "pending" || first.Name != "Ash" {
+	if err != nil || !first.Acquired || first.Status != "pending" || first.Name != testdb.Practice("A10001").Name {
 		t.Fatalf("first claim: %+v, %v", first, err)
 	}
 	second, err := db.ClaimFetch(ctx, r.ID, "A10001", interaction, "two", time.Minute)

@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gpfed/gpfed/internal/cpustat"
-	"github.com/gpfed/gpfed/internal/practice"
 	"github.com/gpfed/gpfed/internal/slot"
 	"github.com/gpfed/gpfed/internal/store"
 	"github.com/gpfed/gpfed/internal/testdb"
@@ -54,14 +53,11 @@ func BenchmarkSaveFirstSnapshot(b *testing.B) {
 	db, _ := testdb.New(b)
 	ctx := context.Background()
 	const practices = 400
-	var ps []practice.Practice
-	for i := range practices {
-		ps = append(ps, practice.Practice{ODSCode: fmt.Sprintf("B%05d", i), Name: "P", ASID: "918999198993",
-			Endpoint: "https://gp.example/x"})
+	codes := make([]string, practices)
+	for i := range codes {
+		codes[i] = fmt.Sprintf("B%05d", i)
 	}
-	if _, err := db.ImportPractices(ctx, ps, false); err != nil {
-		b.Fatal(err)
-	}
+	testdb.Federation(b, db, codes...)
 	if _, err := db.Pool.Exec(ctx, `CREATE TABLE limit_slots (LIKE slots INCLUDING ALL)`); err != nil {
 		b.Fatal(err)
 	}
