@@ -67,9 +67,8 @@ func (e *Engine) post(ctx context.Context, it store.ClaimedItem, o *store.Outcom
 	}
 	pctx, cancel := context.WithTimeout(ctx, e.cfg.WebhookTimeout)
 	defer cancel()
-	start := time.Now()
 	res := e.sender.Send(pctx, it.WebhookURL, signingSecrets(it.WebhookSecret, it.WebhookSecretPrevious), event, it.ID.String(), body)
-	metrics.WebhookRequests.WithLabelValues(event, strconv.Itoa(res.Status)).Observe(time.Since(start).Seconds())
+	metrics.WebhookRequests.WithLabelValues(event, strconv.Itoa(res.Status)).Observe(res.Duration.Seconds())
 	o.Tried, o.Status, o.Channel = true, res.Status, "webhook"
 	if res.Err != nil {
 		o.Error = res.Err.Error()
