@@ -17,9 +17,10 @@ import (
 // saturation of a busy worker the lock's holder waits for a core, so every
 // claim queued behind it waits longer still: sampling pg_locks every 5 ms
 // during a bench/tasks run at 80% of its closed loop found the lock held
-// 95% of the time with 1.5 claims waiting (4 in flight), though the claim
-// statement alone takes ~0.7 ms. One claim at a time takes everything due
-// that has room (22-23 deliveries a claim instead of 7-8; 0.09 claims a
+// 95% of the time with 1.5 claims waiting (4 in flight), though a whole
+// claim takes 1.3-1.5 ms on a quiet machine (BenchmarkClaim), the lock held
+// for its first round trip only. One claim at a time takes everything due
+// that has room (22-24 deliveries a claim instead of 7-8; 0.09 claims a
 // task instead of 0.26), and a claim that fills its batch pokes the next at
 // once. Six alternating closed-loop pairs (scripts/ab-bench.sh, session 8):
 // 4 in flight 878/1,215/963/1,048/1,129/1,150 tasks/s, 1 in flight
