@@ -80,10 +80,21 @@ func TestCircuitBreakerAgainstFailingReceiver(t *testing.T) {
 	if n := testdb.Count(t, e.db, `SELECT count(*) FROM notifications WHERE kind = 'endpoint.failing' AND subject_ods = $1`, recipient); n != 2 {
 		t.Errorf("endpoint.failing notifications = %d, want 2 (admins, practice)", n)
 	}
-	attempts := testdb.Count(t, e.db, `SELECT COALESCE(sum(attempts), 0) FROM tasks WHERE recipient_ods = $1`, recipient)
-	if attempts != len(reqs) {
-		t.Errorf("attempts recorded %d, requests made %d: deferred deliveries must not count", attempts, len(reqs))
-	}
+	// A probe may be between its request and its record when we look, and
+	// another may start: read the attempts first, then the requests. An
+	// attempt is recorded only after its request, so more attempts than
+	// requests means a deferral was counted; the two must meet once the
+	// last probe is recorded.
+	var attempts, made int
+	waitFor(t, 3*time.Second, "every request to be recorded as an attempt", func() bool {
+		attempts = testdb.Count(t, e.db, `SELECT COALESCE(sum(attempts), 0) FROM tasks WHERE recipient_ods = $1`, recipient)
+		reqs, _ := e.rc.snapshot()
+		made = len(reqs)
+		if attempts > made {
+			t.Fatalf("attempts recorded %d, requests made %d: deferred deliveries must not count", attempts, made)
+		}
+		return attempts == made
+	})
 	e.rc.set(func(rc *receiver) { rc.always = 0 })
 	for _, id := range tasks {
 		waitState(t, e.db, id, "delivered")
