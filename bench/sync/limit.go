@@ -18,32 +18,33 @@ import (
 	"github.com/gpfed/gpfed/worker"
 )
 
-// limit is the decode+COPY floor measured in the same run.
+// limit is the decode+COPY floor measured in the same run. Its fields are
+// exported because it travels as JSON from the process that measures it.
 type limit struct {
-	order                 string // of the practice codes: ascending or scattered
-	practices, goroutines int
-	bodyBytes             int64
-	slots                 int64
-	elapsed               time.Duration
-	slotsPerSec           float64
-	decodePerSec          float64 // decoding alone, same goroutines
-	benchCPU, other       time.Duration
-	loadBefore, loadAfter string
+	Order                 string // of the practice codes: ascending or scattered
+	Practices, Goroutines int
+	BodyBytes             int64
+	Slots                 int64
+	Elapsed               time.Duration
+	SlotsPerSec           float64
+	DecodePerSec          float64 // decoding alone, same goroutines
+	BenchCPU, Other       time.Duration
+	LoadBefore, LoadAfter string
 }
 
 // describe words the limit's key order and transaction size.
 func (l limit) describe() string {
-	if l.order == "grouped" {
+	if l.Order == "grouped" {
 		return fmt.Sprintf("under ascending practice codes, %d practices per transaction", worker.SaveGroupMax)
 	}
-	return fmt.Sprintf("under %s practice codes, one practice per transaction", l.order)
+	return fmt.Sprintf("under %s practice codes, one practice per transaction", l.Order)
 }
 
 func (l limit) print() {
 	fmt.Printf("\ndecode+COPY limit: the responses of %d practices (%.1f MB, both 14-day windows each) decoded by gpfed's parser and COPYed by its encoder into a copy of the slots table %s, %d goroutines, for %.1fs\n",
-		l.practices, float64(l.bodyBytes)/1e6, l.describe(), l.goroutines, l.elapsed.Seconds())
+		l.Practices, float64(l.BodyBytes)/1e6, l.describe(), l.Goroutines, l.Elapsed.Seconds())
 	fmt.Printf("  %d slots = %.0f slots/s (decoding alone: %.0f slots/s); cpu: the limit's own process %.1fs, everything else (postgres, other users) %.1fs; load average %s -> %s\n",
-		l.slots, l.slotsPerSec, l.decodePerSec, l.benchCPU.Seconds(), l.other.Seconds(), l.loadBefore, l.loadAfter)
+		l.Slots, l.SlotsPerSec, l.DecodePerSec, l.BenchCPU.Seconds(), l.Other.Seconds(), l.LoadBefore, l.LoadAfter)
 }
 
 // limitChildEnv makes this program measure one limit (the order it names) and print it as JSON.
@@ -62,13 +63,11 @@ func measureLimitApart(ctx context.Context, p params, order string) (limit, erro
 	if err != nil {
 		return limit{}, fmt.Errorf("limit (%s) in its own process: %w", order, err)
 	}
-	var j limitJSON
-	if err := json.Unmarshal(out, &j); err != nil {
+	var l limit
+	if err := json.Unmarshal(out, &l); err != nil {
 		return limit{}, fmt.Errorf("limit (%s): %w: %q", order, err, out)
 	}
-	return limit{order: j.Order, practices: j.Practices, goroutines: j.Goroutines, bodyBytes: j.BodyBytes, slots: j.Slots,
-		elapsed: j.Elapsed, slotsPerSec: j.SlotsPerSec, decodePerSec: j.DecodePerSec, benchCPU: j.BenchCPU,
-		other: j.Other, loadBefore: j.LoadBefore, loadAfter: j.LoadAfter}, nil
+	return l, nil
 }
 
 // limitChild is the re-executed program's work: one limit, as JSON on stdout.
@@ -77,22 +76,7 @@ func limitChild(ctx context.Context, p params, order string) error {
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(os.Stdout).Encode(limitJSON{Order: l.order, Practices: l.practices, Goroutines: l.goroutines,
-		BodyBytes: l.bodyBytes, Slots: l.slots, Elapsed: l.elapsed, SlotsPerSec: l.slotsPerSec, DecodePerSec: l.decodePerSec,
-		BenchCPU: l.benchCPU, Other: l.other, LoadBefore: l.loadBefore, LoadAfter: l.loadAfter})
-}
-
-// limitJSON is limit with exported fields, to travel between the processes.
-type limitJSON struct {
-	Order                 string
-	Practices, Goroutines int
-	BodyBytes             int64
-	Slots                 int64
-	Elapsed               time.Duration
-	SlotsPerSec           float64
-	DecodePerSec          float64
-	BenchCPU, Other       time.Duration
-	LoadBefore, LoadAfter string
+	return json.NewEncoder(os.Stdout).Encode(l)
 }
 
 // consumerFilter is what gpfed's default configuration sends in searchFilter.
@@ -100,20 +84,20 @@ var consumerFilter = sim.SearchFilter{ODS: "Y90001", OrgType: sim.OrgTypeGPPract
 
 // measureLimit replays sample responses of the same simulated federation the syncs used.
 func measureLimit(ctx context.Context, p params, order string) (limit, error) {
-	l := limit{order: order, practices: min(p.limitPractices, p.practices), goroutines: p.limitGoroutines}
-	bodies, err := sampleBodies(p, l.practices)
+	l := limit{Order: order, Practices: min(p.limitPractices, p.practices), Goroutines: p.limitGoroutines}
+	bodies, err := sampleBodies(p, l.Practices)
 	if err != nil {
 		return l, err
 	}
 	for _, b := range bodies {
-		l.bodyBytes += int64(len(b[0]) + len(b[1]))
+		l.BodyBytes += int64(len(b[0]) + len(b[1]))
 	}
 	dbURL, drop, err := freshDB(ctx, fmt.Sprintf("gpfed_bench_limit_%d", os.Getpid()))
 	if err != nil {
 		return l, err
 	}
 	defer drop()
-	db, err := store.Open(ctx, dbURL, int32(l.goroutines+1))
+	db, err := store.Open(ctx, dbURL, int32(l.Goroutines+1))
 	if err != nil {
 		return l, err
 	}
@@ -124,16 +108,16 @@ func measureLimit(ctx context.Context, p params, order string) (limit, error) {
 	if _, err := db.Pool.Exec(ctx, `CREATE TABLE limit_slots (LIKE slots INCLUDING ALL)`); err != nil {
 		return l, err
 	}
-	l.decodePerSec = replay(ctx, bodies, l.goroutines, 2*time.Second, nil, order).perSec
-	l.loadBefore = loadAverage()
+	l.DecodePerSec = replay(ctx, bodies, l.Goroutines, 2*time.Second, nil, order).perSec
+	l.LoadBefore = loadAverage()
 	self0, machine0 := cpustat.Process(os.Getpid()), cpustat.Machine()
-	r := replay(ctx, bodies, l.goroutines, p.limitDuration, db, order)
-	l.benchCPU, l.loadAfter = cpustat.Process(os.Getpid())-self0, loadAverage()
-	l.other = cpustat.Machine() - machine0 - l.benchCPU
+	r := replay(ctx, bodies, l.Goroutines, p.limitDuration, db, order)
+	l.BenchCPU, l.LoadAfter = cpustat.Process(os.Getpid())-self0, loadAverage()
+	l.Other = cpustat.Machine() - machine0 - l.BenchCPU
 	if r.err != nil {
 		return l, r.err
 	}
-	l.slots, l.elapsed, l.slotsPerSec = r.slots, r.elapsed, r.perSec
+	l.Slots, l.Elapsed, l.SlotsPerSec = r.slots, r.elapsed, r.perSec
 	return l, nil
 }
 

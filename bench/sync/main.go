@@ -168,9 +168,9 @@ func atoi(s string) (int, error) {
 // the first limit measured before the syncs and after them.
 func printSummary(rs []result, before limit, lims []limit) {
 	fmt.Println("\nsummary (targets: 6,500 practices x 28 days under 30 s at 200 ms and under 60 s at 1 s; peak RSS under 200 MB; >= 60% of the decode+COPY limit per slot)")
-	ref := (before.slotsPerSec + lims[0].slotsPerSec) / 2
+	ref := (before.SlotsPerSec + lims[0].SlotsPerSec) / 2
 	fmt.Printf("  decode+COPY limit: %.0f slots/s (%s; the mean of %.0f before the syncs and %.0f after them)\n",
-		ref, lims[0].describe(), before.slotsPerSec, lims[0].slotsPerSec)
+		ref, lims[0].describe(), before.SlotsPerSec, lims[0].SlotsPerSec)
 	for _, r := range rs {
 		fmt.Printf("  latency %-6s ceiling %-4d  wall %6.1fs  %7.0f slots/s = %5.1f%% of the limit  peak RSS %5.1f MiB (%5.1f MB)  load %s -> %s\n",
 			r.latency, r.ceiling, r.wall.Seconds(), r.slotsPerSec(), 100*r.slotsPerSec()/ref,
@@ -178,7 +178,7 @@ func printSummary(rs []result, before limit, lims []limit) {
 	}
 	// The same comparison by the machine's CPU per slot stored (every process: the sync, the
 	// simulator, Postgres and the rest for gpfed; the limit's process and the rest for the limit).
-	limCPU := (cpuPerSlot(before.benchCPU+before.other, before.slots) + cpuPerSlot(lims[0].benchCPU+lims[0].other, lims[0].slots)) / 2
+	limCPU := (cpuPerSlot(before.BenchCPU+before.Other, before.Slots) + cpuPerSlot(lims[0].BenchCPU+lims[0].Other, lims[0].Slots)) / 2
 	fmt.Printf("  machine CPU per slot: the limit %.1f us (mean of before and after);", limCPU)
 	for _, r := range rs {
 		c := cpuPerSlot(r.syncCPU+r.simCPU+r.other, int64(r.slots))
@@ -187,14 +187,14 @@ func printSummary(rs []result, before limit, lims []limit) {
 	fmt.Println()
 	fmt.Printf("  the limit after the syncs alone: gpfed's share of it:")
 	for _, r := range rs {
-		fmt.Printf("  %s %.1f%%", r.latency, 100*r.slotsPerSec()/lims[0].slotsPerSec)
+		fmt.Printf("  %s %.1f%%", r.latency, 100*r.slotsPerSec()/lims[0].SlotsPerSec)
 	}
 	fmt.Println()
 	for _, other := range lims[1:] {
 		fmt.Printf("  beside it, the limit %s (after the syncs): %.0f slots/s (%.1f%% of the reference measured then); gpfed's share of it:",
-			other.describe(), other.slotsPerSec, 100*other.slotsPerSec/lims[0].slotsPerSec)
+			other.describe(), other.SlotsPerSec, 100*other.SlotsPerSec/lims[0].SlotsPerSec)
 		for _, r := range rs {
-			fmt.Printf("  %s %.1f%%", r.latency, 100*r.slotsPerSec()/other.slotsPerSec)
+			fmt.Printf("  %s %.1f%%", r.latency, 100*r.slotsPerSec()/other.SlotsPerSec)
 		}
 		fmt.Println()
 	}
