@@ -2,7 +2,8 @@
 // commit): each caller hands in one item and waits; a flusher takes
 // everything waiting, up to a maximum, and runs it as one call. While one
 // group runs, the next gathers, so under load groups grow by themselves and
-// an idle system answers a lone caller at once, with no timer to wait for.
+// an idle system answers a lone caller at once, with no timer to wait for
+// (unless the group is told to linger: WithLinger).
 package batch
 
 import (
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // ErrClosed is returned by Do once the group has stopped.
@@ -26,6 +28,10 @@ type Group[In, Out any] struct {
 	flushers int
 	queue    chan *call[In, Out]
 	quit     chan struct{}
+	linger   time.Duration
+	// gathering lets one flusher gather at a time when lingering, so that
+	// the flushers do not split the callers of one moment between them.
+	gathering sync.Mutex
 
 	mu      sync.RWMutex
 	stopped bool
@@ -52,6 +58,18 @@ func cmpMax(v, floor int) int {
 		return floor
 	}
 	return v
+}
+
+// WithLinger makes a flusher that finds fewer than max items waiting wait up
+// to d for more before it runs them, one flusher gathering at a time (the
+// others run their groups meanwhile). Without it, callers that arrive a few
+// milliseconds apart each make a group of their own, which is right for a
+// caller waiting on a reply and costly where each group is a transaction of
+// several round trips and nobody waits on the milliseconds. Call it before
+// Run.
+func (g *Group[In, Out]) WithLinger(d time.Duration) *Group[In, Out] {
+	g.linger = max(d, 0)
+	return g
 }
 
 // Do hands in one item and waits for its result. A caller whose ctx ends
@@ -103,12 +121,30 @@ func (g *Group[In, Out]) Run(ctx context.Context) {
 
 func (g *Group[In, Out]) flush(ctx context.Context) {
 	for {
-		select {
-		case <-g.quit:
+		calls := g.next()
+		if calls == nil {
 			return
-		case c := <-g.queue:
-			g.runGroup(ctx, g.gather(c))
 		}
+		g.runGroup(ctx, calls)
+	}
+}
+
+// next waits for a first item and gathers its group, or returns nil once
+// the group is stopping.
+func (g *Group[In, Out]) next() []*call[In, Out] {
+	if g.linger > 0 {
+		g.gathering.Lock()
+		defer g.gathering.Unlock()
+	}
+	select {
+	case <-g.quit:
+		return nil
+	case c := <-g.queue:
+		calls := g.gather(c)
+		if g.linger > 0 && len(calls) < g.max {
+			calls = g.lingerFor(calls)
+		}
+		return calls
 	}
 }
 
@@ -120,6 +156,23 @@ func (g *Group[In, Out]) gather(first *call[In, Out]) []*call[In, Out] {
 		case c := <-g.queue:
 			calls = append(calls, c)
 		default:
+			return calls
+		}
+	}
+	return calls
+}
+
+// lingerFor adds what arrives within the linger, up to max.
+func (g *Group[In, Out]) lingerFor(calls []*call[In, Out]) []*call[In, Out] {
+	timer := time.NewTimer(g.linger)
+	defer timer.Stop()
+	for len(calls) < g.max {
+		select {
+		case c := <-g.queue:
+			calls = append(calls, c)
+		case <-timer.C:
+			return calls
+		case <-g.quit:
 			return calls
 		}
 	}

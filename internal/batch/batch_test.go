@@ -53,6 +53,62 @@ func TestGroupsConcurrentCalls(t *testing.T) {
 	}
 }
 
+// Callers arriving a few milliseconds apart make a group each; with a
+// linger they share groups, each of which waits no longer than the linger
+// for its later members, however many flushers there are.
+func TestLingerGroupsCallsSpreadInTime(t *testing.T) {
+	t.Parallel()
+	const calls, apart, linger = 24, 2 * time.Millisecond, 40 * time.Millisecond
+	for _, tc := range []struct {
+		linger   time.Duration
+		atLeast  int64 // groups
+		atMost   int64
+		maxDelay time.Duration // from a call to its group's start
+	}{
+		{linger: 0, atLeast: calls / 4, atMost: calls},
+		{linger: linger, atLeast: 1, atMost: calls / 6, maxDelay: linger + 30*time.Millisecond},
+	} {
+		var groups atomic.Int64
+		var mu sync.Mutex
+		var worst time.Duration
+		fn := func(_ context.Context, in []time.Time) ([]int, error) {
+			groups.Add(1)
+			mu.Lock()
+			for _, at := range in {
+				worst = max(worst, time.Since(at))
+			}
+			mu.Unlock()
+			return make([]int, len(in)), nil
+		}
+		g := batch.New(fn, 16, 4).WithLinger(tc.linger)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); g.Run(ctx) }()
+		var wg sync.WaitGroup
+		for range calls {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := g.Do(context.Background(), time.Now()); err != nil {
+					t.Error(err)
+				}
+			}()
+			time.Sleep(apart)
+		}
+		wg.Wait()
+		cancel()
+		<-done
+		n := groups.Load()
+		t.Logf("linger %s: %d groups for %d calls %s apart, longest wait %s", tc.linger, n, calls, apart, worst)
+		if n < tc.atLeast || n > tc.atMost {
+			t.Errorf("linger %s: %d groups for %d calls, want %d-%d", tc.linger, n, calls, tc.atLeast, tc.atMost)
+		}
+		if tc.maxDelay > 0 && worst > tc.maxDelay {
+			t.Errorf("linger %s: a call waited %s for its group", tc.linger, worst)
+		}
+	}
+}
+
 // A failing group fails each of its calls; a caller that gave up is not run.
 func TestGroupErrorsAndAbandonedCalls(t *testing.T) {
 	t.Parallel()
