@@ -41,6 +41,7 @@ type params struct {
 	syncEnv    []string // the sync process's alone
 	privatePG  bool
 	pgSettings []string // extra settings for the private cluster
+	resync     bool     // sync the region a second time on the same database
 }
 
 func main() {
@@ -66,6 +67,7 @@ func run() error {
 	flag.StringVar(&p.bin, "bin", "bin/gpfed", "gpfed binary")
 	flag.StringVar(&env, "env", "", "extra KEY=VALUE settings for gpfed, comma-separated (e.g. GPFED_SYNC_MAX_BYTES_IN_FLIGHT=33554432)")
 	flag.StringVar(&syncEnv, "sync-env", "", "extra KEY=VALUE settings for the sync process alone, comma-separated (e.g. GOGC=200: -env would set it for the simulator too)")
+	flag.BoolVar(&p.resync, "resync", false, "after each sync, sync the same region again on the same database (a night on which nothing changed: snapshots compared, not rewritten)")
 	flag.BoolVar(&p.privatePG, "private-postgres", false, "use a throwaway PostgreSQL cluster (fsync on, pg_stat_statements) whose CPU and statements are reported on their own")
 	var pgSettings string
 	flag.StringVar(&pgSettings, "pg-settings", "", "extra settings for the -private-postgres cluster, comma-separated (e.g. shared_buffers=1GB)")

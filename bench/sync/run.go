@@ -37,6 +37,7 @@ type result struct {
 	loadBefore, loadAfter  string
 	summary, sizing        string
 	settings               []string
+	again                  *result // -resync: the second sync of the same region
 }
 
 func (r result) slotsPerSec() float64 { return float64(r.slots) / r.wall.Seconds() }
@@ -57,6 +58,14 @@ func (r result) print() {
 	}
 	fmt.Printf("  %s\n  %s\n", r.pgActivity, r.slotsTable)
 	fmt.Printf("  %s\n  %s\n", r.summary, r.sizing)
+	if a := r.again; a != nil {
+		fmt.Printf("  synced again (the same region and windows: every snapshot compared, what did not change not rewritten):\n")
+		fmt.Printf("    wall=%.2fs practices/s=%.1f ok=%d failed=%d peak_rss=%.1fMiB\n", a.wall.Seconds(),
+			float64(a.practices)/a.wall.Seconds(), a.ok, a.failed, a.rssMiB)
+		fmt.Printf("    cpu: sync process %.1fs, simulator %.1fs, everything else (postgres, redis, other users) %.1fs; load average %s -> %s\n",
+			a.syncCPU.Seconds(), a.simCPU.Seconds(), a.other.Seconds(), a.loadBefore, a.loadAfter)
+		fmt.Printf("    %s\n    %s\n", a.pgActivity, a.summary)
+	}
 }
 
 // benchSync runs one sync of a fresh federation: its own database, Redis and simulator.
@@ -124,7 +133,13 @@ func benchSync(ctx context.Context, p params, latency time.Duration, ceiling int
 		return r, fmt.Errorf("import: %w", err)
 	}
 	resetStatements(ctx, dbURL)
-	return r, runSync(ctx, p, env, sim.Process.Pid, dbURL, &r)
+	if err := runSync(ctx, p, env, sim.Process.Pid, dbURL, &r); err != nil || !p.resync {
+		return r, err
+	}
+	again := result{latency: latency, ceiling: ceiling, practices: p.practices}
+	resetStatements(ctx, dbURL)
+	r.again = &again
+	return r, runSync(ctx, p, env, sim.Process.Pid, dbURL, &again)
 }
 
 // runSync runs `gpfed sync --once` and measures it.
@@ -177,8 +192,10 @@ func runFacts(ctx context.Context, dbURL string, r *result) error {
 		r.statements = topStatements(ctx, conn)
 	}
 	act, actErr := readActivity(ctx, conn)
-	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM slots), (SELECT COALESCE(sum(calls), 0) FROM sync_run_practices),
-		(SELECT count(*) FROM sync_run_practices WHERE status = 'ok'), (SELECT count(*) FROM sync_run_practices WHERE status = 'failed')`).
+	// The latest run's practices: with -resync the database holds two runs.
+	if err := conn.QueryRow(ctx, `WITH rp AS (SELECT * FROM sync_run_practices WHERE run_id = (SELECT max(id) FROM sync_runs))
+		SELECT (SELECT count(*) FROM slots), (SELECT COALESCE(sum(calls), 0) FROM rp),
+		(SELECT count(*) FROM rp WHERE status = 'ok'), (SELECT count(*) FROM rp WHERE status = 'failed')`).
 		Scan(&r.slots, &r.calls, &r.ok, &r.failed); err != nil {
 		return err
 	}
