@@ -3,5 +3,7 @@
 -- copied to migrations/0110_slots_start_index.sql and compare the two:
 --   scripts/ab-bench.sh sync 2 <main's binary> <that one> -practices 6500 -latency 200ms \
 --       -limit-time 5s -limit-order ascending
+-- Session 9 also measured (start_at, ods_code) the same way (no clear gain:
+-- its keys are nearly unique, so they do not deduplicate).
 DROP INDEX slots_start_idx;
 CREATE INDEX slots_start_idx ON slots (start_at);
