@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/gpfed/gpfed/internal/batch"
@@ -18,6 +19,8 @@ type SnapshotSaver struct {
 	db    *store.DB
 	log   *slog.Logger
 	group *batch.Group[store.SnapshotSave, store.SnapshotResult]
+	// groups and saved count the groups run and the practices in them.
+	groups, saved atomic.Int64
 }
 
 // Groups of up to SaveGroupMax practices (~460 slots each in a 28-day
@@ -48,6 +51,11 @@ func NewSnapshotSaver(db *store.DB, log *slog.Logger) *SnapshotSaver {
 // Run saves groups until ctx ends, then saves what is still queued.
 func (s *SnapshotSaver) Run(ctx context.Context) { s.group.Run(ctx) }
 
+// Groups returns how many groups this saver has run and how many practices
+// they held (the same as the gpfed_snapshot_save_group_size histogram, for
+// a process without a scrape: sync --once prints it).
+func (s *SnapshotSaver) Groups() (groups, practices int64) { return s.groups.Load(), s.saved.Load() }
+
 // Save saves one practice's snapshot with whatever others are waiting.
 func (s *SnapshotSaver) Save(ctx context.Context, in store.SnapshotSave) (store.SnapshotChanges, error) {
 	r, err := s.group.Do(ctx, in)
@@ -67,6 +75,8 @@ func (s *SnapshotSaver) saveGroup(ctx context.Context, saves []store.SnapshotSav
 	ctx, cancel := context.WithTimeout(ctx, saveGroupTimeout)
 	defer cancel()
 	metrics.SnapshotSaveGroups.Observe(float64(len(saves)))
+	s.groups.Add(1)
+	s.saved.Add(int64(len(saves)))
 	defer func(start time.Time) { metrics.SnapshotSaveSeconds.Observe(time.Since(start).Seconds()) }(time.Now())
 	rs, err := s.db.SaveSnapshots(ctx, saves)
 	if err == nil || len(saves) == 1 {

@@ -56,6 +56,9 @@ func TestSaveGroupFailureSavesEachAlone(t *testing.T) {
 			t.Errorf("%s: %+v, want one slot added", saves[i].Outcome.ODSCode, r.Changes)
 		}
 	}
+	if groups, practices := s.Groups(); groups != 1 || practices != 3 {
+		t.Errorf("saver counted %d groups of %d practices, want 1 of 3", groups, practices)
+	}
 	stored := testdb.Strings(t, db.Pool, `SELECT ods_code FROM slots ORDER BY 1`)
 	if len(stored) != 2 || stored[0] != "A10001" || stored[1] != "C30003" {
 		t.Errorf("stored slots of %v, want A10001 and C30003", stored)

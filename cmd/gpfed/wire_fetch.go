@@ -61,11 +61,19 @@ var (
 	processBudget *flight.Budget
 	// peakGPCLimit is the highest adaptive GP Connect limit this process reached.
 	peakGPCLimit atomic.Int64
+	// processSaver is the snapshot saver of the process's (last) worker mux.
+	processSaver atomic.Pointer[worker.SnapshotSaver]
 )
 
 // fetchStats words this process's sync sizing for `sync --once`'s summary.
 func fetchStats(app *App) string {
 	_, peak := processBudget.InUse()
-	return fmt.Sprintf("this process: GP Connect calls in flight limited to at most %d (adaptive, ceiling %d); peak bytes in flight %.1f MiB of a %.0f MiB budget",
+	out := fmt.Sprintf("this process: GP Connect calls in flight limited to at most %d (adaptive, ceiling %d); peak bytes in flight %.1f MiB of a %.0f MiB budget",
 		peakGPCLimit.Load(), app.Cfg.GPConnect.MaxConcurrent, float64(peak)/(1<<20), float64(app.Cfg.Sync.MaxBytesInFlight)/(1<<20))
+	if s := processSaver.Load(); s != nil {
+		if groups, practices := s.Groups(); groups > 0 {
+			out += fmt.Sprintf("; snapshots saved in %d groups (%.1f practices a group on average)", groups, float64(practices)/float64(groups))
+		}
+	}
+	return out
 }

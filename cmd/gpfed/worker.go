@@ -77,6 +77,7 @@ func workerMux(ctx context.Context, g *service.Group, app *App, db *store.DB, en
 		return nil, err
 	}
 	fetch.Saver = worker.NewSnapshotSaver(db, app.Log)
+	processSaver.Store(fetch.Saver)
 	g.Start(ctx, "snapshot saver", fetch.Saver.Run)
 	// Settle and cancel jobs queue nothing themselves.
 	bookings, err := newBookingService(app, db, nil)
