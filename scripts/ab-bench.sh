@@ -14,7 +14,7 @@ which=$1 n=$2 a=$3 b=$4
 shift 4
 case $which in
 tasks) args=(./bench/tasks -phases closed) want='delivered \(2xx\)|senders notified|cost per task|receiver 2xx|delivery engine' ;;
-sync) args=(./bench/sync) want='wall=|cpu: sync|machine CPU per slot' ;;
+sync) args=(./bench/sync) want='wall=|cpu: sync|machine CPU per slot|snapshots saved in' ;;
 *) echo "usage: $0 tasks|sync N binA binB [flags]" >&2; exit 2 ;;
 esac
 for _ in $(seq 1 "$n"); do
