@@ -2,10 +2,12 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,6 +38,9 @@ func copySlotsSQLInto(ctx context.Context, tx pgx.Tx, sql string, parts []slotRo
 		return nil
 	}
 	r := copyReader{parts: parts, now: now}
+	if len(parts) > 1 {
+		r.order = startOrder(parts, n)
+	}
 	r.e.buf = &r.buf
 	r.e.header()
 	_, err := tx.Conn().PgConn().CopyFrom(ctx, &r, sql)
@@ -45,11 +50,36 @@ func copySlotsSQLInto(ctx context.Context, tx pgx.Tx, sql string, parts []slotRo
 	return nil
 }
 
+// rowRef is a row of a group's COPY: parts[part].rows[row].
+type rowRef struct {
+	start     int64
+	part, row int32
+}
+
+// startOrder orders a group's rows by start time. slots_start_idx is keyed
+// by start time first, so a group copied practice by practice inserts each
+// practice's slots all over that index (a region's is larger than shared
+// buffers); in start order the group's practices insert side by side, the
+// same leaf pages taking the rows of every practice of the group at once.
+func startOrder(parts []slotRows, n int) []rowRef {
+	order := make([]rowRef, 0, n)
+	for p, pr := range parts {
+		for i, row := range pr.rows {
+			order = append(order, rowRef{start: row.Start.UnixNano(), part: int32(p), row: int32(i)})
+		}
+	}
+	slices.SortFunc(order, func(a, b rowRef) int {
+		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.part, b.part), cmp.Compare(a.row, b.row))
+	})
+	return order
+}
+
 // copyReader encodes rows as COPY reads them, a chunk at a time, so that a
 // group of practices (thousands of rows) never sits in memory encoded whole.
 type copyReader struct {
 	parts     []slotRows
 	part, row int
+	order     []rowRef // when set, the rows in this order (next is r.row)
 	now       time.Time
 	buf       bytes.Buffer
 	e         copyEncoder
@@ -66,6 +96,20 @@ func (r *copyReader) Read(p []byte) (int, error) {
 			r.e.trailer()
 			r.done = true
 			break
+		}
+		if r.order != nil {
+			if r.row == len(r.order) {
+				r.e.trailer()
+				r.done = true
+				break
+			}
+			ref := r.order[r.row]
+			pr := r.parts[ref.part]
+			if err := r.e.slot(pr.ods, pr.runID, pr.rows[ref.row], r.now); err != nil {
+				return 0, err
+			}
+			r.row++
+			continue
 		}
 		pr := r.parts[r.part]
 		if r.row == len(pr.rows) {
