@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -18,11 +17,7 @@ import (
 // waits for a core, which is what docs/BENCHMARKS.md (session 8) is about.
 func BenchmarkClaim(b *testing.B) {
 	db, _ := testdb.New(b)
-	codes := make([]string, 8)
-	for i := range codes {
-		codes[i] = fmt.Sprintf("E%05d", i)
-	}
-	testdb.Federation(b, db, codes...)
+	codes := testdb.NumberedFederation(b, db, "E", 8)
 	for i := range 400 {
 		testdb.Task(b, db, codes[i%8], codes[(i+1)%8])
 	}

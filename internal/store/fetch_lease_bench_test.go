@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -15,11 +14,7 @@ func BenchmarkClaimFetch(b *testing.B) {
 	db, _ := testdb.New(b)
 	ctx := context.Background()
 	const practices = 2000
-	codes := make([]string, practices)
-	for i := range codes {
-		codes[i] = fmt.Sprintf("C%05d", i)
-	}
-	testdb.Federation(b, db, codes...)
+	codes := testdb.NumberedFederation(b, db, "C", practices)
 	from := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 	run := func() int64 {
 		r, _, err := db.CreateSyncRun(ctx, "manual", from, from.AddDate(0, 0, 28), nil)

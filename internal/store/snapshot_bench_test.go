@@ -53,11 +53,7 @@ func BenchmarkSaveFirstSnapshot(b *testing.B) {
 	db, _ := testdb.New(b)
 	ctx := context.Background()
 	const practices = 400
-	codes := make([]string, practices)
-	for i := range codes {
-		codes[i] = fmt.Sprintf("B%05d", i)
-	}
-	testdb.Federation(b, db, codes...)
+	testdb.NumberedFederation(b, db, "B", practices)
 	if _, err := db.Pool.Exec(ctx, `CREATE TABLE limit_slots (LIKE slots INCLUDING ALL)`); err != nil {
 		b.Fatal(err)
 	}

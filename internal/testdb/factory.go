@@ -35,6 +35,19 @@ func Federation(t testing.TB, db *store.DB, codes ...string) {
 	}
 }
 
+// NumberedFederation imports n active practices coded prefix followed by
+// a five-digit number from 00000 (and deactivates any other), and returns
+// their codes in that order.
+func NumberedFederation(t testing.TB, db *store.DB, prefix string, n int) []string {
+	t.Helper()
+	codes := make([]string, n)
+	for i := range codes {
+		codes[i] = fmt.Sprintf("%s%05d", prefix, i)
+	}
+	Federation(t, db, codes...)
+	return codes
+}
+
 // TaskSpec returns a routine information task from sender to recipient
 // that expires in an hour; tests change what they need before Accept.
 func TaskSpec(sender, recipient string) store.Task {
