@@ -86,40 +86,44 @@ type copyReader struct {
 	done      bool
 }
 
+// next returns the next row to encode and its practice (in order when it is
+// set, else practice by practice), or false when none is left.
+func (r *copyReader) next() (*slotRows, insertRow, bool) {
+	if r.order != nil {
+		if r.row == len(r.order) {
+			return nil, insertRow{}, false
+		}
+		ref := r.order[r.row]
+		r.row++
+		pr := &r.parts[ref.part]
+		return pr, pr.rows[ref.row], true
+	}
+	for r.part < len(r.parts) && r.row == len(r.parts[r.part].rows) {
+		r.part, r.row = r.part+1, 0
+	}
+	if r.part == len(r.parts) {
+		return nil, insertRow{}, false
+	}
+	pr := &r.parts[r.part]
+	r.row++
+	return pr, pr.rows[r.row-1], true
+}
+
 // copyChunk is how much encoded data a Read prepares at most (pgconn reads
 // 64 KiB at a time).
 const copyChunk = 64 << 10
 
 func (r *copyReader) Read(p []byte) (int, error) {
 	for r.buf.Len() < min(len(p), copyChunk) && !r.done {
-		if r.part == len(r.parts) {
+		pr, row, ok := r.next()
+		if !ok {
 			r.e.trailer()
 			r.done = true
 			break
 		}
-		if r.order != nil {
-			if r.row == len(r.order) {
-				r.e.trailer()
-				r.done = true
-				break
-			}
-			ref := r.order[r.row]
-			pr := r.parts[ref.part]
-			if err := r.e.slot(pr.ods, pr.runID, pr.rows[ref.row], r.now); err != nil {
-				return 0, err
-			}
-			r.row++
-			continue
-		}
-		pr := r.parts[r.part]
-		if r.row == len(pr.rows) {
-			r.part, r.row = r.part+1, 0
-			continue
-		}
-		if err := r.e.slot(pr.ods, pr.runID, pr.rows[r.row], r.now); err != nil {
+		if err := r.e.slot(pr.ods, pr.runID, row, r.now); err != nil {
 			return 0, err
 		}
-		r.row++
 	}
 	if r.buf.Len() == 0 && r.done {
 		return 0, io.EOF
