@@ -47,8 +47,7 @@ func (r result) print() {
 		strings.Join(r.settings, " "))
 	fmt.Printf("  wall=%.2fs practices/s=%.1f slots=%d slots/s=%.0f gpconnect_calls=%d ok=%d failed=%d peak_rss=%.1fMiB\n",
 		r.wall.Seconds(), float64(r.practices)/r.wall.Seconds(), r.slots, r.slotsPerSec(), r.calls, r.ok, r.failed, r.rssMiB)
-	fmt.Printf("  cpu: sync process %.1fs, simulator %.1fs, everything else (postgres, redis, other users) %.1fs; load average %s -> %s\n",
-		r.syncCPU.Seconds(), r.simCPU.Seconds(), r.other.Seconds(), r.loadBefore, r.loadAfter)
+	fmt.Printf("  %s\n", r.cpuLine())
 	if private != nil {
 		fmt.Printf("  postgres (private cluster) %.1fs = %.2f us per slot; its costliest statements:\n", r.pgCPU.Seconds(),
 			float64(r.pgCPU.Microseconds())/float64(max(r.slots, 1)))
@@ -62,10 +61,15 @@ func (r result) print() {
 		fmt.Printf("  synced again (the same region and windows: every snapshot compared, what did not change not rewritten):\n")
 		fmt.Printf("    wall=%.2fs practices/s=%.1f ok=%d failed=%d peak_rss=%.1fMiB\n", a.wall.Seconds(),
 			float64(a.practices)/a.wall.Seconds(), a.ok, a.failed, a.rssMiB)
-		fmt.Printf("    cpu: sync process %.1fs, simulator %.1fs, everything else (postgres, redis, other users) %.1fs; load average %s -> %s\n",
-			a.syncCPU.Seconds(), a.simCPU.Seconds(), a.other.Seconds(), a.loadBefore, a.loadAfter)
+		fmt.Printf("    %s\n", a.cpuLine())
 		fmt.Printf("    %s\n    %s\n", a.pgActivity, a.summary)
 	}
+}
+
+// cpuLine is the sync's CPU by process, and the load around it.
+func (r result) cpuLine() string {
+	return fmt.Sprintf("cpu: sync process %.1fs, simulator %.1fs, everything else (postgres, redis, other users) %.1fs; load average %s -> %s",
+		r.syncCPU.Seconds(), r.simCPU.Seconds(), r.other.Seconds(), r.loadBefore, r.loadAfter)
 }
 
 // benchSync runs one sync of a fresh federation: its own database, Redis and simulator.
