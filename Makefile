@@ -23,7 +23,7 @@ run demo: build
 ## The e2e package runs after the others and alone: its isolation proofs compare delivery latencies
 ## between phases of one run, which another package's tests on the same 2 CPUs would skew (CI saw
 ## a healthy p99 of 0.22 s alone and 1.13 s beside a hung receiver with other packages running, and
-## 65-80 ms and 62-75 ms with the package alone).
+## 64-80 ms and 62-75 ms with the package alone, three runs).
 test: lint openapi-lint-deps
 	@$(TEST_SERVICES) $(GO) test -race -count=1 -timeout 40m $$($(GO) list ./... | grep -v '/e2e$$')
 	@$(TEST_SERVICES) $(GO) test -race -count=1 -timeout 40m ./e2e/
